@@ -1,0 +1,42 @@
+"""hpopt: ask/tell hyperparameter optimization that keeps your training loop.
+
+    hpo = hpopt.create(full_dataset_size=..., num_full_iterations=..., search_space={...}, search_alg="random")
+    while (cfg := hpo.get_next_sample()) is not None:
+        train(cfg)   # calls hpopt.report(config=cfg, score=s) each epoch; stops on hpopt.Status.STOP
+    hpo.get_best_config(); hpo.print_results()
+"""
+
+from .api import create, createDummyOpt, createHpoDataset
+from .report import (
+    finalize_trial,
+    get_best_score,
+    get_current_status,
+    get_previous_status,
+    get_status_path,
+    get_trial_path,
+    load_json,
+    report,
+    reportOOM,
+)
+from .search_space import SearchSpace, search_space
+from .trial import Status
+
+__version__ = "0.4.0"
+
+__all__ = [
+    "SearchSpace",
+    "Status",
+    "create",
+    "createDummyOpt",
+    "createHpoDataset",
+    "finalize_trial",
+    "get_best_score",
+    "get_current_status",
+    "get_previous_status",
+    "get_status_path",
+    "get_trial_path",
+    "load_json",
+    "report",
+    "reportOOM",
+    "search_space",
+]

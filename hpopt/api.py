@@ -1,0 +1,268 @@
+"""create(): validate the user's arguments, fill what auto config may fill, build the algorithm object."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ._validate import check_int, check_real, did_you_mean
+from .auto_config import auto_config
+from .base import HpoBase, load_status
+from .random_search import RandomSearch
+from .search_space import SearchSpace, normalize_space
+
+logger = logging.getLogger("hpopt")
+
+SMBO_NAMES = ("bayes_opt", "baye_opt", "smbo")
+SEARCH_ALGS = (*SMBO_NAMES, "asha", "random")
+EARLY_STOPS = (None, "median_stop")
+
+
+def create(
+    full_dataset_size: int,
+    num_full_iterations: int,
+    search_space: Mapping[str, SearchSpace],
+    save_path: str = "hpo",
+    search_alg: str = "bayes_opt",
+    early_stop: str | None = None,
+    mode: str = "max",
+    num_init_trials: int = 5,
+    num_trials: int | None = None,
+    max_iterations: int | None = None,
+    min_iterations: int | None = None,
+    reduction_factor: int = 2,
+    num_brackets: int | None = None,
+    subset_ratio: float | None = None,
+    batch_size_name: str | None = None,
+    image_resize: Sequence[int] = (0, 0),
+    metric: str = "mAP",
+    resume: bool = False,
+    expected_time_ratio: float = 4,
+    non_pure_train_ratio: float = 0.2,
+    num_workers: int = 1,
+    kappa: float = 2.576,
+    kappa_decay: float = 1,
+    kappa_decay_delay: int = 0,
+    default_hyper_parameters: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+    seed: int | None = None,
+    **unknown: Any,
+) -> HpoBase:
+    """Start (or, with ``resume=True``, continue) a hyperparameter search stored under ``save_path``.
+
+    Values left as None among ``num_trials``, ``max_iterations`` and ``subset_ratio`` are filled by auto
+    config so that HPO takes about ``(expected_time_ratio - 1)`` times the final training; values you set
+    are kept. ``resume=False`` over an existing run moves that run into ``save_path/archive/`` first.
+    """
+    if unknown:
+        valid = [p for p in inspect.signature(create).parameters if p != "unknown"]
+        name = sorted(unknown)[0]
+        raise TypeError(f"create() got an unexpected keyword argument {name!r}{did_you_mean(name, valid)}")
+
+    if not isinstance(search_alg, str) or search_alg not in SEARCH_ALGS:
+        hint = did_you_mean(search_alg, SEARCH_ALGS) if isinstance(search_alg, str) else ""
+        raise ValueError(f"search_alg must be one of {list(SEARCH_ALGS)}, got {search_alg!r}{hint}")
+    if early_stop not in EARLY_STOPS:
+        hint = did_you_mean(early_stop, ["median_stop"]) if isinstance(early_stop, str) else ""
+        raise ValueError(f"early_stop must be None or 'median_stop', got {early_stop!r}{hint}")
+    if mode not in ("max", "min"):
+        raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
+    if not isinstance(save_path, (str, os.PathLike)):
+        raise TypeError(f"save_path must be a folder path (str), got {save_path!r}")
+    if not isinstance(metric, str):
+        raise TypeError(f"metric must be a str, got {metric!r}")
+    if not isinstance(resume, bool):
+        raise TypeError(f"resume must be True or False, got {resume!r}")
+
+    space = normalize_space(search_space)
+    check_int("full_dataset_size", full_dataset_size, 0)
+    check_int("num_full_iterations", num_full_iterations, 1)
+    check_int("num_init_trials", num_init_trials, 1)
+    check_int("reduction_factor", reduction_factor, 2)
+    check_int("num_workers", num_workers, 1)
+    check_int("kappa_decay_delay", kappa_decay_delay, 0)
+    for name, value in (("num_trials", num_trials), ("max_iterations", max_iterations),
+                        ("min_iterations", min_iterations), ("num_brackets", num_brackets)):
+        if value is not None:
+            check_int(name, value, 1)
+    if seed is not None:
+        check_int("seed", seed, 0)
+    if subset_ratio is not None and not 0 < check_real("subset_ratio", subset_ratio) <= 1:
+        raise ValueError(f"subset_ratio must be in (0, 1], got {subset_ratio!r}")
+    if check_real("expected_time_ratio", expected_time_ratio) <= 1:
+        raise ValueError(f"expected_time_ratio must be > 1 (2 means HPO takes as long as the final training), "
+                         f"got {expected_time_ratio!r}")
+    if not 0 <= check_real("non_pure_train_ratio", non_pure_train_ratio) < 1:
+        raise ValueError(f"non_pure_train_ratio must be in [0, 1), got {non_pure_train_ratio!r}")
+    if check_real("kappa", kappa) < 0:
+        raise ValueError(f"kappa must be >= 0, got {kappa!r}")
+    if not 0 < check_real("kappa_decay", kappa_decay) <= 1:
+        raise ValueError(f"kappa_decay must be in (0, 1], got {kappa_decay!r}")
+    resize = _check_image_resize(image_resize)
+    _check_batch_size_name(batch_size_name, space)
+    defaults = _check_defaults(default_hyper_parameters, space)
+
+    if search_alg in SMBO_NAMES:
+        raise NotImplementedError(f"search_alg={search_alg!r} (GP-UCB Bayesian optimization) is not available in "
+                                  "this version yet; use search_alg='random'")
+    if search_alg == "asha":
+        raise NotImplementedError("search_alg='asha' is not available in this version yet; use search_alg='random'")
+    if early_stop is not None:
+        raise NotImplementedError("early_stop='median_stop' is not available in this version yet; use None")
+
+    stored = load_status(os.fspath(save_path)) if resume else None
+    if stored is not None:
+        num_trials = num_trials if num_trials is not None else stored.get("num_trials")
+        max_iterations = max_iterations if max_iterations is not None else stored.get("max_iterations")
+        subset_ratio = subset_ratio if subset_ratio is not None else stored.get("subset_ratio")
+    if num_trials is None or max_iterations is None or subset_ratio is None:
+        plan = auto_config(
+            full_dataset_size=full_dataset_size, num_full_iterations=num_full_iterations,
+            num_hyperparameters=len(space), expected_time_ratio=expected_time_ratio,
+            non_pure_train_ratio=non_pure_train_ratio, num_workers=num_workers,
+            num_trials=num_trials, max_iterations=max_iterations, subset_ratio=subset_ratio,
+        )
+        for warning in plan.warnings:
+            logger.warning("auto config: %s", warning)
+        logger.info("auto config filled %s: num_trials=%d, max_iterations=%d, subset_ratio=%.4g "
+                    "(estimated time ratio %.3g)", ", ".join(plan.filled) or "nothing", plan.num_trials,
+                    plan.max_iterations, plan.subset_ratio, plan.estimated_time_ratio)
+        num_trials, max_iterations, subset_ratio = plan.num_trials, plan.max_iterations, plan.subset_ratio
+
+    return RandomSearch(
+        save_path=os.fspath(save_path), search_space=space, full_dataset_size=full_dataset_size,
+        num_full_iterations=num_full_iterations, num_trials=num_trials, max_iterations=max_iterations,
+        subset_ratio=float(subset_ratio), mode=mode, metric=metric, early_stop=early_stop,
+        batch_size_name=batch_size_name, image_resize=resize, num_workers=num_workers, seed=seed, resume=resume,
+        default_configs=defaults,
+        settings={"expected_time_ratio": expected_time_ratio, "non_pure_train_ratio": non_pure_train_ratio},
+    )
+
+
+def _check_image_resize(image_resize: Any) -> tuple[int, int]:
+    if not isinstance(image_resize, (list, tuple)) or len(image_resize) != 2:
+        raise ValueError(f"image_resize must be [width, height], got {image_resize!r}")
+    return check_int("image_resize[0]", image_resize[0], 0), check_int("image_resize[1]", image_resize[1], 0)
+
+
+def _check_batch_size_name(name: Any, space: Mapping[str, SearchSpace]) -> None:
+    if name is None:
+        return
+    if not isinstance(name, str) or name not in space:
+        raise ValueError(f"batch_size_name {name!r} is not a parameter of the search space {list(space)}"
+                         f"{did_you_mean(name, space) if isinstance(name, str) else ''}")
+    if not space[name].is_quantized:
+        raise ValueError(f"batch_size_name {name!r} must name a quniform or qloguniform parameter (batch sizes "
+                         f"are integers on a grid), but it is {space[name].type!r}")
+
+
+def _check_defaults(defaults: Any, space: Mapping[str, SearchSpace]) -> list[dict[str, Any]]:
+    """default_hyper_parameters: a dict or a list of dicts, each a full point inside the space."""
+    if defaults is None:
+        return []
+    items = [defaults] if isinstance(defaults, Mapping) else defaults
+    if not isinstance(items, Sequence) or isinstance(items, str):
+        raise TypeError(f"default_hyper_parameters must be a dict or a list of dicts, got {defaults!r}")
+    out = []
+    for i, item in enumerate(items):
+        where = f"default_hyper_parameters[{i}]"
+        if not isinstance(item, Mapping):
+            raise TypeError(f"{where} must be a dict of parameter values, got {item!r}")
+        missing, extra = set(space) - set(item), set(item) - set(space)
+        if missing or extra:
+            raise ValueError(f"{where} must give exactly the search space's parameters; missing {sorted(missing)}, "
+                             f"unknown {sorted(extra)}")
+        for name, value in item.items():
+            if not space[name].contains(value):
+                raise ValueError(f"{where}[{name!r}] = {value!r} is outside the search space {space[name]!r}")
+        out.append({name: item[name] for name in space})
+    return out
+
+
+class DummyOpt:
+    """An optimizer that never proposes anything: lets a loop run unchanged with HPO switched off."""
+
+    num_trials = 0
+
+    def get_next_sample(self) -> None:
+        return None
+
+    def get_next_samples(self, num: int | None = None) -> list[dict[str, Any]]:
+        return []
+
+    def is_finished(self) -> bool:
+        return True
+
+    def get_best_config(self) -> None:
+        return None
+
+    def get_progress(self) -> float:
+        return 1.0
+
+    def print_results(self) -> None:
+        print("hpopt: HPO is switched off (dummy optimizer)")
+
+
+def createDummyOpt() -> DummyOpt:  # noqa: N802 - original name
+    return DummyOpt()
+
+
+def createHpoDataset(dataset: Any, config: Mapping[str, Any]) -> Any:  # noqa: N802 - original name
+    """The part of ``dataset`` a trial trains on: a fixed subset by ``subset_ratio``, optionally resized.
+
+    The subset is the same for every trial (seed 42), so trials are compared on the same data. Returns
+    ``torch.utils.data.Subset`` when torch is installed (imported here, not at hpopt import time).
+    """
+    ratio = float(config.get("subset_ratio") or 1.0)
+    width, height = int(config.get("resize_width") or 0), int(config.get("resize_height") or 0)
+    if width > 0 and height > 0:
+        dataset = _Resized(dataset, (height, width))
+    if not 0 < ratio < 1:
+        return dataset
+    import numpy as np
+
+    n = len(dataset)
+    k = max(1, int(n * ratio))
+    indices = sorted(np.random.default_rng(42).permutation(n)[:k].tolist())
+    try:
+        from torch.utils.data import Subset
+    except ImportError:
+        return _Subset(dataset, indices)
+    return Subset(dataset, indices)
+
+
+class _Subset:
+    """Map-style subset for users without torch."""
+
+    def __init__(self, dataset: Any, indices: list[int]) -> None:
+        self.dataset, self.indices = dataset, indices
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> Any:
+        return self.dataset[self.indices[i]]
+
+
+class _Resized:
+    """Resizes the image (first element of each sample) to (height, width); PIL images or CHW tensors."""
+
+    def __init__(self, dataset: Any, size: tuple[int, int]) -> None:
+        self.dataset, self.size = dataset, size
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int) -> Any:
+        item = self.dataset[i]
+        image, rest = (item[0], item[1:]) if isinstance(item, tuple) else (item, None)
+        if hasattr(image, "resize") and hasattr(image, "mode"):  # PIL image
+            image = image.resize((self.size[1], self.size[0]))
+        else:
+            import torch.nn.functional as F  # noqa: N812
+
+            image = F.interpolate(image.unsqueeze(0).float(), size=self.size, mode="bilinear",
+                                  align_corners=False).squeeze(0)
+        return (image, *rest) if rest is not None else image

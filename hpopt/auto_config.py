@@ -1,0 +1,493 @@
+"""Auto config: turn a time budget into num_trials, max_iterations and subset_ratio.
+
+The user states how much longer the whole job (HPO + final training) may take than the final
+training alone: ``expected_time_ratio`` r.  HPO may therefore spend ``(r - 1)`` full trainings of
+wall time, i.e. ``B = (r - 1) * num_workers`` full trainings of trial time.  Auto config fills only
+the values the user left as ``None`` so that the planned trials fit ``B``; user values always win,
+and anything that would break the budget or a sanity rule is reported in ``AutoConfig.warnings``.
+
+Everything here is a pure function of its arguments (no I/O, no logging); see
+``docs/auto_config.md`` for the model, the rule and worked examples.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ._validate import check_int, check_real
+
+__all__ = [
+    "MIN_SUBSET_SAMPLES",
+    "TRIALS_PER_HYPERPARAMETER",
+    "AutoConfig",
+    "asha_bracket_epochs",
+    "asha_expected_epochs",
+    "asha_rungs",
+    "auto_config",
+    "auto_config_asha",
+    "hpo_budget",
+    "max_brackets",
+    "min_subset_ratio",
+    "round_robin_shares",
+    "trial_cost",
+]
+
+MIN_SUBSET_SAMPLES = 500
+"""A subset smaller than this says little about the full data, so auto config never goes below it."""
+
+TRIALS_PER_HYPERPARAMETER = 10
+"""Rule of thumb for GP-based optimization: about 10 evaluations per search-space dimension."""
+
+_REL_TOL = 1e-9  # slack for float round-off when comparing costs with the budget
+
+
+@dataclass(frozen=True)
+class AutoConfig:
+    """The filled configuration plus the numbers that justify it.
+
+    ``rungs`` (an addition, defaulted so the other fields keep their positions) holds the ASHA rung
+    schedule per bracket, bracket 0 first; it is empty for sequential algorithms.
+    """
+
+    num_trials: int
+    max_iterations: int
+    subset_ratio: float
+    min_iterations: int | None  # ASHA only, else None
+    num_brackets: int | None  # ASHA only, else None
+    expected_epochs_per_trial: float  # = max_iterations for sequential algorithms
+    epoch_budget: float  # num_trials * expected_epochs_per_trial (epochs on the subset)
+    estimated_hpo_time: float  # wall time of HPO, in full trainings
+    estimated_time_ratio: float  # 1 + estimated_hpo_time
+    filled: tuple[str, ...]  # names auto config filled, in signature order
+    warnings: tuple[str, ...]
+    rungs: tuple[tuple[int, ...], ...] = ()
+
+
+# --------------------------------------------------------------------------- validation helpers
+
+
+def _check_ratio(value: object) -> float:
+    r = check_real("expected_time_ratio", value)
+    if r <= 1.0:
+        raise ValueError(
+            "expected_time_ratio must be > 1 (HPO needs r > 1; r = 2 means HPO takes as long as the "
+            f"final training), got {value!r}"
+        )
+    return r
+
+
+def _check_non_pure(value: object) -> float:
+    p = check_real("non_pure_train_ratio", value)
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"non_pure_train_ratio must be in [0, 1), got {value!r}")
+    return p
+
+
+def _check_subset(value: object) -> float:
+    s = check_real("subset_ratio", value)
+    if not 0.0 < s <= 1.0:
+        raise ValueError(f"subset_ratio must be in (0, 1], got {value!r}")
+    return s
+
+
+def _round_half_up(x: float) -> int:
+    """Round .5 up; Python's round() rounds half to even, which is surprising in a user-facing rule."""
+    return math.floor(x + 0.5)
+
+
+def _clamp(x: float, low: float, high: float) -> float:
+    return min(max(x, low), high)
+
+
+# --------------------------------------------------------------------------- the time model
+
+
+def min_subset_ratio(full_dataset_size: int) -> float:
+    """Smallest subset ratio that still holds MIN_SUBSET_SAMPLES samples (1.0 for tiny or unknown N).
+
+    ``full_dataset_size == 0`` means "unknown": then subsetting is off (1.0) rather than guessed.
+    """
+    n = check_int("full_dataset_size", full_dataset_size, 0)
+    if n <= MIN_SUBSET_SAMPLES:
+        return 1.0
+    return MIN_SUBSET_SAMPLES / n
+
+
+def trial_cost(
+    epochs: float, num_full_iterations: int, subset_ratio: float, non_pure_train_ratio: float
+) -> float:
+    """Time of one trial in full trainings: ``epochs / E * ((1 - p) * s + p)``.
+
+    Only the pure-training share ``1 - p`` of an epoch shrinks with the subset; validation and
+    start-up (share ``p``) cost the same whatever the subset, which is why tiny subsets are not free.
+    """
+    e = check_real("epochs", epochs)
+    if e < 0:
+        raise ValueError(f"epochs must be >= 0, got {epochs!r}")
+    full = check_int("num_full_iterations", num_full_iterations, 1)
+    s = _check_subset(subset_ratio)
+    p = _check_non_pure(non_pure_train_ratio)
+    return e / full * ((1.0 - p) * s + p)
+
+
+def hpo_budget(expected_time_ratio: float, num_workers: int = 1) -> float:
+    """Total trial time HPO may spend, in full trainings: ``(r - 1) * W``.
+
+    ``r - 1`` (not ``r``) because the final training itself takes one of the r units of wall time;
+    W workers run trials side by side, so they get W times as much trial time in that wall time.
+    """
+    r = _check_ratio(expected_time_ratio)
+    w = check_int("num_workers", num_workers, 1)
+    return (r - 1.0) * w
+
+
+def _balanced_fraction(per_trial: float, p: float) -> float:
+    """Positive root u of ``u * ((1 - p) * u + p) = per_trial`` (iterations fraction = subset = u).
+
+    Written as ``2f / (p + sqrt(p^2 + 4 (1 - p) f))`` rather than the textbook form, which cancels
+    catastrophically when p is close to 1.
+    """
+    return 2.0 * per_trial / (p + math.sqrt(p * p + 4.0 * (1.0 - p) * per_trial))
+
+
+# --------------------------------------------------------------------------- shared tail
+
+
+def _fit_trials(
+    *,
+    budget: float,
+    cost: float,
+    num_trials: int | None,
+    target_trials: int,
+    num_workers: int,
+    expected_time_ratio: float,
+    warnings: list[str],
+) -> tuple[int, float]:
+    """Fill num_trials (if unset) from the budget; warn whenever the plan exceeds the budget.
+
+    Returns (num_trials, estimated wall time of HPO in full trainings).
+    """
+    if num_trials is None:
+        n = max(1, math.floor(budget / cost + _REL_TOL))
+        if n < target_trials and cost <= budget:
+            warnings.append(
+                f"the budget fits only {n} trials, fewer than the {target_trials} the rule aims for "
+                f"({TRIALS_PER_HYPERPARAMETER} per hyperparameter); consider a larger expected_time_ratio"
+            )
+    else:
+        n = num_trials
+    total = n * cost
+    hpo_time = total / num_workers
+    if total > budget * (1.0 + _REL_TOL):
+        warnings.append(
+            f"the run will exceed the time asked for: {n} trial(s) of {cost:.4g} full trainings each take "
+            f"{hpo_time:.4g} full trainings of wall time against a budget of {budget / num_workers:.4g} "
+            f"({total / budget - 1.0:.1%} over); estimated time ratio {1.0 + hpo_time:.4g} instead of "
+            f"{expected_time_ratio:.4g}"
+        )
+    return n, hpo_time
+
+
+def _subset_warning(subset: float, s_min: float, full_dataset_size: int) -> str:
+    return (
+        f"subset_ratio={subset!r} holds about {subset * full_dataset_size:.0f} samples, fewer than the "
+        f"{MIN_SUBSET_SAMPLES} auto config would allow (minimum ratio {s_min:.4g}); honoured as given"
+    )
+
+
+def _iterations_warning(max_iterations: int, full: int) -> str:
+    return (
+        f"max_iterations={max_iterations} exceeds num_full_iterations={full}: a trial trains longer than "
+        "the final training; honoured as given"
+    )
+
+
+# --------------------------------------------------------------------------- sequential algorithms
+
+
+def auto_config(
+    *,
+    full_dataset_size: int,
+    num_full_iterations: int,
+    num_hyperparameters: int,
+    expected_time_ratio: float = 4.0,
+    non_pure_train_ratio: float = 0.2,
+    num_workers: int = 1,
+    num_trials: int | None = None,
+    max_iterations: int | None = None,
+    subset_ratio: float | None = None,
+) -> AutoConfig:
+    """Fill the unset ones of num_trials, max_iterations, subset_ratio for random search / GP-BO.
+
+    Aims at 10 trials per hyperparameter (or the user's num_trials), gives each the same share f* of
+    the budget, and splits any shortfall below a full training evenly between fewer epochs and a
+    smaller subset, so neither fidelity is sacrificed alone. Leftovers from rounding go to trials.
+    """
+    n_data = check_int("full_dataset_size", full_dataset_size, 0)
+    full = check_int("num_full_iterations", num_full_iterations, 1)
+    n_hp = check_int("num_hyperparameters", num_hyperparameters, 1)
+    r = _check_ratio(expected_time_ratio)
+    p = _check_non_pure(non_pure_train_ratio)
+    workers = check_int("num_workers", num_workers, 1)
+    user_trials = None if num_trials is None else check_int("num_trials", num_trials, 1)
+    user_iters = None if max_iterations is None else check_int("max_iterations", max_iterations, 1)
+    user_subset = None if subset_ratio is None else _check_subset(subset_ratio)
+
+    budget = (r - 1.0) * workers
+    s_min = min_subset_ratio(n_data)
+    target = TRIALS_PER_HYPERPARAMETER * n_hp
+    per_trial = budget / (user_trials if user_trials is not None else target)
+    warnings: list[str] = []
+
+    if user_subset is not None and user_subset < s_min:
+        warnings.append(_subset_warning(user_subset, s_min, n_data))
+    if user_iters is not None and user_iters > full:
+        warnings.append(_iterations_warning(user_iters, full))
+
+    if user_iters is None:
+        if per_trial >= 1.0:
+            fraction = 1.0  # the budget affords full fidelity
+        elif user_subset is None:
+            fraction = _balanced_fraction(per_trial, p)
+        else:
+            fraction = per_trial / ((1.0 - p) * user_subset + p)
+        iterations = int(_clamp(_round_half_up(fraction * full), 1, full))
+    else:
+        iterations = user_iters
+
+    if user_subset is None:
+        # Re-solve after rounding the iterations so the per-trial cost is f* again (within bounds).
+        ideal = (per_trial * full / iterations - p) / (1.0 - p)
+        subset = _clamp(ideal, s_min, 1.0)
+    else:
+        subset = user_subset
+
+    cost = iterations / full * ((1.0 - p) * subset + p)
+    trials, hpo_time = _fit_trials(
+        budget=budget,
+        cost=cost,
+        num_trials=user_trials,
+        target_trials=target,
+        num_workers=workers,
+        expected_time_ratio=r,
+        warnings=warnings,
+    )
+    filled = tuple(
+        name
+        for name, value in (
+            ("num_trials", user_trials),
+            ("max_iterations", user_iters),
+            ("subset_ratio", user_subset),
+        )
+        if value is None
+    )
+    return AutoConfig(
+        num_trials=trials,
+        max_iterations=iterations,
+        subset_ratio=subset,
+        min_iterations=None,
+        num_brackets=None,
+        expected_epochs_per_trial=float(iterations),
+        epoch_budget=float(trials * iterations),
+        estimated_hpo_time=hpo_time,
+        estimated_time_ratio=1.0 + hpo_time,
+        filled=filled,
+        warnings=tuple(warnings),
+    )
+
+
+# --------------------------------------------------------------------------- ASHA
+
+
+def _check_asha(
+    min_iterations: object, max_iterations: object, reduction_factor: object
+) -> tuple[int, int, int]:
+    lo = check_int("min_iterations", min_iterations, 1)
+    hi = check_int("max_iterations", max_iterations, 1)
+    rf = check_int("reduction_factor", reduction_factor, 2)
+    if lo > hi:
+        raise ValueError(f"min_iterations must be <= max_iterations={hi}, got {min_iterations!r}")
+    return lo, hi, rf
+
+
+def asha_rungs(
+    min_iterations: int, max_iterations: int, reduction_factor: int, bracket: int = 0
+) -> list[int]:
+    """Rung epochs of one bracket: ``min * rf**(bracket + k)`` while below max, then max itself.
+
+    Bracket 0 with ``min == max`` is plain full-length training, ``[max]``; any other bracket that
+    leaves no rung below max is not a distinct ASHA bracket, so it raises ValueError.
+    """
+    lo, hi, rf = _check_asha(min_iterations, max_iterations, reduction_factor)
+    b = check_int("bracket", bracket, 0)
+    rung = lo * rf**b
+    if b > 0 and rung >= hi:
+        raise ValueError(
+            f"bracket={bracket!r} leaves no rung below max_iterations={hi} "
+            f"(min_iterations={lo}, reduction_factor={rf}); at most {max_brackets(lo, hi, rf)} bracket(s)"
+        )
+    rungs: list[int] = []
+    while rung < hi:
+        rungs.append(rung)
+        rung *= rf
+    rungs.append(hi)
+    return rungs
+
+
+def max_brackets(min_iterations: int, max_iterations: int, reduction_factor: int) -> int:
+    """Number of brackets with distinct schedules: one per rung of bracket 0 below max (at least 1)."""
+    lo, hi, rf = _check_asha(min_iterations, max_iterations, reduction_factor)
+    count = 0
+    rung = lo
+    while rung < hi:
+        count += 1
+        rung *= rf
+    return max(1, count)
+
+
+def asha_bracket_epochs(
+    min_iterations: int, max_iterations: int, reduction_factor: int, bracket: int = 0
+) -> float:
+    """Expected epochs one trial runs in a bracket when the top 1/rf of each rung continue.
+
+    A trial stops at rung k < K with probability ``q**k * (1 - q)`` (q = 1/rf) having run r_k epochs,
+    and reaches the last rung r_K = max with probability ``q**K``.
+    """
+    rungs = asha_rungs(min_iterations, max_iterations, reduction_factor, bracket)
+    q = 1.0 / reduction_factor
+    last = len(rungs) - 1
+    stops = sum(q**k * (1.0 - q) * rung for k, rung in enumerate(rungs[:last]))
+    return stops + q**last * rungs[last]
+
+
+def round_robin_shares(num_brackets: int) -> list[float]:
+    """Share of new trials each bracket gets when trials are dealt to brackets in turn: all equal.
+
+    Kept separate so that a refined spreading rule can be passed to asha_expected_epochs instead.
+    """
+    k = check_int("num_brackets", num_brackets, 1)
+    return [1.0 / k] * k
+
+
+def asha_expected_epochs(
+    min_iterations: int,
+    max_iterations: int,
+    reduction_factor: int,
+    num_brackets: int,
+    shares: Sequence[float] | None = None,
+) -> float:
+    """Expected epochs per new trial: bracket epochs weighted by the share of trials each bracket gets.
+
+    ``shares`` defaults to round robin (the mean over brackets); it must have num_brackets
+    non-negative entries summing to 1.
+    """
+    lo, hi, rf = _check_asha(min_iterations, max_iterations, reduction_factor)
+    k = check_int("num_brackets", num_brackets, 1)
+    limit = max_brackets(lo, hi, rf)
+    if k > limit:
+        raise ValueError(
+            f"num_brackets must be <= {limit} for min_iterations={lo}, max_iterations={hi}, "
+            f"reduction_factor={rf}, got {num_brackets!r}"
+        )
+    weights = round_robin_shares(k) if shares is None else [check_real("shares", w) for w in shares]
+    if len(weights) != k or any(w < 0 for w in weights) or not math.isclose(sum(weights), 1.0):
+        raise ValueError(f"shares must be {k} non-negative numbers summing to 1, got {shares!r}")
+    return sum(w * asha_bracket_epochs(lo, hi, rf, b) for b, w in enumerate(weights))
+
+
+def auto_config_asha(
+    *,
+    full_dataset_size: int,
+    num_full_iterations: int,
+    num_hyperparameters: int,
+    expected_time_ratio: float = 4.0,
+    non_pure_train_ratio: float = 0.2,
+    num_workers: int = 1,
+    num_trials: int | None = None,
+    max_iterations: int | None = None,
+    min_iterations: int | None = None,
+    reduction_factor: int = 2,
+    num_brackets: int | None = None,
+    subset_ratio: float | None = None,
+) -> AutoConfig:
+    """Fill the unset ones of the ASHA settings, costing trials by the epochs the rungs really run.
+
+    Early stopping, not a smaller max_iterations, is ASHA's way to save time, so max defaults to the
+    full training and only the subset is shrunk to make 10 trials per hyperparameter fit; one
+    bracket (the most aggressive) by default, which ASHA's authors report usually works well.
+    """
+    n_data = check_int("full_dataset_size", full_dataset_size, 0)
+    full = check_int("num_full_iterations", num_full_iterations, 1)
+    n_hp = check_int("num_hyperparameters", num_hyperparameters, 1)
+    r = _check_ratio(expected_time_ratio)
+    p = _check_non_pure(non_pure_train_ratio)
+    workers = check_int("num_workers", num_workers, 1)
+    user_trials = None if num_trials is None else check_int("num_trials", num_trials, 1)
+    user_max = None if max_iterations is None else check_int("max_iterations", max_iterations, 1)
+    user_min = None if min_iterations is None else check_int("min_iterations", min_iterations, 1)
+    rf = check_int("reduction_factor", reduction_factor, 2)
+    user_brackets = None if num_brackets is None else check_int("num_brackets", num_brackets, 1)
+    user_subset = None if subset_ratio is None else _check_subset(subset_ratio)
+
+    hi = full if user_max is None else user_max
+    lo = 1 if user_min is None else user_min
+    if lo > hi:
+        raise ValueError(f"min_iterations must be <= max_iterations={hi}, got {min_iterations!r}")
+    brackets = 1 if user_brackets is None else user_brackets
+    epochs = asha_expected_epochs(lo, hi, rf, brackets)  # raises if num_brackets is too large
+    rungs = tuple(tuple(asha_rungs(lo, hi, rf, b)) for b in range(brackets))
+
+    budget = (r - 1.0) * workers
+    s_min = min_subset_ratio(n_data)
+    target = TRIALS_PER_HYPERPARAMETER * n_hp
+    warnings: list[str] = []
+    if user_subset is not None and user_subset < s_min:
+        warnings.append(_subset_warning(user_subset, s_min, n_data))
+    if user_max is not None and user_max > full:
+        warnings.append(_iterations_warning(user_max, full))
+
+    if user_subset is None:
+        # Size the subset for the user's trial count if given (else the target), as the sequential rule does.
+        planned = user_trials if user_trials is not None else target
+        ideal = (budget * full / (planned * epochs) - p) / (1.0 - p)
+        subset = _clamp(ideal, s_min, 1.0)
+    else:
+        subset = user_subset
+
+    cost = epochs / full * ((1.0 - p) * subset + p)
+    trials, hpo_time = _fit_trials(
+        budget=budget,
+        cost=cost,
+        num_trials=user_trials,
+        target_trials=target,
+        num_workers=workers,
+        expected_time_ratio=r,
+        warnings=warnings,
+    )
+    filled = tuple(
+        name
+        for name, value in (
+            ("num_trials", user_trials),
+            ("max_iterations", user_max),
+            ("min_iterations", user_min),
+            ("num_brackets", user_brackets),
+            ("subset_ratio", user_subset),
+        )
+        if value is None
+    )
+    return AutoConfig(
+        num_trials=trials,
+        max_iterations=hi,
+        subset_ratio=subset,
+        min_iterations=lo,
+        num_brackets=brackets,
+        expected_epochs_per_trial=epochs,
+        epoch_budget=trials * epochs,
+        estimated_hpo_time=hpo_time,
+        estimated_time_ratio=1.0 + hpo_time,
+        filled=filled,
+        warnings=tuple(warnings),
+        rungs=rungs,
+    )

@@ -1,0 +1,574 @@
+"""The ask/tell loop shared by every algorithm: issue trials, collect results, OOM, resume, best config.
+
+An algorithm subclasses :class:`HpoBase` and supplies ``_suggest`` (params for a new trial) and, if it
+learns from results, ``_on_trial_finished``. Everything about files, locks, recovery and the
+``train_config`` contract lives here once.
+
+Cost per call: the controller keeps the trials in memory and polls only the files of trials it has
+given out and not yet collected (at most as many as run at once), so ``get_next_sample()`` does not
+grow with the number of trials. State changes go to the journal (see ``store``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import time
+import uuid
+from collections import deque
+from collections.abc import Mapping
+from typing import Any
+
+from .report import TRIAL_KEYS, best_of
+from .search_space import SearchSpace, space_from_json, space_to_json
+from .store import (
+    STATUS_FILE,
+    ControllerLock,
+    Journal,
+    StateFileError,
+    atomic_write_json,
+    ensure_dir,
+    read_json_dict,
+    status_path,
+    trial_lock,
+    trial_path,
+)
+from .trial import Status, Trial
+
+logger = logging.getLogger("hpopt")
+
+FORMAT_VERSION = 1
+_MIN_JOURNAL_BEFORE_CHECKPOINT = 64
+
+# Keys of hpopt_status.json that must match on resume: name -> what the user changed.
+RESUME_CHECKED = {
+    "search_algorithm": "search_alg",
+    "original_search_space": "search_space",
+    "metric": "metric",
+    "mode": "mode",
+    "full_dataset_size": "full_dataset_size",
+    "num_full_iterations": "num_full_iterations",
+    "max_iterations": "max_iterations",
+    "subset_ratio": "subset_ratio",
+    "image_resize": "image_resize",
+    "batch_size_name": "batch_size_name",
+    "early_stop": "early_stop",
+}
+
+
+def load_status(save_path: str) -> dict[str, Any] | None:
+    """The stored run state (checkpoint plus journal), or None when save_path holds no run."""
+    path = status_path(save_path)
+    if not os.path.exists(path):
+        return None
+    status = read_json_dict(path, ("search_algorithm", "search_space", "config_list"))
+    if not isinstance(status["config_list"], list):
+        raise StateFileError(f"{path}: config_list is not a list; the file is damaged, restore it from a backup")
+    done = int(status.get("journal_seq", 0))
+    for rec in Journal(save_path).records():
+        if int(rec["seq"]) <= done:
+            continue
+        if "trial" in rec:
+            entry = rec["trial"]
+            tid = int(entry["trial_id"])
+            config_list = status["config_list"]
+            if tid < len(config_list):
+                config_list[tid] = entry
+            elif tid == len(config_list):
+                config_list.append(entry)
+            else:
+                raise StateFileError(f"{path}: journal names trial {tid} but only {len(config_list)} exist")
+        status.update(rec.get("fields", {}))
+        status["journal_seq"] = int(rec["seq"])
+    return status
+
+
+class HpoBase:
+    """State, files and the trial life cycle; algorithms subclass it."""
+
+    algorithm_name = "base"
+
+    def __init__(
+        self,
+        *,
+        save_path: str,
+        search_space: Mapping[str, SearchSpace],
+        full_dataset_size: int,
+        num_full_iterations: int,
+        num_trials: int,
+        max_iterations: int,
+        subset_ratio: float,
+        mode: str = "max",
+        metric: str = "mAP",
+        early_stop: str | None = None,
+        batch_size_name: str | None = None,
+        image_resize: tuple[int, int] = (0, 0),
+        num_workers: int = 1,
+        seed: int | None = None,
+        resume: bool = False,
+        default_configs: list[dict[str, Any]] | None = None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.save_path = os.fspath(save_path)
+        self._original_space = dict(search_space)
+        self._space = dict(search_space)
+        self.full_dataset_size = full_dataset_size
+        self.num_full_iterations = num_full_iterations
+        self.num_trials = num_trials
+        self.max_iterations = max_iterations
+        self.subset_ratio = subset_ratio
+        self.mode = mode
+        self.metric = metric
+        self.early_stop = early_stop
+        self.batch_size_name = batch_size_name
+        self.image_resize = [int(image_resize[0]), int(image_resize[1])]
+        self.num_workers = num_workers
+        self.settings = dict(settings or {})
+        self._default_configs = list(default_configs or [])
+        self.seed = int(seed) if seed is not None else secrets.randbits(32)
+        self.run_id = uuid.uuid4().hex
+
+        self._trials: list[Trial] = []
+        self._running: set[int] = set()
+        self._ready: deque[int] = deque()
+        self._best_id: int | None = None
+        self._finished = 0
+        self._seq = 0
+        self._journal_len = 0
+        self._seen_files: dict[int, tuple[int, int]] = {}
+        self._partial: dict[int, int] = {}
+
+        ensure_dir(self.save_path)
+        self._lock = ControllerLock(self.save_path)
+        self._lock.acquire(self)
+        try:
+            self._journal = Journal(self.save_path)
+            stored = load_status(self.save_path) if resume else None
+            if stored is not None:
+                self._restore(stored)
+            else:
+                if resume:
+                    logger.info("resume=True but %s holds no run; starting a new one", self.save_path)
+                self._archive_previous_run()
+                self._checkpoint()
+        except BaseException:
+            self._lock.release(self)
+            raise
+
+    # --- what an algorithm supplies ------------------------------------------------------------
+
+    def _suggest(self, trial_id: int, attempt: int) -> dict[str, Any] | None:
+        """Params for a new trial (or a re-sample after OOM); None when the algorithm has nothing to give."""
+        raise NotImplementedError
+
+    def _on_trial_finished(self, trial: Trial) -> None:
+        """Called once per trial when its result is collected (also for results found on resume)."""
+
+    def _can_start_new(self) -> bool:
+        return len(self._trials) < self.num_trials
+
+    def _algorithm_state(self) -> dict[str, Any]:
+        """Extra keys for hpopt_status.json."""
+        return {}
+
+    def _extra_train_config(self, trial: Trial) -> dict[str, Any]:
+        return {}
+
+    # --- the public loop -----------------------------------------------------------------------
+
+    def get_next_sample(self) -> dict[str, Any] | None:
+        """The next train_config to run, or None when there is nothing to issue now.
+
+        None with ``is_finished()`` False means trials are still running elsewhere: poll again later.
+        """
+        self._check_owner()
+        self._collect()
+        if self._ready:
+            trial = self._trials[self._ready.popleft()]
+        elif self._can_start_new():
+            tid = len(self._trials)
+            params = self._default_configs[tid] if tid < len(self._default_configs) else self._suggest(tid, 0)
+            if params is None:
+                return None
+            trial = Trial(trial_id=tid, config=params, iterations=self.max_iterations)
+            self._trials.append(trial)
+        else:
+            return None
+        return self._issue(trial)
+
+    def get_next_samples(self, num: int | None = None) -> list[dict[str, Any]]:
+        """Several train_configs at once: by default enough to keep ``num_workers`` trainers busy."""
+        self._check_owner()
+        self._collect()
+        if num is None:
+            num = max(1, self.num_workers - len(self._running))
+        out: list[dict[str, Any]] = []
+        while len(out) < num and (cfg := self.get_next_sample()) is not None:
+            out.append(cfg)
+        return out
+
+    def is_finished(self) -> bool:
+        """True once every trial is collected and no new one can be issued."""
+        self._check_owner()
+        self._collect()
+        return not self._running and not self._ready and not self._can_start_new()
+
+    def get_best_config(self) -> dict[str, Any] | None:
+        """Params of the best finished trial (None, with a warning, when no trial has a valid score)."""
+        self._check_owner()
+        self._collect()
+        self._checkpoint()
+        if self._best_id is None:
+            logger.warning("no trial in %s has a valid score yet; there is no best config", self.save_path)
+            return None
+        return dict(self._trials[self._best_id].config)
+
+    def get_best_score(self) -> float | None:
+        self._check_owner()
+        self._collect()
+        return None if self._best_id is None else self._trials[self._best_id].score
+
+    def get_progress(self) -> float:
+        """Share of the planned work done, in [0, 1]."""
+        self._check_owner()
+        self._collect()
+        if self.is_finished():
+            return 1.0
+        done = self._finished + sum(
+            min(1.0, n / max(1, self._trials[tid].iterations)) for tid, n in self._partial.items()
+        )
+        return min(0.99, done / max(1, self.num_trials))
+
+    def print_results(self) -> None:
+        """Print a table of the trials and the best one (the only printing the library does)."""
+        self._check_owner()
+        self._collect()
+        names = list(self._original_space)
+        print(f"hpopt results ({self.algorithm_name}, mode={self.mode}, metric={self.metric}) in {self.save_path}")
+        print("  id  status   iters  score         " + "  ".join(names))
+        for t in self._trials:
+            score = "-" if t.score is None else f"{t.score:.6g}"
+            params = "  ".join(_short(t.config.get(n)) for n in names)
+            mark = " *" if t.trial_id == self._best_id else ""
+            print(f"{t.trial_id:4d}  {t.status.name:<8} {t.iterations:5d}  {score:<12}  {params}{mark}")
+        if self._best_id is not None:
+            best = self._trials[self._best_id]
+            print(f"best: trial {best.trial_id}, score {best.score:.6g}, params {best.config}")
+        else:
+            print("best: none (no trial has a valid score)")
+
+    def get_current_status(self) -> dict[str, Any]:
+        """The run's state as it would be written to hpopt_status.json."""
+        self._check_owner()
+        self._collect()
+        return self._status_dict()
+
+    @property
+    def hpo_status(self) -> dict[str, Any]:
+        """The original's attribute: the status dict."""
+        return self.get_current_status()
+
+    @property
+    def search_space(self) -> dict[str, SearchSpace]:
+        """The current space (batch-size bounds may have been shrunk by CUDA OOM)."""
+        return dict(self._space)
+
+    def close(self) -> None:
+        """Write a final checkpoint and free save_path for another controller."""
+        if self._lock.owned_by(self):
+            self._checkpoint()
+            self._journal.close()
+            self._lock.release(self)
+
+    def __enter__(self) -> HpoBase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- trial life cycle ----------------------------------------------------------------------
+
+    def _check_owner(self) -> None:
+        if not self._lock.owned_by(self):
+            raise RuntimeError(
+                f"this hpopt object no longer drives {self.save_path!r}: it was closed, or a newer "
+                "hpopt.create() on the same save_path replaced it; use that one"
+            )
+
+    def _train_config(self, trial: Trial) -> dict[str, Any]:
+        cfg = {
+            "params": dict(trial.config),
+            "iterations": trial.iterations,
+            "trial_id": trial.trial_id,
+            "file_path": trial_path(self.save_path, trial.trial_id),
+            "subset_ratio": self.subset_ratio,
+            "mode": self.mode,
+            "early_stop": self.early_stop,
+            "batch_size_param_name": self.batch_size_name,
+            "resize_width": self.image_resize[0],
+            "resize_height": self.image_resize[1],
+            "metric": self.metric,
+            "dataset_size": self.full_dataset_size,
+            "attempt": trial.attempt,
+            "run_id": self.run_id,
+        }
+        cfg.update(self._extra_train_config(trial))
+        return cfg
+
+    def _issue(self, trial: Trial) -> dict[str, Any]:
+        """Mark the trial RUNNING (journal first: it is the truth on resume), then lay out its file."""
+        trial.status = Status.RUNNING
+        self._record(trial, {"num_gen_config": len(self._trials)})
+        path = trial_path(self.save_path, trial.trial_id)
+        with trial_lock(self.save_path, trial.trial_id):
+            previous: list[Any] = []
+            if os.path.exists(path):
+                try:
+                    old = read_json_dict(path, TRIAL_KEYS)
+                    previous = list(old.get("previous_attempts", []))
+                    if old.get("scores"):
+                        previous.append({"attempt": old.get("attempt"), "status": old.get("status"),
+                                         "scores": old["scores"]})
+                except StateFileError as exc:
+                    logger.warning("replacing a damaged trial file: %s", exc)
+            atomic_write_json(path, {
+                "trial_id": trial.trial_id,
+                "status": int(Status.RUNNING),
+                "scores": [],
+                "median": [],
+                "iterations": trial.iterations,
+                "attempt": trial.attempt,
+                "run_id": self.run_id,
+                "params": trial.config,
+                "previous_attempts": previous,
+            })
+        self._running.add(trial.trial_id)
+        self._seen_files.pop(trial.trial_id, None)
+        self._partial.pop(trial.trial_id, None)
+        return self._train_config(trial)
+
+    def _read_trial_file(self, tid: int) -> dict[str, Any] | None:
+        """The trial's file if it changed since the last look (mtime and size), else None."""
+        path = trial_path(self.save_path, tid)
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return None
+        stamp = (st.st_mtime_ns, st.st_size)
+        if self._seen_files.get(tid) == stamp:
+            return None
+        doc = read_json_dict(path, TRIAL_KEYS)
+        self._seen_files[tid] = stamp
+        return doc
+
+    def _collect(self) -> None:
+        """Pick up finished and OOM trials among those given out; O(number running)."""
+        for tid in sorted(self._running):
+            doc = self._read_trial_file(tid)
+            if doc is None:
+                continue
+            trial = self._trials[tid]
+            if doc.get("attempt", trial.attempt) != trial.attempt or doc.get("run_id", self.run_id) != self.run_id:
+                continue  # a stale file from an earlier attempt; ours is not written yet
+            status = Status(int(doc["status"]))
+            if status == Status.CUDAOOM:
+                self._handle_oom(trial)
+            elif status == Status.STOP or len(doc["scores"]) >= trial.iterations:
+                self._finish(trial, doc)
+            else:
+                self._partial[tid] = len(doc["scores"])
+
+    def _finish(self, trial: Trial, doc: Mapping[str, Any]) -> None:
+        scores = doc["scores"]
+        trial.score = best_of(scores, self.mode)
+        trial.status = Status.STOP
+        trial.error = None if trial.score is not None else "no valid score reported"
+        trial.extra["num_iterations_run"] = len(scores)
+        if doc.get("early_stopped"):
+            trial.extra["early_stopped"] = 1
+        self._running.discard(trial.trial_id)
+        self._partial.pop(trial.trial_id, None)
+        self._finished += 1
+        if trial.score is not None and (
+            self._best_id is None or _better(trial.score, self._trials[self._best_id].score, self.mode)
+        ):
+            self._best_id = trial.trial_id
+        self._record(trial)
+        self._on_trial_finished(trial)
+
+    def _handle_oom(self, trial: Trial) -> None:
+        """Shrink the batch-size upper bound below the size that failed, then re-sample the same trial id."""
+        self._running.discard(trial.trial_id)
+        self._partial.pop(trial.trial_id, None)
+        name = self.batch_size_name
+        if name is None:
+            logger.warning("trial %d ran out of GPU memory and batch_size_name is not set, so hpopt cannot "
+                           "shrink the batch size; the trial is marked failed", trial.trial_id)
+            trial.status, trial.score, trial.error = Status.STOP, None, "CUDA out of memory"
+            self._finished += 1
+            self._record(trial)
+            self._on_trial_finished(trial)
+            return
+        failed = trial.config[name]
+        current = self._space[name]
+        fields: dict[str, Any] = {}
+        if failed <= current.upper:
+            try:
+                self._space[name] = current.with_upper(failed - current.q)
+            except ValueError as exc:
+                raise RuntimeError(
+                    f"trial {trial.trial_id} ran out of GPU memory at {name}={failed}, and the batch size cannot "
+                    f"shrink further (its lower bound is {current.lower}): the model does not fit in GPU memory "
+                    f"at any batch size in the search space; lower the range's lower bound or use a bigger GPU "
+                    f"({exc})"
+                ) from exc
+            fields["search_space"] = space_to_json(self._space)
+            logger.warning("trial %d: CUDA OOM at %s=%s; %s upper bound is now %s", trial.trial_id, name, failed,
+                           name, self._space[name].upper)
+        trial.attempt += 1
+        params = self._suggest(trial.trial_id, trial.attempt)
+        if params is not None:
+            trial.config = params
+        trial.status = Status.READY
+        trial.extra["oom_count"] = int(trial.extra.get("oom_count", 0)) + 1
+        self._ready.appendleft(trial.trial_id)
+        self._record(trial, fields)
+
+    # --- persistence ---------------------------------------------------------------------------
+
+    def _status_dict(self) -> dict[str, Any]:
+        status = {
+            "format_version": FORMAT_VERSION,
+            "search_algorithm": self.algorithm_name,
+            "search_space": space_to_json(self._space),
+            "original_search_space": space_to_json(self._original_space),
+            "metric": self.metric,
+            "mode": self.mode,
+            "subset_ratio": self.subset_ratio,
+            "image_resize": self.image_resize,
+            "full_dataset_size": self.full_dataset_size,
+            "num_full_iterations": self.num_full_iterations,
+            "max_iterations": self.max_iterations,
+            "num_trials": self.num_trials,
+            "early_stop": self.early_stop,
+            "batch_size_name": self.batch_size_name,
+            "num_workers": self.num_workers,
+            "seed": self.seed,
+            "run_id": self.run_id,
+            "settings": self.settings,
+            "config_list": [t.to_entry() for t in self._trials],
+            "num_gen_config": len(self._trials),
+            "best_config_id": self._best_id,
+            "journal_seq": self._seq,
+        }
+        status.update(self._algorithm_state())
+        return status
+
+    def _checkpoint(self) -> None:
+        atomic_write_json(status_path(self.save_path), self._status_dict())
+        self._journal.reset()
+        self._journal_len = 0
+
+    def _record(self, trial: Trial | None = None, fields: Mapping[str, Any] | None = None) -> None:
+        """Journal one change; rewrite the checkpoint when the journal is as long as the trial list."""
+        self._seq += 1
+        rec: dict[str, Any] = {"seq": self._seq}
+        if trial is not None:
+            rec["trial"] = trial.to_entry()
+        merged = {"best_config_id": self._best_id, **(fields or {})}
+        rec["fields"] = merged
+        self._journal.append(rec)
+        self._journal_len += 1
+        if self._journal_len >= max(_MIN_JOURNAL_BEFORE_CHECKPOINT, len(self._trials)):
+            self._checkpoint()
+
+    def _archive_previous_run(self) -> None:
+        """resume=False over an existing run: move its files aside (never delete a user's results)."""
+        names = [n for n in os.listdir(self.save_path) if n == STATUS_FILE or n.startswith("hpopt_trial_")
+                 or n == "hpopt_journal.jsonl"]
+        if not names:
+            return
+        dest = os.path.join(self.save_path, "archive", time.strftime("run-%Y%m%d-%H%M%S") + f"-{os.getpid()}")
+        os.makedirs(dest, mode=0o700)
+        for n in names:
+            os.replace(os.path.join(self.save_path, n), os.path.join(dest, n))
+        logger.warning("resume=False: the previous run in %s was moved to %s", self.save_path, dest)
+
+    def _restore(self, stored: dict[str, Any]) -> None:
+        """Continue a stored run: check nothing essential changed, collect what finished, re-issue the rest."""
+        mine = self._status_dict()
+        for key, arg in RESUME_CHECKED.items():
+            if key in stored and _canon(stored[key]) != _canon(mine[key]):
+                raise ValueError(
+                    f"resume=True but {arg} changed: the run in {self.save_path} used {stored[key]!r}, now "
+                    f"{mine[key]!r}; pass the same value, or resume=False to start over (the old run is kept "
+                    "in save_path/archive)"
+                )
+        self.seed = int(stored.get("seed", self.seed))
+        self.run_id = str(stored.get("run_id", self.run_id))
+        self.num_trials = max(self.num_trials, int(stored.get("num_trials", self.num_trials)))
+        if "search_space" in stored:
+            self._space = space_from_json(stored["search_space"])
+        self._seq = int(stored.get("journal_seq", 0))
+        self._load_algorithm_state(stored)
+        self._trials = [Trial.from_entry(e) for e in stored["config_list"]]
+        self._checkpoint()
+        collected = requeued = 0
+        for trial in self._trials:
+            if trial.status == Status.STOP:
+                self._finished += 1
+                if trial.score is not None and (
+                    self._best_id is None or _better(trial.score, self._trials[self._best_id].score, self.mode)
+                ):
+                    self._best_id = trial.trial_id
+                self._on_trial_finished(trial)
+            elif trial.status == Status.READY:
+                self._ready.append(trial.trial_id)
+        for trial in self._trials:
+            if trial.status != Status.RUNNING:
+                continue
+            self._running.add(trial.trial_id)
+            doc = self._read_trial_file(trial.trial_id)
+            ours = doc is not None and doc.get("attempt", trial.attempt) == trial.attempt
+            if ours and Status(int(doc["status"])) == Status.CUDAOOM:
+                self._handle_oom(trial)
+            elif ours and (Status(int(doc["status"])) == Status.STOP or len(doc["scores"]) >= trial.iterations):
+                self._finish(trial, doc)
+                collected += 1
+            else:
+                # Its trainer died with the controller (or never started): run it again, same params.
+                self._running.discard(trial.trial_id)
+                trial.attempt += 1
+                trial.status = Status.READY
+                self._ready.append(trial.trial_id)
+                self._record(trial)
+                requeued += 1
+        logger.info("resumed %s: %d trials, %d collected on resume, %d re-issued", self.save_path,
+                    len(self._trials), collected, requeued)
+
+    def _load_algorithm_state(self, stored: Mapping[str, Any]) -> None:
+        """Restore the keys that ``_algorithm_state`` wrote."""
+
+
+def _better(a: float, b: float | None, mode: str) -> bool:
+    return b is None or (a > b if mode == "max" else a < b)
+
+
+def _canon(value: Any) -> Any:
+    """Compare stored and new settings after a JSON round trip (tuples vs lists, int vs float)."""
+    if isinstance(value, (list, tuple)):
+        return [_canon(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _canon(v) for k, v in value.items()}
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        return float(value)
+    return value
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)

@@ -1,0 +1,63 @@
+"""Random search: the first real algorithm and the baseline that the others must beat."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import numpy as np
+
+from .base import HpoBase
+from .search_space import sample_params
+from .trial import Trial
+
+logger = logging.getLogger("hpopt")
+
+_MAX_DRAWS = 100
+
+
+class RandomSearch(HpoBase):
+    """Independent uniform draws from the search space (log-uniform for log types).
+
+    Each trial's draw uses its own generator seeded by (seed, trial_id, attempt), so the same seed gives
+    the same configs in the same order, also across a resume, without storing generator state.
+    A config already tried is drawn again (up to 100 times); if a small discrete space is exhausted the
+    run ends early, as the original did after repeated duplicates.
+    """
+
+    algorithm_name = "random"
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._tried: set[str] = set()
+        self._exhausted = False
+        super().__init__(**kwargs)
+
+    def _key(self, params: dict[str, Any]) -> str:
+        return json.dumps(params, sort_keys=True)
+
+    def _suggest(self, trial_id: int, attempt: int) -> dict[str, Any] | None:
+        rng = np.random.default_rng([self.seed, trial_id, attempt])
+        for _ in range(_MAX_DRAWS):
+            params = sample_params(self._space, rng)
+            key = self._key(params)
+            if key not in self._tried:
+                self._tried.add(key)
+                return params
+        if attempt == 0:
+            logger.warning("random search drew %d configs already tried in a row; the space looks exhausted, "
+                           "so no new trials are issued", _MAX_DRAWS)
+            self._exhausted = True
+            return None
+        return params  # an OOM re-sample must still give a config inside the new bounds
+
+    def _can_start_new(self) -> bool:
+        return not self._exhausted and super()._can_start_new()
+
+    def _on_trial_finished(self, trial: Trial) -> None:
+        self._tried.add(self._key(trial.config))
+
+    def _restore(self, stored: dict[str, Any]) -> None:
+        for entry in stored["config_list"]:
+            self._tried.add(self._key(entry["config"]))
+        super()._restore(stored)

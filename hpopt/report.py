@@ -1,0 +1,209 @@
+"""Trainer-side calls: report(), reportOOM(), finalize_trial(), and read-only helpers on the state files.
+
+They need nothing but the ``train_config`` dict that ``get_next_sample()`` returned (plain JSON), so a
+trainer in another process, or on another machine sharing the folder, can call them. Each call is a
+locked read-modify-write of that trial's file only: its cost does not depend on how many trials exist.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .store import (
+    STATUS_FILE,
+    StateFileError,
+    atomic_write_json,
+    read_json,
+    read_json_dict,
+    status_path,
+    trial_lock,
+    trial_path,
+)
+from .trial import Status
+
+logger = logging.getLogger("hpopt")
+
+TRIAL_KEYS = ("status", "scores")
+_CONFIG_KEYS = ("trial_id", "file_path", "iterations", "mode")
+
+# Algorithms that stop trials from the trainer's side (median stop, ASHA rungs) register a rule here:
+# rule(train_config, trial_doc) -> True to stop. The rule is picked by train_config["early_stop"].
+StopRule = Callable[[Mapping[str, Any], dict[str, Any]], bool]
+_STOP_RULES: dict[str, StopRule] = {}
+
+
+def register_stop_rule(name: str, rule: StopRule) -> None:
+    _STOP_RULES[name] = rule
+
+
+def _check_config(config: Any, caller: str) -> Mapping[str, Any]:
+    if not isinstance(config, Mapping):
+        raise TypeError(
+            f"{caller}(config=...) needs the train_config dict returned by get_next_sample(), "
+            f"not {type(config).__name__}"
+        )
+    missing = [k for k in _CONFIG_KEYS if k not in config]
+    if missing:
+        raise ValueError(
+            f"{caller}(config=...) lacks the keys {missing}; pass the train_config dict returned by "
+            "get_next_sample() unchanged"
+        )
+    return config
+
+
+def _check_score(score: Any) -> float | None:
+    """A real number, or None for NaN/inf (recorded as a failed result, never as a best score)."""
+    if isinstance(score, bool) or not isinstance(score, numbers.Real):
+        raise TypeError(f"report(score=...) must be a real number, got {score!r} ({type(score).__name__})")
+    value = float(score)
+    if not math.isfinite(value):
+        logger.warning("report(): score %r is not finite; recorded as a failed result (null)", value)
+        return None
+    return value
+
+
+def _better(a: float, b: float, mode: str) -> bool:
+    return a > b if mode == "max" else a < b
+
+
+def best_of(scores: list[float | None], mode: str) -> float | None:
+    """Best finite score in a list, or None when none is finite."""
+    valid = [s for s in scores if s is not None]
+    if not valid:
+        return None
+    return max(valid) if mode == "max" else min(valid)
+
+
+def _open_trial(config: Mapping[str, Any], caller: str) -> dict[str, Any] | None:
+    """Load the trial's file; None (with a warning) when the config belongs to an older attempt or run."""
+    path = config["file_path"]
+    if not os.path.exists(path):
+        raise FileNotFoundError(
+            f"{caller}(): trial file {path} does not exist; the config was not issued by get_next_sample() "
+            "for this save_path, or the folder was moved or cleared"
+        )
+    doc = read_json_dict(path, TRIAL_KEYS)
+    run_id, attempt = config.get("run_id"), config.get("attempt")
+    if (run_id is not None and doc.get("run_id") not in (None, run_id)) or (
+        attempt is not None and doc.get("attempt", attempt) != attempt
+    ):
+        logger.warning(
+            "%s(): trial %s was re-issued (attempt %s, run %s) since this config was given out; "
+            "the call is ignored and the trainer should stop",
+            caller, config["trial_id"], doc.get("attempt"), doc.get("run_id"),
+        )
+        return None
+    return doc
+
+
+def _save_path_of(config: Mapping[str, Any]) -> str:
+    return os.path.dirname(os.fspath(config["file_path"])) or "."
+
+
+def report(config: Mapping[str, Any], score: float) -> Status:
+    """Record one iteration's score; returns Status.STOP when the trainer should stop, else RUNNING.
+
+    STOP comes when the trial reached its ``iterations``, when the algorithm stopped it early, or when
+    the controller re-issued or stopped the trial meanwhile.
+    """
+    config = _check_config(config, "report")
+    value = _check_score(score)
+    with trial_lock(_save_path_of(config), int(config["trial_id"])):
+        doc = _open_trial(config, "report")
+        if doc is None or doc["status"] != Status.RUNNING:
+            return Status.STOP
+        scores: list[float | None] = doc["scores"]
+        scores.append(value)
+        valid = [s for s in scores if s is not None]
+        # "median" keeps the original's key: the running mean after each report, used by median stop.
+        doc.setdefault("median", []).append(sum(valid) / len(valid) if valid else None)
+        if len(scores) >= int(config["iterations"]):
+            doc["status"] = int(Status.STOP)
+        else:
+            rule = _STOP_RULES.get(str(config.get("early_stop")))
+            if rule is not None and rule(config, doc):
+                doc["status"] = int(Status.STOP)
+                doc["early_stopped"] = 1
+        atomic_write_json(config["file_path"], doc)
+        return Status(doc["status"])
+
+
+def reportOOM(config: Mapping[str, Any]) -> None:  # noqa: N802 - name kept from the original API
+    """Tell hpopt the trial ran out of GPU memory; the controller shrinks the batch size and re-samples it."""
+    config = _check_config(config, "reportOOM")
+    with trial_lock(_save_path_of(config), int(config["trial_id"])):
+        doc = _open_trial(config, "reportOOM")
+        if doc is None:
+            return
+        doc["status"] = int(Status.CUDAOOM)
+        atomic_write_json(config["file_path"], doc)
+
+
+def finalize_trial(config: Mapping[str, Any]) -> None:
+    """Mark a trial finished although it ran fewer iterations than asked (the trainer ended it itself).
+
+    ``early_stopped`` is 1 when the last 5 scores did not improve on the best before them (original rule).
+    """
+    config = _check_config(config, "finalize_trial")
+    with trial_lock(_save_path_of(config), int(config["trial_id"])):
+        doc = _open_trial(config, "finalize_trial")
+        if doc is None or doc["status"] == Status.STOP:
+            return
+        if doc["status"] == Status.RUNNING:
+            doc["status"] = int(Status.STOP)
+        scores, mode = doc["scores"], str(config["mode"])
+        before, last = best_of(scores[:-5], mode), best_of(scores[-5:], mode)
+        improved = before is None or (last is not None and _better(last, before, mode))
+        doc["early_stopped"] = int(len(scores) > 5 and not improved)
+        atomic_write_json(config["file_path"], doc)
+
+
+# --- read-only helpers kept from the original API -------------------------------------------------
+
+
+def get_status_path(save_path: str) -> str:
+    return status_path(save_path)
+
+
+def get_trial_path(save_path: str, trial_id: int) -> str:
+    return trial_path(save_path, trial_id)
+
+
+def load_json(path: str) -> Any:
+    """Read a JSON state file (writes are atomic, so no retry loop is needed)."""
+    return read_json(path)
+
+
+def get_current_status(save_path: str, trial_id: int) -> Status:
+    """The status in a trial's file; READY when the trial has not written one yet."""
+    path = trial_path(save_path, trial_id)
+    if not os.path.exists(path):
+        return Status.READY
+    return Status(int(read_json_dict(path, TRIAL_KEYS)["status"]))
+
+
+def get_previous_status(save_path: str) -> Status:
+    """NORESULT (no run here), COMPLETERESULT (a best config was chosen) or PARTIALRESULT."""
+    path = os.path.join(save_path, STATUS_FILE)
+    if not os.path.exists(path):
+        return Status.NORESULT
+    try:
+        status = read_json_dict(path)
+    except StateFileError:
+        return Status.PARTIALRESULT
+    return Status.COMPLETERESULT if status.get("best_config_id") is not None else Status.PARTIALRESULT
+
+
+def get_best_score(save_path: str, trial_id: int, mode: str = "max") -> float | None:
+    """Best finite score recorded in one trial's file (None when it has none)."""
+    if mode not in ("max", "min"):
+        raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
+    path = trial_path(save_path, trial_id)
+    if not os.path.exists(path):
+        return None
+    return best_of(read_json_dict(path, TRIAL_KEYS)["scores"], mode)

@@ -1,0 +1,226 @@
+"""The save_path layout and crash-safe JSON I/O.
+
+Layout (names kept from the original hpopt so its tooling can read them)::
+
+    save_path/hpopt_status.json      the controller's state (a checkpoint, see below)
+    save_path/hpopt_journal.jsonl    controller changes since that checkpoint, one JSON object a line
+    save_path/hpopt_trial_{id}.json  one per trial, written by whoever trains it
+    save_path/.locks/                filelock lock files
+
+Every file write is atomic: a temp file in the same folder (created 0600 with ``os.open``), flush, fsync,
+``os.replace``, then an fsync of the folder. A reader sees the old or the new file, never a mix.
+
+Rewriting the whole status file on every ``get_next_sample`` would cost O(number of trials), so the
+controller appends each change to the journal (one fsynced line) and rewrites the status file only when
+the journal has grown as long as the trial list: amortised O(1) per change. Loading replays the journal
+over the checkpoint; a torn last line (a crash mid-append) is dropped, as that change never returned.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock, Timeout
+
+STATUS_FILE = "hpopt_status.json"
+JOURNAL_FILE = "hpopt_journal.jsonl"
+LOCK_DIR = ".locks"
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
+class StateFileError(ValueError):
+    """A state file is damaged; the message names the file and what to do."""
+
+
+def status_path(save_path: str | os.PathLike[str]) -> str:
+    return os.path.join(os.fspath(save_path), STATUS_FILE)
+
+
+def trial_path(save_path: str | os.PathLike[str], trial_id: int) -> str:
+    return os.path.join(os.fspath(save_path), f"hpopt_trial_{trial_id}.json")
+
+
+def ensure_dir(path: str | os.PathLike[str]) -> None:
+    """Create ``path`` (0700) and check that we can write there, with a clear error if not."""
+    path = os.fspath(path)
+    try:
+        os.makedirs(path, mode=DIR_MODE, exist_ok=True)
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot create save_path {path!r}: {exc.strerror}; choose a writable folder") from exc
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise PermissionError(f"save_path {path!r} is not writable; choose a writable folder or fix its permissions")
+    os.makedirs(os.path.join(path, LOCK_DIR), mode=DIR_MODE, exist_ok=True)
+
+
+def _fsync_dir(folder: str) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Replace ``path`` by ``data`` so that a crash leaves either the old or the new file, never a mix."""
+    path = os.fspath(path)
+    folder = os.path.dirname(path) or "."
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.{threading.get_ident()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(folder)
+
+
+def atomic_write_json(path: str | os.PathLike[str], data: Any) -> None:
+    """Atomically write ``data`` as indented JSON (NaN refused: callers store failed scores as null)."""
+    atomic_write_bytes(path, json.dumps(data, indent=4, allow_nan=False).encode())
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    """Read a JSON file; a damaged one raises StateFileError naming the file and the way out."""
+    path = os.fspath(path)
+    with open(path, "rb") as f:
+        raw = f.read()
+    if not raw.strip():
+        raise StateFileError(
+            f"{path} is empty (a write was cut off before hpopt used atomic writes, or the file was truncated); "
+            "delete it to drop that trial's results, or restore it from a backup"
+        )
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise StateFileError(f"{path} is not valid JSON ({exc}); delete it or restore it from a backup") from exc
+
+
+def read_json_dict(path: str | os.PathLike[str], required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Read a JSON object and check that it has the ``required`` keys."""
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise StateFileError(f"{path} holds a {type(data).__name__}, not a JSON object; delete it or restore it")
+    missing = [k for k in required if k not in data]
+    if missing:
+        raise StateFileError(f"{path} lacks the keys {missing}; it is not an hpopt file, or it was damaged")
+    return data
+
+
+def file_lock(save_path: str | os.PathLike[str], name: str, timeout: float = -1) -> FileLock:
+    """A lock file under ``save_path/.locks``; the OS releases it when its holder dies, so none goes stale."""
+    return FileLock(os.path.join(os.fspath(save_path), LOCK_DIR, f"{name}.lock"), timeout=timeout, mode=FILE_MODE)
+
+
+def trial_lock(save_path: str | os.PathLike[str], trial_id: int) -> FileLock:
+    return file_lock(save_path, f"trial_{trial_id}")
+
+
+class Journal:
+    """Append-only log of controller changes since the last status checkpoint.
+
+    Each record is ``{"seq": n, ...}``; the checkpoint stores the last ``seq`` it contains, so records
+    that a checkpoint already holds (a crash between the checkpoint and the truncation) are skipped.
+    """
+
+    def __init__(self, save_path: str | os.PathLike[str]) -> None:
+        self.path = os.path.join(os.fspath(save_path), JOURNAL_FILE)
+        self._fd: int | None = None
+
+    def records(self) -> list[dict[str, Any]]:
+        if not os.path.exists(self.path):
+            return []
+        with open(self.path, "rb") as f:
+            lines = f.read().split(b"\n")
+        out: list[dict[str, Any]] = []
+        for i, line in enumerate(lines):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                if not isinstance(rec, dict) or "seq" not in rec:
+                    raise ValueError("not a journal record")
+            except ValueError as exc:
+                if i >= len(lines) - 2:  # torn last line: that append never returned
+                    break
+                raise StateFileError(
+                    f"{self.path} line {i + 1} is damaged ({exc}); delete the journal to fall back to the last "
+                    "checkpoint in hpopt_status.json (changes after it are lost)"
+                ) from exc
+            out.append(rec)
+        return out
+
+    def append(self, record: dict[str, Any]) -> None:
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)
+        line = (json.dumps(record, allow_nan=False, separators=(",", ":")) + "\n").encode()
+        os.write(self._fd, line)
+        os.fsync(self._fd)
+
+    def reset(self) -> None:
+        """Empty the journal after a checkpoint (atomically replaced by an empty file)."""
+        self.close()
+        atomic_write_bytes(self.path, b"")
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+class ControllerLock:
+    """Only one controller may drive a save_path at a time (a second one would issue duplicate trial ids).
+
+    The lock is held for the controller's life; the OS frees it if the process dies, so a killed run can
+    be resumed at once. Within one process a newer ``create()`` on the same folder takes the lock over
+    (re-running a notebook cell must not deadlock against the object it replaces).
+    """
+
+    _held: dict[str, tuple[FileLock, object]] = {}
+
+    def __init__(self, save_path: str | os.PathLike[str]) -> None:
+        self.key = os.path.realpath(os.fspath(save_path))
+        self.save_path = os.fspath(save_path)
+
+    def acquire(self, owner: object) -> None:
+        held = self._held.get(self.key)
+        if held is not None:
+            self._held[self.key] = (held[0], owner)
+            return
+        lock = file_lock(self.save_path, "controller", timeout=0)
+        pid_file = os.path.join(self.save_path, LOCK_DIR, "controller.pid")
+        try:
+            lock.acquire()
+        except Timeout:
+            other = ""
+            with contextlib.suppress(OSError):
+                other = f" (pid {Path(pid_file).read_text().strip()})"
+            raise RuntimeError(
+                f"another hpopt controller{other} is running on save_path {self.save_path!r}; "
+                "wait for it to end or stop it, or use another save_path"
+            ) from None
+        atomic_write_bytes(pid_file, str(os.getpid()).encode())
+        self._held[self.key] = (lock, owner)
+
+    def owned_by(self, owner: object) -> bool:
+        held = self._held.get(self.key)
+        return held is not None and held[1] is owner
+
+    def release(self, owner: object) -> None:
+        held = self._held.get(self.key)
+        if held is not None and held[1] is owner:
+            held[0].release()
+            del self._held[self.key]

@@ -1,0 +1,109 @@
+"""Atomic files, the journal, damaged state and the amortised checkpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+import hpopt
+from hpopt.base import load_status
+from hpopt.store import Journal, StateFileError, atomic_write_json, read_json_dict
+
+
+def test_atomic_write_replaces_whole_file_and_is_private(tmp_path):
+    path = tmp_path / "f.json"
+    atomic_write_json(path, {"a": 1})
+    atomic_write_json(path, {"b": [1, 2]})
+    assert json.loads(path.read_text()) == {"b": [1, 2]}
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["f.json"]  # no temp file left
+
+
+def test_atomic_write_refuses_nan_and_keeps_old_file(tmp_path):
+    path = tmp_path / "f.json"
+    atomic_write_json(path, {"a": 1})
+    with pytest.raises(ValueError):
+        atomic_write_json(path, {"a": float("nan")})
+    assert json.loads(path.read_text()) == {"a": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["f.json"]
+
+
+@pytest.mark.parametrize("content, word", [(b"", "empty"), (b"{\"status\": 1, ", "not valid JSON"),
+                                           (b"[1, 2]", "not a JSON object"), (b"{\"x\": 1}", "lacks the keys")])
+def test_damaged_files_name_the_file(tmp_path, content, word):
+    path = tmp_path / "hpopt_trial_3.json"
+    path.write_bytes(content)
+    with pytest.raises(StateFileError, match=word) as err:
+        read_json_dict(path, ("status", "scores"))
+    assert "hpopt_trial_3.json" in str(err.value)
+
+
+def test_journal_drops_torn_last_line_but_not_middle_damage(tmp_path):
+    j = Journal(tmp_path)
+    j.append({"seq": 1, "fields": {"a": 1}})
+    j.append({"seq": 2, "fields": {"a": 2}})
+    j.close()
+    with open(j.path, "ab") as f:
+        f.write(b'{"seq": 3, "fie')
+    assert [r["seq"] for r in Journal(tmp_path).records()] == [1, 2]
+    with open(j.path, "ab") as f:
+        f.write(b'\n{"seq": 4}\n')
+    with pytest.raises(StateFileError, match="line 3"):
+        Journal(tmp_path).records()
+
+
+def _make(tmp_path, **kw):
+    return hpopt.create(full_dataset_size=1000, num_full_iterations=4, save_path=str(tmp_path / "h"),
+                        search_space={"x": hpopt.search_space("uniform", [0, 1])}, search_alg="random",
+                        max_iterations=1, **kw)
+
+
+def test_status_is_checkpoint_plus_journal_and_compacts(tmp_path):
+    hpo = _make(tmp_path, num_trials=300, seed=1)
+    while (cfg := hpo.get_next_sample()) is not None:
+        hpopt.report(cfg, cfg["params"]["x"])
+    # the journal never grows beyond the trial count (amortised O(1) checkpointing)
+    lines = len(Path(os.path.join(hpo.save_path, "hpopt_journal.jsonl")).read_text().splitlines())
+    assert lines <= 300
+    state = load_status(hpo.save_path)
+    assert len(state["config_list"]) == 300
+    assert all(e["status"] == hpopt.Status.STOP for e in state["config_list"])
+    best = hpo.get_best_config()
+    on_disk = hpopt.load_json(hpopt.get_status_path(hpo.save_path))  # checkpoint written by get_best_config
+    assert on_disk["config_list"][on_disk["best_config_id"]]["config"] == best
+    assert best["x"] == max(e["score"] for e in state["config_list"])
+
+
+def test_damaged_status_file_on_resume_is_a_clear_error(tmp_path):
+    _make(tmp_path, num_trials=2).close()
+    path = hpopt.get_status_path(str(tmp_path / "h"))
+    with open(path, "w") as f:
+        f.write("{not json")
+    with pytest.raises(StateFileError, match="hpopt_status.json"):
+        _make(tmp_path, num_trials=2, resume=True)
+
+
+def test_missing_trial_file_of_a_running_trial_is_reissued_on_resume(tmp_path):
+    hpo = _make(tmp_path, num_trials=2)
+    cfg = hpo.get_next_sample()
+    hpo.close()
+    os.remove(cfg["file_path"])
+    hpo = _make(tmp_path, num_trials=2, resume=True)
+    again = hpo.get_next_sample()
+    assert again["trial_id"] == 0 and again["attempt"] == 1
+
+
+def test_read_only_save_path_fails_at_create(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        if os.access(ro, os.W_OK):
+            pytest.skip("running as a user that ignores permissions")
+        with pytest.raises(PermissionError, match="not writable"):
+            _make(tmp_path / "ro", num_trials=1)
+    finally:
+        ro.chmod(0o700)

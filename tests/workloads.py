@@ -1,0 +1,61 @@
+"""Shared test workloads: a small search space, a deterministic objective and trainer loops."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import hpopt
+
+OOM_BATCH = 96  # the simulated GPU fits batch sizes below this
+
+
+def space() -> dict[str, hpopt.SearchSpace]:
+    return {
+        "x": hpopt.search_space("uniform", [-5, 5]),
+        "lr": hpopt.search_space("loguniform", [1e-4, 1e-1]),
+        "bs": hpopt.search_space("quniform", [8, 128, 8]),
+        "opt": hpopt.search_space("choice", ["sgd", "adam"]),
+    }
+
+
+def objective(params: dict[str, Any], epoch: int) -> float:
+    """Peaks at x = 1, improves a little with every epoch."""
+    bonus = 0.1 if params["opt"] == "adam" else 0.0
+    return -((params["x"] - 1.0) ** 2) + bonus + 0.01 * epoch
+
+
+class SimulatedOOM(RuntimeError):
+    pass
+
+
+def train(cfg: dict[str, Any], log_path: str | None = None, oom: bool = False) -> int:
+    """The seed's trainer: report every epoch, stop on STOP; OOM above OOM_BATCH when ``oom``.
+
+    Every report that returned is appended (and fsynced) to ``log_path`` as "trial,attempt,epoch,score".
+    """
+    if oom and cfg["params"]["bs"] >= OOM_BATCH:
+        raise SimulatedOOM("CUDA out of memory. Tried to allocate 2.00 GiB")
+    n = 0
+    for epoch in range(cfg["iterations"]):
+        score = objective(cfg["params"], epoch)
+        status = hpopt.report(config=cfg, score=score)
+        n += 1
+        if log_path is not None:
+            with open(log_path, "a") as f:
+                f.write(f"{cfg['trial_id']},{cfg['attempt']},{epoch},{score!r}\n")
+                f.flush()
+                os.fsync(f.fileno())
+        if status == hpopt.Status.STOP:
+            break
+    return n
+
+
+def run_loop(hpo: Any, log_path: str | None = None, oom: bool = False) -> None:
+    """The seed's user loop, in one process."""
+    while (cfg := hpo.get_next_sample()) is not None:
+        try:
+            train(cfg, log_path, oom)
+        except SimulatedOOM as err:
+            assert str(err).startswith("CUDA out of memory")
+            hpopt.reportOOM(cfg)
