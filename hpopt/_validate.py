@@ -32,3 +32,27 @@ def did_you_mean(word: str, options: Iterable[str]) -> str:
     """' (did you mean 'x'?)' for the closest option, or ''."""
     close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def check_time_ratio(value: object) -> float:
+    r = check_real("expected_time_ratio", value)
+    if r <= 1.0:
+        raise ValueError(
+            "expected_time_ratio must be > 1 (HPO needs r > 1; r = 2 means HPO takes as long as the "
+            f"final training), got {value!r}"
+        )
+    return r
+
+
+def check_non_pure_ratio(value: object) -> float:
+    p = check_real("non_pure_train_ratio", value)
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"non_pure_train_ratio must be in [0, 1), got {value!r}")
+    return p
+
+
+def check_subset_ratio(value: object) -> float:
+    s = check_real("subset_ratio", value)
+    if not 0.0 < s <= 1.0:
+        raise ValueError(f"subset_ratio must be in (0, 1], got {value!r}")
+    return s

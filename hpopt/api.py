@@ -8,7 +8,14 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ._validate import check_int, check_real, did_you_mean
+from ._validate import (
+    check_int,
+    check_non_pure_ratio,
+    check_real,
+    check_subset_ratio,
+    check_time_ratio,
+    did_you_mean,
+)
 from .auto_config import auto_config
 from .base import HpoBase, load_status
 from .random_search import RandomSearch
@@ -89,13 +96,10 @@ def create(
             check_int(name, value, 1)
     if seed is not None:
         check_int("seed", seed, 0)
-    if subset_ratio is not None and not 0 < check_real("subset_ratio", subset_ratio) <= 1:
-        raise ValueError(f"subset_ratio must be in (0, 1], got {subset_ratio!r}")
-    if check_real("expected_time_ratio", expected_time_ratio) <= 1:
-        raise ValueError(f"expected_time_ratio must be > 1 (2 means HPO takes as long as the final training), "
-                         f"got {expected_time_ratio!r}")
-    if not 0 <= check_real("non_pure_train_ratio", non_pure_train_ratio) < 1:
-        raise ValueError(f"non_pure_train_ratio must be in [0, 1), got {non_pure_train_ratio!r}")
+    if subset_ratio is not None:
+        check_subset_ratio(subset_ratio)
+    check_time_ratio(expected_time_ratio)
+    check_non_pure_ratio(non_pure_train_ratio)
     if check_real("kappa", kappa) < 0:
         raise ValueError(f"kappa must be >= 0, got {kappa!r}")
     if not 0 < check_real("kappa_decay", kappa_decay) <= 1:

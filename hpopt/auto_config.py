@@ -16,7 +16,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ._validate import check_int, check_real
+from ._validate import check_int, check_non_pure_ratio, check_real, check_subset_ratio, check_time_ratio
 
 __all__ = [
     "MIN_SUBSET_SAMPLES",
@@ -68,28 +68,23 @@ class AutoConfig:
 # --------------------------------------------------------------------------- validation helpers
 
 
-def _check_ratio(value: object) -> float:
-    r = check_real("expected_time_ratio", value)
-    if r <= 1.0:
-        raise ValueError(
-            "expected_time_ratio must be > 1 (HPO needs r > 1; r = 2 means HPO takes as long as the "
-            f"final training), got {value!r}"
-        )
-    return r
-
-
-def _check_non_pure(value: object) -> float:
-    p = check_real("non_pure_train_ratio", value)
-    if not 0.0 <= p < 1.0:
-        raise ValueError(f"non_pure_train_ratio must be in [0, 1), got {value!r}")
-    return p
-
-
-def _check_subset(value: object) -> float:
-    s = check_real("subset_ratio", value)
-    if not 0.0 < s <= 1.0:
-        raise ValueError(f"subset_ratio must be in (0, 1], got {value!r}")
-    return s
+def _check_common(
+    full_dataset_size: object,
+    num_full_iterations: object,
+    num_hyperparameters: object,
+    expected_time_ratio: object,
+    non_pure_train_ratio: object,
+    num_workers: object,
+) -> tuple[int, int, int, float, float, int]:
+    """The inputs both rules share, checked once."""
+    return (
+        check_int("full_dataset_size", full_dataset_size, 0),
+        check_int("num_full_iterations", num_full_iterations, 1),
+        check_int("num_hyperparameters", num_hyperparameters, 1),
+        check_time_ratio(expected_time_ratio),
+        check_non_pure_ratio(non_pure_train_ratio),
+        check_int("num_workers", num_workers, 1),
+    )
 
 
 def _round_half_up(x: float) -> int:
@@ -127,8 +122,8 @@ def trial_cost(
     if e < 0:
         raise ValueError(f"epochs must be >= 0, got {epochs!r}")
     full = check_int("num_full_iterations", num_full_iterations, 1)
-    s = _check_subset(subset_ratio)
-    p = _check_non_pure(non_pure_train_ratio)
+    s = check_subset_ratio(subset_ratio)
+    p = check_non_pure_ratio(non_pure_train_ratio)
     return e / full * ((1.0 - p) * s + p)
 
 
@@ -138,7 +133,7 @@ def hpo_budget(expected_time_ratio: float, num_workers: int = 1) -> float:
     ``r - 1`` (not ``r``) because the final training itself takes one of the r units of wall time;
     W workers run trials side by side, so they get W times as much trial time in that wall time.
     """
-    r = _check_ratio(expected_time_ratio)
+    r = check_time_ratio(expected_time_ratio)
     w = check_int("num_workers", num_workers, 1)
     return (r - 1.0) * w
 
@@ -190,6 +185,11 @@ def _fit_trials(
     return n, hpo_time
 
 
+def _unset(**user_values: object) -> tuple[str, ...]:
+    """Names the user left as None, in argument order: what auto config filled."""
+    return tuple(name for name, value in user_values.items() if value is None)
+
+
 def _subset_warning(subset: float, s_min: float, full_dataset_size: int) -> str:
     return (
         f"subset_ratio={subset!r} holds about {subset * full_dataset_size:.0f} samples, fewer than the "
@@ -225,15 +225,13 @@ def auto_config(
     the budget, and splits any shortfall below a full training evenly between fewer epochs and a
     smaller subset, so neither fidelity is sacrificed alone. Leftovers from rounding go to trials.
     """
-    n_data = check_int("full_dataset_size", full_dataset_size, 0)
-    full = check_int("num_full_iterations", num_full_iterations, 1)
-    n_hp = check_int("num_hyperparameters", num_hyperparameters, 1)
-    r = _check_ratio(expected_time_ratio)
-    p = _check_non_pure(non_pure_train_ratio)
-    workers = check_int("num_workers", num_workers, 1)
+    n_data, full, n_hp, r, p, workers = _check_common(
+        full_dataset_size, num_full_iterations, num_hyperparameters, expected_time_ratio, non_pure_train_ratio,
+        num_workers,
+    )
     user_trials = None if num_trials is None else check_int("num_trials", num_trials, 1)
     user_iters = None if max_iterations is None else check_int("max_iterations", max_iterations, 1)
-    user_subset = None if subset_ratio is None else _check_subset(subset_ratio)
+    user_subset = None if subset_ratio is None else check_subset_ratio(subset_ratio)
 
     budget = (r - 1.0) * workers
     s_min = min_subset_ratio(n_data)
@@ -274,15 +272,7 @@ def auto_config(
         expected_time_ratio=r,
         warnings=warnings,
     )
-    filled = tuple(
-        name
-        for name, value in (
-            ("num_trials", user_trials),
-            ("max_iterations", user_iters),
-            ("subset_ratio", user_subset),
-        )
-        if value is None
-    )
+    filled = _unset(num_trials=user_trials, max_iterations=user_iters, subset_ratio=user_subset)
     return AutoConfig(
         num_trials=trials,
         max_iterations=iterations,
@@ -418,18 +408,16 @@ def auto_config_asha(
     full training and only the subset is shrunk to make 10 trials per hyperparameter fit; one
     bracket (the most aggressive) by default, which ASHA's authors report usually works well.
     """
-    n_data = check_int("full_dataset_size", full_dataset_size, 0)
-    full = check_int("num_full_iterations", num_full_iterations, 1)
-    n_hp = check_int("num_hyperparameters", num_hyperparameters, 1)
-    r = _check_ratio(expected_time_ratio)
-    p = _check_non_pure(non_pure_train_ratio)
-    workers = check_int("num_workers", num_workers, 1)
+    n_data, full, n_hp, r, p, workers = _check_common(
+        full_dataset_size, num_full_iterations, num_hyperparameters, expected_time_ratio, non_pure_train_ratio,
+        num_workers,
+    )
     user_trials = None if num_trials is None else check_int("num_trials", num_trials, 1)
     user_max = None if max_iterations is None else check_int("max_iterations", max_iterations, 1)
     user_min = None if min_iterations is None else check_int("min_iterations", min_iterations, 1)
     rf = check_int("reduction_factor", reduction_factor, 2)
     user_brackets = None if num_brackets is None else check_int("num_brackets", num_brackets, 1)
-    user_subset = None if subset_ratio is None else _check_subset(subset_ratio)
+    user_subset = None if subset_ratio is None else check_subset_ratio(subset_ratio)
 
     hi = full if user_max is None else user_max
     lo = 1 if user_min is None else user_min
@@ -466,17 +454,8 @@ def auto_config_asha(
         expected_time_ratio=r,
         warnings=warnings,
     )
-    filled = tuple(
-        name
-        for name, value in (
-            ("num_trials", user_trials),
-            ("max_iterations", user_max),
-            ("min_iterations", user_min),
-            ("num_brackets", user_brackets),
-            ("subset_ratio", user_subset),
-        )
-        if value is None
-    )
+    filled = _unset(num_trials=user_trials, max_iterations=user_max, min_iterations=user_min,
+                    num_brackets=user_brackets, subset_ratio=user_subset)
     return AutoConfig(
         num_trials=trials,
         max_iterations=hi,

@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-from .report import TRIAL_KEYS, best_of
+from .report import TRIAL_KEYS, best_of, is_better
 from .search_space import SearchSpace, space_from_json, space_to_json
 from .store import (
     STATUS_FILE,
@@ -389,12 +389,16 @@ class HpoBase:
             trial.extra["early_stopped"] = 1
         self._running.discard(trial.trial_id)
         self._partial.pop(trial.trial_id, None)
+        self._mark_finished(trial)
+
+    def _mark_finished(self, trial: Trial, record: bool = True) -> None:
+        """Count a collected trial, update the best, journal it and tell the algorithm."""
         self._finished += 1
-        if trial.score is not None and (
-            self._best_id is None or _better(trial.score, self._trials[self._best_id].score, self.mode)
-        ):
+        best = None if self._best_id is None else self._trials[self._best_id].score
+        if trial.score is not None and is_better(trial.score, best, self.mode):
             self._best_id = trial.trial_id
-        self._record(trial)
+        if record:
+            self._record(trial)
         self._on_trial_finished(trial)
 
     def _handle_oom(self, trial: Trial) -> None:
@@ -406,9 +410,7 @@ class HpoBase:
             logger.warning("trial %d ran out of GPU memory and batch_size_name is not set, so hpopt cannot "
                            "shrink the batch size; the trial is marked failed", trial.trial_id)
             trial.status, trial.score, trial.error = Status.STOP, None, "CUDA out of memory"
-            self._finished += 1
-            self._record(trial)
-            self._on_trial_finished(trial)
+            self._mark_finished(trial)
             return
         failed = trial.config[name]
         current = self._space[name]
@@ -517,12 +519,7 @@ class HpoBase:
         collected = requeued = 0
         for trial in self._trials:
             if trial.status == Status.STOP:
-                self._finished += 1
-                if trial.score is not None and (
-                    self._best_id is None or _better(trial.score, self._trials[self._best_id].score, self.mode)
-                ):
-                    self._best_id = trial.trial_id
-                self._on_trial_finished(trial)
+                self._mark_finished(trial, record=False)
             elif trial.status == Status.READY:
                 self._ready.append(trial.trial_id)
         for trial in self._trials:
@@ -549,10 +546,6 @@ class HpoBase:
 
     def _load_algorithm_state(self, stored: Mapping[str, Any]) -> None:
         """Restore the keys that ``_algorithm_state`` wrote."""
-
-
-def _better(a: float, b: float | None, mode: str) -> bool:
-    return b is None or (a > b if mode == "max" else a < b)
 
 
 def _canon(value: Any) -> Any:

@@ -67,8 +67,9 @@ def _check_score(score: Any) -> float | None:
     return value
 
 
-def _better(a: float, b: float, mode: str) -> bool:
-    return a > b if mode == "max" else a < b
+def is_better(a: float, b: float | None, mode: str) -> bool:
+    """Whether score ``a`` beats ``b`` in this mode (anything beats None)."""
+    return b is None or (a > b if mode == "max" else a < b)
 
 
 def best_of(scores: list[float | None], mode: str) -> float | None:
@@ -158,7 +159,7 @@ def finalize_trial(config: Mapping[str, Any]) -> None:
             doc["status"] = int(Status.STOP)
         scores, mode = doc["scores"], str(config["mode"])
         before, last = best_of(scores[:-5], mode), best_of(scores[-5:], mode)
-        improved = before is None or (last is not None and _better(last, before, mode))
+        improved = before is None or (last is not None and is_better(last, before, mode))
         doc["early_stopped"] = int(len(scores) > 5 and not improved)
         atomic_write_json(config["file_path"], doc)
 
