@@ -20,6 +20,7 @@ from .auto_config import auto_config
 from .base import HpoBase, load_status
 from .random_search import RandomSearch
 from .search_space import SearchSpace, normalize_space
+from .smbo import BayesOpt
 
 logger = logging.getLogger("hpopt")
 
@@ -108,11 +109,9 @@ def create(
     _check_batch_size_name(batch_size_name, space)
     defaults = _check_defaults(default_hyper_parameters, space)
 
-    if search_alg in SMBO_NAMES:
-        raise NotImplementedError(f"search_alg={search_alg!r} (GP-UCB Bayesian optimization) is not available in "
-                                  "this version yet; use search_alg='random'")
     if search_alg == "asha":
-        raise NotImplementedError("search_alg='asha' is not available in this version yet; use search_alg='random'")
+        raise NotImplementedError("search_alg='asha' is not available in this version yet; "
+                                  "use search_alg='random' or 'bayes_opt'")
     if early_stop is not None:
         raise NotImplementedError("early_stop='median_stop' is not available in this version yet; use None")
 
@@ -135,7 +134,14 @@ def create(
                     plan.max_iterations, plan.subset_ratio, plan.estimated_time_ratio)
         num_trials, max_iterations, subset_ratio = plan.num_trials, plan.max_iterations, plan.subset_ratio
 
-    return RandomSearch(
+    algorithm: dict[str, Any] = {}
+    cls: type[HpoBase] = RandomSearch
+    if search_alg in SMBO_NAMES:
+        cls = BayesOpt
+        algorithm = dict(num_init_trials=num_init_trials, kappa=kappa, kappa_decay=kappa_decay,
+                         kappa_decay_delay=kappa_decay_delay)
+    return cls(
+        **algorithm,
         save_path=os.fspath(save_path), search_space=space, full_dataset_size=full_dataset_size,
         num_full_iterations=num_full_iterations, num_trials=num_trials, max_iterations=max_iterations,
         subset_ratio=float(subset_ratio), mode=mode, metric=metric, early_stop=early_stop,

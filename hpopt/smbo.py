@@ -1,0 +1,190 @@
+"""baye_opt: GP-UCB Bayesian optimization through the ``bayesian-optimization`` package.
+
+How the GP sees the search space. Every parameter is one coordinate of the unit box, through the
+search-space module's encoding of the ORIGINAL space: log types on a log scale, quantized types by the
+centre of their grid cell, and a choice by the centre of its index cell, (i + 0.5)/n. So string (or any
+JSON) choices work, and the GP never sees a value outside [0, 1]. A suggestion is decoded back (snapped
+to the grid / choice). The encoding of a choice is ordinal; with few choices the GP's per-dimension length
+scale makes neighbouring cells nearly independent, which is what matters for small categorical sets.
+
+The GP (scikit-learn's, held by bayes_opt) is set up for small noisy budgets: a Matérn-5/2 kernel with one
+length scale per dimension, a learned signal variance and a learned noise term, standardised targets
+that are first warped by a Yeo-Johnson transform (monotone, so the argmax is unchanged, but a run whose
+scores span orders of magnitude no longer lets a few outliers set the whole GP), and kernel parameters
+refitted with restarts. The acquisition stays GP-UCB with the user's kappa.
+
+Kappa decay (the seed's rule, not bayes_opt 3.x's per-suggest one): after n finished trials,
+``kappa_n = kappa * kappa_decay ** max(0, n - kappa_decay_delay)``. It is derived from the count of
+finished trials, so it continues unchanged across a resume.
+
+Initial design: ``default_hyper_parameters`` first, then Latin-hypercube points until
+``num_init_trials`` trials exist; the GP takes over after that. Trials running elsewhere are pending
+points: each is registered with a "constant liar" value (the worst score seen), so parallel workers get
+distinct configs. A suggestion that decodes to a config already tried is replaced by the best untried
+point of a random candidate set under the same acquisition.
+
+The optimizer is rebuilt from the stored observations for every suggestion (fitting the GP dominates the
+cost anyway), so resume and OOM-shrunk bounds need no extra state: same observations and seed, same
+suggestion.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from typing import Any
+
+import numpy as np
+from scipy.stats import qmc, yeojohnson
+
+from .base import HpoBase
+from .search_space import decode_params, encode_params
+from .trial import Status, Trial
+
+logger = logging.getLogger("hpopt")
+
+_CANDIDATES = 2048
+
+
+class BayesOpt(HpoBase):
+    """GP-UCB with kappa decay, a space-filling start, pending points and median stop."""
+
+    algorithm_name = "smbo"
+
+    def __init__(self, *, num_init_trials: int = 5, kappa: float = 2.576, kappa_decay: float = 1.0,
+                 kappa_decay_delay: int = 0, **kwargs: Any) -> None:
+        self.num_init_trials = num_init_trials
+        self.kappa0 = kappa
+        self.kappa_decay = kappa_decay
+        self.kappa_decay_delay = kappa_decay_delay
+        super().__init__(**kwargs)
+        self._init_points = qmc.LatinHypercube(d=len(self._original_space), seed=self.seed).random(
+            max(1, num_init_trials))
+
+    # --- kappa ---------------------------------------------------------------------------------
+
+    @property
+    def kappa(self) -> float:
+        """Current kappa: decayed once per finished trial after the first ``kappa_decay_delay``."""
+        return self.kappa0 * self.kappa_decay ** max(0, self._finished - self.kappa_decay_delay)
+
+    # --- suggestions ---------------------------------------------------------------------------
+
+    def _key(self, params: dict[str, Any]) -> str:
+        return json.dumps(params, sort_keys=True)
+
+    def _upper_box(self) -> np.ndarray:
+        """Per-dimension upper bound in the original encoding: below 1 where OOM shrank a batch size."""
+        ub = np.ones(len(self._original_space))
+        for i, (name, sp) in enumerate(self._original_space.items()):
+            current = self._space[name]
+            if current != sp:
+                ub[i] = sp.encode(current.upper)
+        return ub
+
+    def _decode(self, u: np.ndarray) -> dict[str, Any]:
+        params = decode_params(self._original_space, np.minimum(u, self._upper_box()))
+        for name, value in params.items():  # guard: stay inside shrunk bounds whatever the rounding
+            if not self._space[name].contains(value):
+                params[name] = self._space[name].decode(1.0)
+        return params
+
+    def _observations(self) -> tuple[np.ndarray, np.ndarray]:
+        xs, ys = [], []
+        for t in self._trials:
+            if t.status == Status.STOP and t.score is not None:
+                xs.append(encode_params(self._original_space, t.config))
+                ys.append(t.score if self.mode == "max" else -t.score)
+        return np.array(xs).reshape(-1, len(self._original_space)), np.array(ys, dtype=float)
+
+    def _suggest(self, trial_id: int, attempt: int) -> dict[str, Any] | None:
+        rng = np.random.default_rng([self.seed, trial_id, attempt])
+        tried = {self._key(t.config) for t in self._trials if t.trial_id != trial_id}
+        n_defaults = len(self._default_configs)
+        x_obs, y_obs = self._observations()
+        if trial_id < self.num_init_trials and attempt == 0 and trial_id >= n_defaults:
+            params = self._decode(self._init_points[trial_id % len(self._init_points)])
+        elif len(y_obs) < 2:
+            params = self._decode(rng.random(len(self._original_space)))
+        else:
+            params = self._gp_suggest(x_obs, y_obs, trial_id, rng)
+        if self._key(params) in tried:
+            params = self._untried(tried, rng, x_obs, y_obs)
+        return params
+
+    def _pending(self) -> np.ndarray:
+        pts = [encode_params(self._original_space, self._trials[tid].config) for tid in sorted(self._running)]
+        return np.array(pts).reshape(-1, len(self._original_space))
+
+    def _fit_optimizer(self, x_obs: np.ndarray, y_obs: np.ndarray, seed: int) -> Any:
+        from bayes_opt import BayesianOptimization
+        from bayes_opt.acquisition import UpperConfidenceBound
+        from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+
+        d = x_obs.shape[1]
+        ub = self._upper_box()
+        optimizer = BayesianOptimization(
+            f=None, pbounds={f"x{i:03d}": (0.0, float(ub[i])) for i in range(d)},
+            acquisition_function=UpperConfidenceBound(kappa=self.kappa, exploration_decay=None),
+            random_state=seed, verbose=0, allow_duplicate_points=True,
+        )
+        kernel = ConstantKernel(1.0, (1e-2, 1e2)) * Matern(
+            length_scale=np.full(d, 0.3), length_scale_bounds=(1e-2, 2e1), nu=2.5
+        ) + WhiteKernel(1e-3, (1e-6, 1e-1))
+        optimizer.set_gp_params(kernel=kernel, alpha=1e-8, normalize_y=True, n_restarts_optimizer=3)
+        y = _warp(y_obs)
+        pending = self._pending()
+        lie = float(np.min(y)) if len(y) else 0.0
+        for x, target in [*zip(x_obs, y, strict=True), *((p, lie) for p in pending)]:
+            optimizer.register(params={f"x{i:03d}": float(min(x[i], ub[i])) for i in range(d)}, target=float(target))
+        return optimizer
+
+    def _gp_suggest(self, x_obs: np.ndarray, y_obs: np.ndarray, trial_id: int, rng: np.random.Generator
+                    ) -> dict[str, Any]:
+        optimizer = self._fit_optimizer(x_obs, y_obs, int(rng.integers(2**31 - 1)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # sklearn's convergence chatter on tiny data sets
+            point = optimizer.suggest()
+        u = np.array([point[k] for k in sorted(point)], dtype=float)
+        return self._decode(u)
+
+    def _untried(self, tried: set[str], rng: np.random.Generator, x_obs: np.ndarray, y_obs: np.ndarray
+                 ) -> dict[str, Any]:
+        """Best untried candidate under UCB (random when there is no model yet)."""
+        d = len(self._original_space)
+        cands = rng.random((_CANDIDATES, d)) * self._upper_box()
+        if len(y_obs) >= 2:
+            optimizer = self._fit_optimizer(x_obs, y_obs, int(rng.integers(2**31 - 1)))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                optimizer._gp.fit(optimizer.space.params, optimizer.space.target)
+                mean, std = optimizer._gp.predict(cands, return_std=True)
+            cands = cands[np.argsort(-(mean + self.kappa * std))]
+        for u in cands:
+            params = self._decode(u)
+            if self._key(params) not in tried:
+                return params
+        logger.warning("no untried config found among %d candidates; the space looks exhausted", _CANDIDATES)
+        return self._decode(cands[0])
+
+    def _extra_train_config(self, trial: Trial) -> dict[str, Any]:
+        # As the original: the first num_init_trials run to the end (median stop needs a reference).
+        return {"early_stop": None} if trial.trial_id < self.num_init_trials else {}
+
+    def _algorithm_state(self) -> dict[str, Any]:
+        return {"kappa": self.kappa, "num_init_trials": self.num_init_trials, "kappa_decay": self.kappa_decay,
+                "kappa_decay_delay": self.kappa_decay_delay}
+
+
+def _warp(y: np.ndarray) -> np.ndarray:
+    """Monotone Yeo-Johnson warp of the targets (identity when too few or constant)."""
+    if len(y) < 3 or np.ptp(y) == 0:
+        return y
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            out, _ = yeojohnson((y - np.mean(y)) / np.std(y))
+        except (ValueError, FloatingPointError):
+            return y
+    return out if np.all(np.isfinite(out)) else y
