@@ -45,6 +45,9 @@ from .trial import Status, Trial
 logger = logging.getLogger("hpopt")
 
 _CANDIDATES = 2048
+_GP_RESTARTS = 2  # kernel refits from random starts: 2 keeps a fit near 0.1 s at 50-200 points
+_ACQ_RANDOM = 5000  # random points scored by UCB before the local search
+_ACQ_LOCAL = 5  # L-BFGS-B runs from the best of them
 
 
 class BayesOpt(HpoBase):
@@ -132,7 +135,7 @@ class BayesOpt(HpoBase):
         kernel = ConstantKernel(1.0, (1e-2, 1e2)) * Matern(
             length_scale=np.full(d, 0.3), length_scale_bounds=(1e-2, 2e1), nu=2.5
         ) + WhiteKernel(1e-3, (1e-6, 1e-1))
-        optimizer.set_gp_params(kernel=kernel, alpha=1e-8, normalize_y=True, n_restarts_optimizer=3)
+        optimizer.set_gp_params(kernel=kernel, alpha=1e-8, normalize_y=True, n_restarts_optimizer=_GP_RESTARTS)
         y = _warp(y_obs)
         pending = self._pending()
         lie = float(np.min(y)) if len(y) else 0.0
@@ -145,9 +148,10 @@ class BayesOpt(HpoBase):
         optimizer = self._fit_optimizer(x_obs, y_obs, int(rng.integers(2**31 - 1)))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # sklearn's convergence chatter on tiny data sets
-            point = optimizer.suggest()
-        u = np.array([point[k] for k in sorted(point)], dtype=float)
-        return self._decode(u)
+            u = optimizer._acquisition_function.suggest(
+                gp=optimizer._gp, target_space=optimizer.space, n_random=_ACQ_RANDOM, n_smart=_ACQ_LOCAL,
+                fit_gp=True, random_state=np.random.RandomState(int(rng.integers(2**31 - 1))))
+        return self._decode(np.asarray(u, dtype=float))
 
     def _untried(self, tried: set[str], rng: np.random.Generator, x_obs: np.ndarray, y_obs: np.ndarray
                  ) -> dict[str, Any]:
