@@ -30,6 +30,7 @@ suggestion.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import warnings
@@ -62,8 +63,11 @@ class BayesOpt(HpoBase):
         self.kappa_decay = kappa_decay
         self.kappa_decay_delay = kappa_decay_delay
         super().__init__(**kwargs)
-        self._init_points = qmc.LatinHypercube(d=len(self._original_space), seed=self.seed).random(
-            max(1, num_init_trials))
+
+    @functools.cached_property
+    def _init_points(self) -> np.ndarray:
+        """The Latin-hypercube start, drawn from the run's seed (so it is the same after a resume)."""
+        return qmc.LatinHypercube(d=len(self._original_space), seed=self.seed).random(max(1, self.num_init_trials))
 
     # --- kappa ---------------------------------------------------------------------------------
 
