@@ -8,6 +8,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from . import median_stop  # noqa: F401 - registers the "median_stop" rule used by report()
 from ._validate import (
     check_int,
     check_non_pure_ratio,
@@ -112,8 +113,6 @@ def create(
     if search_alg == "asha":
         raise NotImplementedError("search_alg='asha' is not available in this version yet; "
                                   "use search_alg='random' or 'bayes_opt'")
-    if early_stop is not None:
-        raise NotImplementedError("early_stop='median_stop' is not available in this version yet; use None")
 
     stored = load_status(os.fspath(save_path)) if resume else None
     if stored is not None:

@@ -488,7 +488,7 @@ class HpoBase:
     def _archive_previous_run(self) -> None:
         """resume=False over an existing run: move its files aside (never delete a user's results)."""
         names = [n for n in os.listdir(self.save_path) if n == STATUS_FILE or n.startswith("hpopt_trial_")
-                 or n == "hpopt_journal.jsonl"]
+                 or n in ("hpopt_journal.jsonl", "hpopt_median_stop")]
         if not names:
             return
         dest = os.path.join(self.save_path, "archive", time.strftime("run-%Y%m%d-%H%M%S") + f"-{os.getpid()}")

@@ -106,6 +106,14 @@ class BayesOpt(HpoBase):
         return np.array(xs).reshape(-1, len(self._original_space)), np.array(ys, dtype=float)
 
     def _suggest(self, trial_id: int, attempt: int) -> dict[str, Any] | None:
+        from threadpoolctl import threadpool_limits
+
+        # The GP's matrices are tiny (n <= a few hundred): one BLAS thread is faster, and it does not fight
+        # the user's training for cores.
+        with threadpool_limits(limits=1, user_api="blas"):
+            return self._suggest_unlimited(trial_id, attempt)
+
+    def _suggest_unlimited(self, trial_id: int, attempt: int) -> dict[str, Any] | None:
         rng = np.random.default_rng([self.seed, trial_id, attempt])
         tried = {self._key(t.config) for t in self._trials if t.trial_id != trial_id}
         n_defaults = len(self._default_configs)

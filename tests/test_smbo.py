@@ -155,3 +155,22 @@ def test_suggestion_time_is_recorded_small(tmp_path):
     optimizer._gp.fit(optimizer.space.params, optimizer.space.target)
     length_scale = optimizer._gp.kernel_.k1.k2.length_scale
     assert np.shape(length_scale) == (2,)
+
+
+def test_median_stop_ends_poor_trials_early_and_registers_their_best(tmp_path):
+    hpo = make(tmp_path, num_trials=14, max_iterations=6, early_stop="median_stop", num_init_trials=4, mode="max")
+    stopped = 0
+    while (cfg := hpo.get_next_sample()) is not None:
+        if cfg["trial_id"] < 4:
+            assert cfg["early_stop"] is None  # the initial trials run to the end, as reference curves
+        quality = -branin(**cfg["params"])
+        for epoch in range(cfg["iterations"]):
+            if hpopt.report(cfg, quality * (1 + 1 / (epoch + 1))) == hpopt.Status.STOP:
+                stopped += epoch + 1 < cfg["iterations"]
+                break
+    entries = hpo.get_current_status()["config_list"]
+    early = [e for e in entries if e.get("early_stopped")]
+    assert stopped == len(early) > 0
+    for e in early:
+        doc = hpopt.load_json(hpopt.get_trial_path(hpo.save_path, e["trial_id"]))
+        assert len(doc["scores"]) < 6 and e["score"] == max(doc["scores"])
