@@ -40,7 +40,7 @@ import numpy as np
 from scipy.stats import qmc, yeojohnson
 
 from .base import HpoBase
-from .search_space import decode_params, encode_params
+from .search_space import decode_params
 from .trial import Status, Trial
 
 logger = logging.getLogger("hpopt")
@@ -81,29 +81,57 @@ class BayesOpt(HpoBase):
     def _key(self, params: dict[str, Any]) -> str:
         return json.dumps(params, sort_keys=True)
 
+    def _gp_widths(self) -> list[int]:
+        """GP coordinates per parameter: one, or one per value for a choice of three or more (one-hot)."""
+        return [sp.num_values if sp.is_choice and sp.num_values > 2 else 1 for sp in self._original_space.values()]
+
     def _upper_box(self) -> np.ndarray:
-        """Per-dimension upper bound in the original encoding: below 1 where OOM shrank a batch size."""
-        ub = np.ones(len(self._original_space))
-        for i, (name, sp) in enumerate(self._original_space.items()):
+        """Per-coordinate upper bound of the GP box: below 1 where OOM shrank a batch size."""
+        ub: list[float] = []
+        for (name, sp), width in zip(self._original_space.items(), self._gp_widths(), strict=True):
             current = self._space[name]
-            if current != sp:
-                ub[i] = sp.encode(current.upper)
-        return ub
+            ub.extend([1.0] * width if width > 1 else [sp.encode(current.upper) if current != sp else 1.0])
+        return np.array(ub)
+
+    def _gp_encode(self, params: dict[str, Any]) -> np.ndarray:
+        out: list[float] = []
+        for (name, sp), width in zip(self._original_space.items(), self._gp_widths(), strict=True):
+            if width > 1:
+                hot = [0.0] * width
+                hot[int(sp.encode(params[name]) * width)] = 1.0
+                out.extend(hot)
+            else:
+                out.append(sp.encode(params[name]))
+        return np.array(out)
 
     def _decode(self, u: np.ndarray) -> dict[str, Any]:
-        params = decode_params(self._original_space, np.minimum(u, self._upper_box()))
+        """Params for a point of the GP box (one-hot slices decode to their largest coordinate)."""
+        u = np.minimum(u, self._upper_box())
+        params: dict[str, Any] = {}
+        i = 0
+        for (name, sp), width in zip(self._original_space.items(), self._gp_widths(), strict=True):
+            if width > 1:
+                params[name] = sp.decode((int(np.argmax(u[i:i + width])) + 0.5) / width)
+            else:
+                params[name] = sp.decode(float(u[i]))
+            i += width
         for name, value in params.items():  # guard: stay inside shrunk bounds whatever the rounding
             if not self._space[name].contains(value):
                 params[name] = self._space[name].decode(1.0)
         return params
 
+    def _decode_unit(self, u: np.ndarray) -> dict[str, Any]:
+        """Params for a point of the plain unit box (one coordinate per parameter): the initial design."""
+        params = decode_params(self._original_space, u)
+        return self._decode(self._gp_encode(params))
+
     def _observations(self) -> tuple[np.ndarray, np.ndarray]:
         xs, ys = [], []
         for t in self._trials:
             if t.status == Status.STOP and t.score is not None:
-                xs.append(encode_params(self._original_space, t.config))
+                xs.append(self._gp_encode(t.config))
                 ys.append(t.score if self.mode == "max" else -t.score)
-        return np.array(xs).reshape(-1, len(self._original_space)), np.array(ys, dtype=float)
+        return np.array(xs).reshape(-1, sum(self._gp_widths())), np.array(ys, dtype=float)
 
     def _suggest(self, trial_id: int, attempt: int) -> dict[str, Any] | None:
         from threadpoolctl import threadpool_limits
@@ -119,9 +147,9 @@ class BayesOpt(HpoBase):
         n_defaults = len(self._default_configs)
         x_obs, y_obs = self._observations()
         if trial_id < self.num_init_trials and attempt == 0 and trial_id >= n_defaults:
-            params = self._decode(self._init_points[trial_id % len(self._init_points)])
+            params = self._decode_unit(self._init_points[trial_id % len(self._init_points)])
         elif len(y_obs) < 2:
-            params = self._decode(rng.random(len(self._original_space)))
+            params = self._decode_unit(rng.random(len(self._original_space)))
         else:
             params = self._gp_suggest(x_obs, y_obs, trial_id, rng)
         if self._key(params) in tried:
@@ -129,8 +157,8 @@ class BayesOpt(HpoBase):
         return params
 
     def _pending(self) -> np.ndarray:
-        pts = [encode_params(self._original_space, self._trials[tid].config) for tid in sorted(self._running)]
-        return np.array(pts).reshape(-1, len(self._original_space))
+        pts = [self._gp_encode(self._trials[tid].config) for tid in sorted(self._running)]
+        return np.array(pts).reshape(-1, sum(self._gp_widths()))
 
     def _fit_optimizer(self, x_obs: np.ndarray, y_obs: np.ndarray, seed: int) -> Any:
         from bayes_opt import BayesianOptimization
@@ -168,7 +196,7 @@ class BayesOpt(HpoBase):
     def _untried(self, tried: set[str], rng: np.random.Generator, x_obs: np.ndarray, y_obs: np.ndarray
                  ) -> dict[str, Any]:
         """Best untried candidate under UCB (random when there is no model yet)."""
-        d = len(self._original_space)
+        d = sum(self._gp_widths())
         cands = rng.random((_CANDIDATES, d)) * self._upper_box()
         if len(y_obs) >= 2:
             optimizer = self._fit_optimizer(x_obs, y_obs, int(rng.integers(2**31 - 1)))
