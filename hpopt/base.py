@@ -11,6 +11,7 @@ grow with the number of trials. State changes go to the journal (see ``store``).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
@@ -546,6 +547,11 @@ class HpoBase:
 
     def _load_algorithm_state(self, stored: Mapping[str, Any]) -> None:
         """Restore the keys that ``_algorithm_state`` wrote."""
+
+
+def config_key(params: Mapping[str, Any]) -> str:
+    """A hashable identity of a config, for telling repeats apart (JSON values compare by type and value)."""
+    return json.dumps(params, sort_keys=True)
 
 
 def _canon(value: Any) -> Any:

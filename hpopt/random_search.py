@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
 import numpy as np
 
-from .base import HpoBase
+from .base import HpoBase, config_key
 from .search_space import sample_params
 from .trial import Trial
 
@@ -33,14 +32,11 @@ class RandomSearch(HpoBase):
         self._exhausted = False
         super().__init__(**kwargs)
 
-    def _key(self, params: dict[str, Any]) -> str:
-        return json.dumps(params, sort_keys=True)
-
     def _suggest(self, trial_id: int, attempt: int) -> dict[str, Any] | None:
         rng = np.random.default_rng([self.seed, trial_id, attempt])
         for _ in range(_MAX_DRAWS):
             params = sample_params(self._space, rng)
-            key = self._key(params)
+            key = config_key(params)
             if key not in self._tried:
                 self._tried.add(key)
                 return params
@@ -55,9 +51,9 @@ class RandomSearch(HpoBase):
         return not self._exhausted and super()._can_start_new()
 
     def _on_trial_finished(self, trial: Trial) -> None:
-        self._tried.add(self._key(trial.config))
+        self._tried.add(config_key(trial.config))
 
     def _restore(self, stored: dict[str, Any]) -> None:
         for entry in stored["config_list"]:
-            self._tried.add(self._key(entry["config"]))
+            self._tried.add(config_key(entry["config"]))
         super()._restore(stored)

@@ -31,7 +31,6 @@ suggestion.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import warnings
 from typing import Any
@@ -39,7 +38,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import qmc, yeojohnson
 
-from .base import HpoBase
+from .base import HpoBase, config_key
 from .search_space import decode_params
 from .trial import Status, Trial
 
@@ -78,9 +77,7 @@ class BayesOpt(HpoBase):
 
     # --- suggestions ---------------------------------------------------------------------------
 
-    def _key(self, params: dict[str, Any]) -> str:
-        return json.dumps(params, sort_keys=True)
-
+    @functools.cached_property
     def _gp_widths(self) -> list[int]:
         """GP coordinates per parameter: one, or one per value for a choice of three or more (one-hot)."""
         return [sp.num_values if sp.is_choice and sp.num_values > 2 else 1 for sp in self._original_space.values()]
@@ -88,14 +85,14 @@ class BayesOpt(HpoBase):
     def _upper_box(self) -> np.ndarray:
         """Per-coordinate upper bound of the GP box: below 1 where OOM shrank a batch size."""
         ub: list[float] = []
-        for (name, sp), width in zip(self._original_space.items(), self._gp_widths(), strict=True):
+        for (name, sp), width in zip(self._original_space.items(), self._gp_widths, strict=True):
             current = self._space[name]
             ub.extend([1.0] * width if width > 1 else [sp.encode(current.upper) if current != sp else 1.0])
         return np.array(ub)
 
     def _gp_encode(self, params: dict[str, Any]) -> np.ndarray:
         out: list[float] = []
-        for (name, sp), width in zip(self._original_space.items(), self._gp_widths(), strict=True):
+        for (name, sp), width in zip(self._original_space.items(), self._gp_widths, strict=True):
             if width > 1:
                 hot = [0.0] * width
                 hot[int(sp.encode(params[name]) * width)] = 1.0
@@ -109,7 +106,7 @@ class BayesOpt(HpoBase):
         u = np.minimum(u, self._upper_box())
         params: dict[str, Any] = {}
         i = 0
-        for (name, sp), width in zip(self._original_space.items(), self._gp_widths(), strict=True):
+        for (name, sp), width in zip(self._original_space.items(), self._gp_widths, strict=True):
             if width > 1:
                 params[name] = sp.decode((int(np.argmax(u[i:i + width])) + 0.5) / width)
             else:
@@ -131,7 +128,7 @@ class BayesOpt(HpoBase):
             if t.status == Status.STOP and t.score is not None:
                 xs.append(self._gp_encode(t.config))
                 ys.append(t.score if self.mode == "max" else -t.score)
-        return np.array(xs).reshape(-1, sum(self._gp_widths())), np.array(ys, dtype=float)
+        return np.array(xs).reshape(-1, sum(self._gp_widths)), np.array(ys, dtype=float)
 
     def _suggest(self, trial_id: int, attempt: int) -> dict[str, Any] | None:
         from threadpoolctl import threadpool_limits
@@ -143,22 +140,28 @@ class BayesOpt(HpoBase):
 
     def _suggest_unlimited(self, trial_id: int, attempt: int) -> dict[str, Any] | None:
         rng = np.random.default_rng([self.seed, trial_id, attempt])
-        tried = {self._key(t.config) for t in self._trials if t.trial_id != trial_id}
+        tried = {config_key(t.config) for t in self._trials if t.trial_id != trial_id}
         n_defaults = len(self._default_configs)
         x_obs, y_obs = self._observations()
+        optimizer = None
         if trial_id < self.num_init_trials and attempt == 0 and trial_id >= n_defaults:
             params = self._decode_unit(self._init_points[trial_id % len(self._init_points)])
         elif len(y_obs) < 2:
             params = self._decode_unit(rng.random(len(self._original_space)))
         else:
-            params = self._gp_suggest(x_obs, y_obs, trial_id, rng)
-        if self._key(params) in tried:
-            params = self._untried(tried, rng, x_obs, y_obs)
+            params, optimizer = self._gp_suggest(x_obs, y_obs, rng)
+        if config_key(params) in tried:
+            if optimizer is None and len(y_obs) >= 2:  # a repeat from the initial design: model it now
+                optimizer = self._fit_optimizer(x_obs, y_obs, int(rng.integers(2**31 - 1)))
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    optimizer._gp.fit(optimizer.space.params, optimizer.space.target)
+            params = self._untried(tried, rng, optimizer)
         return params
 
     def _pending(self) -> np.ndarray:
         pts = [self._gp_encode(self._trials[tid].config) for tid in sorted(self._running)]
-        return np.array(pts).reshape(-1, sum(self._gp_widths()))
+        return np.array(pts).reshape(-1, sum(self._gp_widths))
 
     def _fit_optimizer(self, x_obs: np.ndarray, y_obs: np.ndarray, seed: int) -> Any:
         from bayes_opt import BayesianOptimization
@@ -183,31 +186,28 @@ class BayesOpt(HpoBase):
             optimizer.register(params={f"x{i:03d}": float(min(x[i], ub[i])) for i in range(d)}, target=float(target))
         return optimizer
 
-    def _gp_suggest(self, x_obs: np.ndarray, y_obs: np.ndarray, trial_id: int, rng: np.random.Generator
-                    ) -> dict[str, Any]:
+    def _gp_suggest(self, x_obs: np.ndarray, y_obs: np.ndarray, rng: np.random.Generator
+                    ) -> tuple[dict[str, Any], Any]:
+        """GP-UCB's point and the optimizer whose GP (fitted by the acquisition search) proposed it."""
         optimizer = self._fit_optimizer(x_obs, y_obs, int(rng.integers(2**31 - 1)))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # sklearn's convergence chatter on tiny data sets
             u = optimizer._acquisition_function.suggest(
                 gp=optimizer._gp, target_space=optimizer.space, n_random=_ACQ_RANDOM, n_smart=_ACQ_LOCAL,
                 fit_gp=True, random_state=np.random.RandomState(int(rng.integers(2**31 - 1))))
-        return self._decode(np.asarray(u, dtype=float))
+        return self._decode(np.asarray(u, dtype=float)), optimizer
 
-    def _untried(self, tried: set[str], rng: np.random.Generator, x_obs: np.ndarray, y_obs: np.ndarray
-                 ) -> dict[str, Any]:
-        """Best untried candidate under UCB (random when there is no model yet)."""
-        d = sum(self._gp_widths())
-        cands = rng.random((_CANDIDATES, d)) * self._upper_box()
-        if len(y_obs) >= 2:
-            optimizer = self._fit_optimizer(x_obs, y_obs, int(rng.integers(2**31 - 1)))
+    def _untried(self, tried: set[str], rng: np.random.Generator, optimizer: Any | None) -> dict[str, Any]:
+        """Best untried candidate under UCB of the already fitted GP (random order when there is none)."""
+        cands = rng.random((_CANDIDATES, sum(self._gp_widths))) * self._upper_box()
+        if optimizer is not None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                optimizer._gp.fit(optimizer.space.params, optimizer.space.target)
                 mean, std = optimizer._gp.predict(cands, return_std=True)
             cands = cands[np.argsort(-(mean + self.kappa * std))]
         for u in cands:
             params = self._decode(u)
-            if self._key(params) not in tried:
+            if config_key(params) not in tried:
                 return params
         logger.warning("no untried config found among %d candidates; the space looks exhausted", _CANDIDATES)
         return self._decode(cands[0])
