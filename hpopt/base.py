@@ -166,6 +166,9 @@ class HpoBase:
     def _on_trial_finished(self, trial: Trial) -> None:
         """Called once per trial when its result is collected (also for results found on resume)."""
 
+    def _on_trial_scores(self, trial: Trial, scores: list[float | None]) -> None:
+        """Called with a running trial's scores each time the controller sees its file change."""
+
     def _can_start_new(self) -> bool:
         return len(self._trials) < self.num_trials
 
@@ -333,6 +336,8 @@ class HpoBase:
                                          "scores": old["scores"]})
                 except StateFileError as exc:
                     logger.warning("replacing a damaged trial file: %s", exc)
+            # Not fsynced: the journal record above is the truth; after a power cut a missing or stale file
+            # only makes resume re-issue the trial.
             atomic_write_json(path, {
                 "trial_id": trial.trial_id,
                 "status": int(Status.RUNNING),
@@ -343,7 +348,7 @@ class HpoBase:
                 "run_id": self.run_id,
                 "params": trial.config,
                 "previous_attempts": previous,
-            })
+            }, durable=False)
         self._running.add(trial.trial_id)
         self._seen_files.pop(trial.trial_id, None)
         self._partial.pop(trial.trial_id, None)
@@ -375,7 +380,9 @@ class HpoBase:
             status = Status(int(doc["status"]))
             if status == Status.CUDAOOM:
                 self._handle_oom(trial)
-            elif status == Status.STOP or len(doc["scores"]) >= trial.iterations:
+                continue
+            self._on_trial_scores(trial, doc["scores"])
+            if status == Status.STOP or len(doc["scores"]) >= trial.iterations:
                 self._finish(trial, doc)
             else:
                 self._partial[tid] = len(doc["scores"])
@@ -527,11 +534,17 @@ class HpoBase:
             if trial.status != Status.RUNNING:
                 continue
             self._running.add(trial.trial_id)
-            doc = self._read_trial_file(trial.trial_id)
+            try:
+                doc = self._read_trial_file(trial.trial_id)
+            except StateFileError as exc:  # e.g. its unsynced issue-time file after a power cut
+                logger.warning("trial %d was running and its file is unreadable (%s); it is run again",
+                               trial.trial_id, exc)
+                doc = None
             ours = doc is not None and doc.get("attempt", trial.attempt) == trial.attempt
             if ours and Status(int(doc["status"])) == Status.CUDAOOM:
                 self._handle_oom(trial)
             elif ours and (Status(int(doc["status"])) == Status.STOP or len(doc["scores"]) >= trial.iterations):
+                self._on_trial_scores(trial, doc["scores"])
                 self._finish(trial, doc)
                 collected += 1
             else:
