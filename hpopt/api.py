@@ -17,7 +17,8 @@ from ._validate import (
     check_time_ratio,
     did_you_mean,
 )
-from .auto_config import auto_config
+from .asha import SAMPLERS, AsyncHyperBand
+from .auto_config import AutoConfig, auto_config, auto_config_asha
 from .base import HpoBase, load_status
 from .random_search import RandomSearch
 from .search_space import SearchSpace, normalize_space
@@ -57,6 +58,7 @@ def create(
     kappa_decay_delay: int = 0,
     default_hyper_parameters: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
     seed: int | None = None,
+    sampler: str | None = None,
     **unknown: Any,
 ) -> HpoBase:
     """Start (or, with ``resume=True``, continue) a hyperparameter search stored under ``save_path``.
@@ -64,6 +66,8 @@ def create(
     Values left as None among ``num_trials``, ``max_iterations`` and ``subset_ratio`` are filled by auto
     config so that HPO takes about ``(expected_time_ratio - 1)`` times the final training; values you set
     are kept. ``resume=False`` over an existing run moves that run into ``save_path/archive/`` first.
+    ASHA (``search_alg="asha"``) also fills ``min_iterations`` and ``num_brackets`` and ends when the
+    epoch budget is spent; ``sampler`` ("random" or "bayes") picks how it draws new trials.
     """
     if unknown:
         valid = [p for p in inspect.signature(create).parameters if p != "unknown"]
@@ -111,30 +115,43 @@ def create(
     defaults = _check_defaults(default_hyper_parameters, space)
 
     if search_alg == "asha":
-        raise NotImplementedError("search_alg='asha' is not available in this version yet; "
-                                  "use search_alg='random' or 'bayes_opt'")
+        if early_stop is not None:
+            raise ValueError(f"early_stop={early_stop!r} does not apply to search_alg='asha': ASHA stops trials "
+                             "at its rungs; leave early_stop as None")
+        if sampler is not None and sampler not in SAMPLERS:
+            hint = did_you_mean(sampler, SAMPLERS) if isinstance(sampler, str) else ""
+            raise ValueError(f"sampler must be one of {list(SAMPLERS)}, got {sampler!r}{hint}")
+    elif sampler is not None:
+        raise ValueError(f"sampler={sampler!r} applies to search_alg='asha' only (got search_alg={search_alg!r})")
 
     stored = load_status(os.fspath(save_path)) if resume else None
     if stored is not None:
         num_trials = num_trials if num_trials is not None else stored.get("num_trials")
         max_iterations = max_iterations if max_iterations is not None else stored.get("max_iterations")
         subset_ratio = subset_ratio if subset_ratio is not None else stored.get("subset_ratio")
-    if num_trials is None or max_iterations is None or subset_ratio is None:
-        plan = auto_config(
-            full_dataset_size=full_dataset_size, num_full_iterations=num_full_iterations,
-            num_hyperparameters=len(space), expected_time_ratio=expected_time_ratio,
-            non_pure_train_ratio=non_pure_train_ratio, num_workers=num_workers,
-            num_trials=num_trials, max_iterations=max_iterations, subset_ratio=subset_ratio,
-        )
-        for warning in plan.warnings:
-            logger.warning("auto config: %s", warning)
-        logger.info("auto config filled %s: num_trials=%d, max_iterations=%d, subset_ratio=%.4g "
-                    "(estimated time ratio %.3g)", ", ".join(plan.filled) or "nothing", plan.num_trials,
-                    plan.max_iterations, plan.subset_ratio, plan.estimated_time_ratio)
-        num_trials, max_iterations, subset_ratio = plan.num_trials, plan.max_iterations, plan.subset_ratio
-
+        min_iterations = min_iterations if min_iterations is not None else stored.get("min_iterations")
+        num_brackets = num_brackets if num_brackets is not None else stored.get("num_brackets")
+    common = dict(full_dataset_size=full_dataset_size, num_full_iterations=num_full_iterations,
+                  num_hyperparameters=len(space), expected_time_ratio=expected_time_ratio,
+                  non_pure_train_ratio=non_pure_train_ratio, num_workers=num_workers, num_trials=num_trials,
+                  max_iterations=max_iterations, subset_ratio=subset_ratio)
     algorithm: dict[str, Any] = {}
     cls: type[HpoBase] = RandomSearch
+    if search_alg == "asha":
+        # Always planned: besides filling what is unset, the plan gives the epoch budget that ends the run.
+        plan = auto_config_asha(**common, min_iterations=min_iterations, reduction_factor=reduction_factor,
+                                num_brackets=num_brackets)
+        _log_plan(plan)
+        cls = AsyncHyperBand
+        algorithm = dict(min_iterations=plan.min_iterations, reduction_factor=reduction_factor,
+                         num_brackets=plan.num_brackets, epoch_budget=plan.epoch_budget,
+                         sampler=sampler or "random", num_init_trials=num_init_trials, kappa=kappa,
+                         kappa_decay=kappa_decay, kappa_decay_delay=kappa_decay_delay)
+        num_trials, max_iterations, subset_ratio = plan.num_trials, plan.max_iterations, plan.subset_ratio
+    elif num_trials is None or max_iterations is None or subset_ratio is None:
+        plan = auto_config(**common)
+        _log_plan(plan)
+        num_trials, max_iterations, subset_ratio = plan.num_trials, plan.max_iterations, plan.subset_ratio
     if search_alg in SMBO_NAMES:
         cls = BayesOpt
         algorithm = dict(num_init_trials=num_init_trials, kappa=kappa, kappa_decay=kappa_decay,
@@ -148,6 +165,14 @@ def create(
         default_configs=defaults,
         settings={"expected_time_ratio": expected_time_ratio, "non_pure_train_ratio": non_pure_train_ratio},
     )
+
+
+def _log_plan(plan: AutoConfig) -> None:
+    for warning in plan.warnings:
+        logger.warning("auto config: %s", warning)
+    logger.info("auto config filled %s: num_trials=%d, max_iterations=%d, subset_ratio=%.4g "
+                "(estimated time ratio %.3g)", ", ".join(plan.filled) or "nothing", plan.num_trials,
+                plan.max_iterations, plan.subset_ratio, plan.estimated_time_ratio)
 
 
 def _check_image_resize(image_resize: Any) -> tuple[int, int]:

@@ -27,6 +27,7 @@ __all__ = [
     "asha_rungs",
     "auto_config",
     "auto_config_asha",
+    "expected_epochs_after",
     "hpo_budget",
     "max_brackets",
     "min_subset_ratio",
@@ -346,10 +347,22 @@ def asha_bracket_epochs(
     and reaches the last rung r_K = max with probability ``q**K``.
     """
     rungs = asha_rungs(min_iterations, max_iterations, reduction_factor, bracket)
+    return expected_epochs_after(rungs, 0, reduction_factor)
+
+
+def expected_epochs_after(rungs: Sequence[int], done: int, reduction_factor: int) -> float:
+    """Expected total epochs of a trial that has run ``done`` epochs and is still going.
+
+    ``rungs`` is ascending with max last. The trial surely runs to the next rung above ``done``; from
+    there, as in :func:`asha_bracket_epochs`, each rung lets it go on with probability 1/rf.
+    """
     q = 1.0 / reduction_factor
-    last = len(rungs) - 1
-    stops = sum(q**k * (1.0 - q) * rung for k, rung in enumerate(rungs[:last]))
-    return stops + q**last * rungs[last]
+    ahead = [r for r in rungs if r > done]
+    if not ahead:
+        return float(done)
+    last = len(ahead) - 1
+    stops = sum(q**k * (1.0 - q) * rung for k, rung in enumerate(ahead[:last]))
+    return stops + q**last * ahead[last]
 
 
 def round_robin_shares(num_brackets: int) -> list[float]:

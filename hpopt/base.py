@@ -255,7 +255,8 @@ class HpoBase:
             score = "-" if t.score is None else f"{t.score:.6g}"
             params = "  ".join(_short(t.config.get(n)) for n in names)
             mark = " *" if t.trial_id == self._best_id else ""
-            print(f"{t.trial_id:4d}  {t.status.name:<8} {t.iterations:5d}  {score:<12}  {params}{mark}")
+            iters = int(t.extra.get("num_iterations_run", t.iterations))
+            print(f"{t.trial_id:4d}  {t.status.name:<8} {iters:5d}  {score:<12}  {params}{mark}")
         if self._best_id is not None:
             best = self._trials[self._best_id]
             print(f"best: trial {best.trial_id}, score {best.score:.6g}, params {best.config}")
@@ -496,7 +497,7 @@ class HpoBase:
     def _archive_previous_run(self) -> None:
         """resume=False over an existing run: move its files aside (never delete a user's results)."""
         names = [n for n in os.listdir(self.save_path) if n == STATUS_FILE or n.startswith("hpopt_trial_")
-                 or n in ("hpopt_journal.jsonl", "hpopt_median_stop")]
+                 or n in ("hpopt_journal.jsonl", "hpopt_median_stop", "hpopt_asha")]
         if not names:
             return
         dest = os.path.join(self.save_path, "archive", time.strftime("run-%Y%m%d-%H%M%S") + f"-{os.getpid()}")

@@ -3,17 +3,31 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from .base import HpoBase, config_key
-from .search_space import sample_params
+from .search_space import SearchSpace, sample_params
 from .trial import Trial
 
 logger = logging.getLogger("hpopt")
 
 _MAX_DRAWS = 100
+
+
+def draw_untried(
+    space: Mapping[str, SearchSpace], rng: np.random.Generator, tried: set[str]
+) -> tuple[dict[str, Any], bool]:
+    """A random config not in ``tried`` (added to it) and True; after 100 repeats in a row, the last and False."""
+    for _ in range(_MAX_DRAWS):
+        params = sample_params(space, rng)
+        key = config_key(params)
+        if key not in tried:
+            tried.add(key)
+            return params, True
+    return params, False
 
 
 class RandomSearch(HpoBase):
@@ -33,13 +47,9 @@ class RandomSearch(HpoBase):
         super().__init__(**kwargs)
 
     def _suggest(self, trial_id: int, attempt: int) -> dict[str, Any] | None:
-        rng = np.random.default_rng([self.seed, trial_id, attempt])
-        for _ in range(_MAX_DRAWS):
-            params = sample_params(self._space, rng)
-            key = config_key(params)
-            if key not in self._tried:
-                self._tried.add(key)
-                return params
+        params, new = draw_untried(self._space, np.random.default_rng([self.seed, trial_id, attempt]), self._tried)
+        if new:
+            return params
         if attempt == 0:
             logger.warning("random search drew %d configs already tried in a row; the space looks exhausted, "
                            "so no new trials are issued", _MAX_DRAWS)

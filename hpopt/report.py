@@ -80,6 +80,15 @@ def best_of(scores: list[float | None], mode: str) -> float | None:
     return max(valid) if mode == "max" else min(valid)
 
 
+def longest_previous_attempt(doc: Mapping[str, Any]) -> int:
+    """Most scores any earlier attempt of this trial reported: steps whose statistics already hold it."""
+    longest = 0
+    for attempt in doc.get("previous_attempts") or []:
+        if isinstance(attempt, Mapping) and isinstance(attempt.get("scores"), list):
+            longest = max(longest, len(attempt["scores"]))
+    return longest
+
+
 def _open_trial(config: Mapping[str, Any], caller: str) -> dict[str, Any] | None:
     """Load the trial's file; None (with a warning) when the config belongs to an older attempt or run."""
     path = config["file_path"]

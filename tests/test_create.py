@@ -48,9 +48,9 @@ def test_bad_arguments(tmp_path, kw, exc, word):
         make(tmp_path, **kw)
 
 
-def test_asha_not_yet_built_says_so(tmp_path):
-    with pytest.raises(NotImplementedError, match="random"):
-        make(tmp_path, search_alg="asha")
+def test_every_search_alg_builds(tmp_path):
+    names = {alg: make(tmp_path / alg, search_alg=alg).algorithm_name for alg in hpopt.api.SEARCH_ALGS}
+    assert names == {"bayes_opt": "smbo", "baye_opt": "smbo", "smbo": "smbo", "asha": "asha", "random": "random"}
 
 
 def test_auto_config_fills_only_what_is_unset(tmp_path):

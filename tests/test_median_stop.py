@@ -18,6 +18,8 @@ from hypothesis import strategies as st
 
 import hpopt
 import hpopt.median_stop as ms
+import hpopt.rank_summary as rs
+from hpopt.rank_summary import RankSummary
 from hpopt.store import StateFileError, atomic_write_json, ensure_dir
 
 
@@ -182,28 +184,28 @@ def test_bounded_summary_2000_values(tmp_path: Path) -> None:
 
     for i in range(400):  # through report()'s hook, past the switch from exact to approximate
         through_rule(i)
-        if i + 1 == ms.SUMMARY_SIZE:  # still exact: numpy's median
+        if i + 1 == rs.SUMMARY_SIZE:  # still exact: numpy's median
             assert ms.step_median(save, 1) == pytest.approx(float(np.median(values[: i + 1])), abs=1e-12)
     # The middle values the same way minus the per-value lock and fsync (about 2 ms each), to keep this fast.
     loaded = ms._load(ms.step_path(save, 1))
     assert loaded is not None
     for v in values[400:1900]:
         loaded[0].add(float(v))
-    atomic_write_json(ms.step_path(save, 1), loaded[0].to_json(1, "r1"))
+    atomic_write_json(ms.step_path(save, 1), loaded[0].to_json(step=1, run_id="r1"))
     for i in range(1900, 2000):
         through_rule(i)
     path = ms.step_path(save, 1)
-    assert os.path.getsize(path) < ms.MAX_SUMMARY_BYTES
+    assert os.path.getsize(path) < rs.MAX_SUMMARY_BYTES
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode) == 0o700
     doc = hpopt.load_json(path)
-    assert doc["count"] == 2000 and len(doc["means"]) == ms.SUMMARY_SIZE
+    assert doc["count"] == 2000 and len(doc["means"]) == rs.SUMMARY_SIZE
     est = ms.step_median(save, 1)
     assert est is not None
     below, at_or_below = float(np.mean(values < est)), float(np.mean(values <= est))
     rank_error = 0.0 if below <= 0.5 <= at_or_below else min(abs(below - 0.5), abs(at_or_below - 0.5))
-    assert rank_error <= ms.RANK_ERROR
-    assert abs(est - float(np.median(values))) <= 2 * ms.RANK_ERROR  # uniform data: value ~ rank
+    assert rank_error <= rs.RANK_ERROR
+    assert abs(est - float(np.median(values))) <= 2 * rs.RANK_ERROR  # uniform data: value ~ rank
 
 
 @pytest.mark.parametrize("order", ["shuffled", "ascending", "descending", "bimodal-in-turn"])
@@ -215,20 +217,20 @@ def test_summary_error_in_memory(order: str) -> None:
         values = rng.lognormal(0, 2, 3000)
         if order != "shuffled":
             values = np.sort(values) if order == "ascending" else np.sort(values)[::-1]
-    summary = ms._Summary()
+    summary = RankSummary()
     for v in values:
         summary.add(float(v))
     est = summary.median()
     assert est is not None
     below, at_or_below = float(np.mean(values < est)), float(np.mean(values <= est))
-    assert below - ms.RANK_ERROR <= 0.5 <= at_or_below + ms.RANK_ERROR
-    assert len(json.dumps(summary.to_json(1, "0" * 32), indent=4)) < ms.MAX_SUMMARY_BYTES
+    assert below - rs.RANK_ERROR <= 0.5 <= at_or_below + rs.RANK_ERROR
+    assert len(json.dumps(summary.to_json(step=1, run_id="0" * 32), indent=4)) < rs.MAX_SUMMARY_BYTES
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=ms.SUMMARY_SIZE))
+@given(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=rs.SUMMARY_SIZE))
 def test_summary_is_exact_up_to_its_size(values: list[float]) -> None:
-    summary = ms._Summary()
+    summary = RankSummary()
     for v in values:
         summary.add(v)
     assert summary.means == sorted(values)
