@@ -1,53 +1,136 @@
-"""Controller and trainer overhead of hpopt's ask/tell loop with random search, by run size.
+"""Controller and trainer overhead of hpopt's ask/tell loop by run size, side by side with Optuna.
 
-For each run size N it runs N one-epoch trials (get_next_sample, then one report) and times the calls
-made while the run already holds about N trials (the last 200), so a cost that grows with the number
-of trials shows up as a growing figure. Every call does real, fsynced file I/O in a temp folder.
+For each run size N it runs N trials in one process (get_next_sample, then report() every epoch until
+STOP) and times the calls made while the run already holds about N trials (the last ``--window``
+trials), so a cost that grows with the number of trials shows up as a growing figure. Every call does
+real, fsynced file I/O in a temp folder on the same disk.
 
-    python bench/overhead.py [--sizes 100 1000 10000] [--window 200]
+* ``random``: random search, one-epoch trials (the core loop's cost).
+* ``asha``: ASHA, max 9 epochs, rf 3 (rungs 1, 3, 9), scores drawn at random, so trials stop at rungs.
+* ``optuna``: the same ASHA-shaped loop with Optuna ask/tell, its SuccessiveHalvingPruner (min resource
+  1, rf 3) and a file-backed JournalStorage (one fsynced append per change, like hpopt's journal).
+  "get_next_sample" is ``study.ask()`` plus the three ``suggest_*`` calls; "report" is
+  ``trial.report()`` plus ``trial.should_prune()``, plus ``study.tell()`` on the trial's last epoch.
+
+    python bench/overhead.py [--algs random asha optuna] [--sizes 100 1000 10000] [--window 200]
+
+``optuna`` needs Optuna installed (bench/bo_quality/setup.sh makes a venv that has it).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
+
+import numpy as np
 
 import hpopt
 
+MAX_EPOCHS, RF = 9, 3
 
-def measure(n: int, window: int) -> tuple[float, float]:
-    space = {"x": hpopt.search_space("uniform", [0, 1]), "bs": hpopt.search_space("quniform", [8, 512, 8]),
-             "opt": hpopt.search_space("choice", ["sgd", "adam"])}
-    with tempfile.TemporaryDirectory() as tmp:
-        hpo = hpopt.create(full_dataset_size=1000, num_full_iterations=1, search_space=space, save_path=tmp,
-                           search_alg="random", num_trials=n, max_iterations=1, subset_ratio=1.0, seed=0)
+
+def _space() -> dict[str, hpopt.SearchSpace]:
+    return {"x": hpopt.search_space("uniform", [0, 1]), "bs": hpopt.search_space("quniform", [8, 512, 8]),
+            "opt": hpopt.search_space("choice", ["sgd", "adam"])}
+
+
+def _curve(rng: np.random.Generator) -> list[float]:
+    """A random learning curve: trials differ in level, so the rungs really stop some."""
+    level = rng.random()
+    return [level * (1 - 0.5 ** (e + 1)) for e in range(MAX_EPOCHS)]
+
+
+def measure_hpopt(alg: str, n: int, window: int) -> tuple[float, float]:
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory(dir=os.getcwd()) as tmp:
+        if alg == "random":
+            hpo = hpopt.create(full_dataset_size=1000, num_full_iterations=1, search_space=_space(), save_path=tmp,
+                               search_alg="random", num_trials=n, max_iterations=1, subset_ratio=1.0, seed=0)
+        else:
+            hpo = hpopt.create(full_dataset_size=1000, num_full_iterations=MAX_EPOCHS, search_space=_space(),
+                               save_path=tmp, search_alg="asha", num_trials=n, max_iterations=MAX_EPOCHS,
+                               min_iterations=1, reduction_factor=RF, num_brackets=1, subset_ratio=1.0, seed=0)
+            hpo.epoch_budget = 1e18  # measure the calls, not when the budget ends the run
         ask, tell = [], []
         for i in range(n):
             t0 = time.perf_counter()
             cfg = hpo.get_next_sample()
             t1 = time.perf_counter()
-            hpopt.report(cfg, cfg["params"]["x"])
-            t2 = time.perf_counter()
             if i >= n - window:
                 ask.append(t1 - t0)
-                tell.append(t2 - t1)
+            for score in _curve(rng)[: cfg["iterations"]]:
+                t0 = time.perf_counter()
+                status = hpopt.report(cfg, score)
+                if i >= n - window:
+                    tell.append(time.perf_counter() - t0)
+                if status == hpopt.Status.STOP:
+                    break
         assert hpo.get_next_sample() is None and hpo.is_finished()
         hpo.close()
     return statistics.mean(ask) * 1e6, statistics.mean(tell) * 1e6
 
 
+def measure_optuna(n: int, window: int) -> tuple[float, float]:
+    import optuna
+    from optuna.storages.journal import JournalFileBackend
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory(dir=os.getcwd()) as tmp:
+        storage = optuna.storages.JournalStorage(JournalFileBackend(os.path.join(tmp, "journal.log")))
+        study = optuna.create_study(
+            storage=storage, direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0),
+            pruner=optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=RF,
+                                                          min_early_stopping_rate=0))
+        ask, tell = [], []
+        for i in range(n):
+            t0 = time.perf_counter()
+            trial = study.ask()
+            trial.suggest_float("x", 0, 1)
+            trial.suggest_int("bs", 8, 512, step=8)
+            trial.suggest_categorical("opt", ["sgd", "adam"])
+            t1 = time.perf_counter()
+            if i >= n - window:
+                ask.append(t1 - t0)
+            curve = _curve(rng)
+            for epoch, score in enumerate(curve, 1):
+                t0 = time.perf_counter()
+                trial.report(score, epoch)
+                pruned = trial.should_prune()
+                if pruned:
+                    study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                elif epoch == MAX_EPOCHS:
+                    study.tell(trial, score)
+                if i >= n - window:
+                    tell.append(time.perf_counter() - t0)
+                if pruned:
+                    break
+    return statistics.mean(ask) * 1e6, statistics.mean(tell) * 1e6
+
+
+MEASURES: dict[str, Callable[[int, int], tuple[float, float]]] = {
+    "random": lambda n, w: measure_hpopt("random", n, w),
+    "asha": lambda n, w: measure_hpopt("asha", n, w),
+    "optuna": measure_optuna,
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--algs", nargs="+", choices=list(MEASURES), default=["random", "asha", "optuna"])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000])
     parser.add_argument("--window", type=int, default=200)
     args = parser.parse_args()
-    print("| trials | µs per get_next_sample | µs per report |")
-    print("|---:|---:|---:|")
+    print("| loop | trials | µs per get_next_sample (ask) | µs per report |")
+    print("|---|---:|---:|---:|")
     for n in args.sizes:
-        ask, tell = measure(n, min(args.window, n))
-        print(f"| {n} | {ask:.0f} | {tell:.0f} |", flush=True)
+        for alg in args.algs:
+            ask, tell = MEASURES[alg](n, min(args.window, n))
+            print(f"| {alg} | {n} | {ask:.0f} | {tell:.0f} |", flush=True)
 
 
 if __name__ == "__main__":

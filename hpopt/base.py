@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-from .report import TRIAL_KEYS, best_of, is_better
+from .report import TRIAL_KEYS, best_of, is_better, write_trial_file
 from .search_space import SearchSpace, space_from_json, space_to_json
 from .store import (
     STATUS_FILE,
@@ -324,7 +324,7 @@ class HpoBase:
     def _issue(self, trial: Trial) -> dict[str, Any]:
         """Mark the trial RUNNING (journal first: it is the truth on resume), then lay out its file."""
         trial.status = Status.RUNNING
-        self._record(trial, {"num_gen_config": len(self._trials)})
+        self._record(trial, {"num_gen_config": len(self._trials)}, sync=True)
         path = trial_path(self.save_path, trial.trial_id)
         with trial_lock(self.save_path, trial.trial_id):
             previous: list[Any] = []
@@ -339,7 +339,7 @@ class HpoBase:
                     logger.warning("replacing a damaged trial file: %s", exc)
             # Not fsynced: the journal record above is the truth; after a power cut a missing or stale file
             # only makes resume re-issue the trial.
-            atomic_write_json(path, {
+            write_trial_file(path, {
                 "trial_id": trial.trial_id,
                 "status": int(Status.RUNNING),
                 "scores": [],
@@ -481,15 +481,20 @@ class HpoBase:
         self._journal.reset()
         self._journal_len = 0
 
-    def _record(self, trial: Trial | None = None, fields: Mapping[str, Any] | None = None) -> None:
-        """Journal one change; rewrite the checkpoint when the journal is as long as the trial list."""
+    def _record(self, trial: Trial | None = None, fields: Mapping[str, Any] | None = None, sync: bool = False
+                ) -> None:
+        """Journal one change; rewrite the checkpoint when the journal is as long as the trial list.
+
+        Only issuing a trial must be durable before the call returns (a trainer may report for it at
+        once); every other change is derived from durable trial files and made durable by the next sync.
+        """
         self._seq += 1
         rec: dict[str, Any] = {"seq": self._seq}
         if trial is not None:
             rec["trial"] = trial.to_entry()
         merged = {"best_config_id": self._best_id, **(fields or {})}
         rec["fields"] = merged
-        self._journal.append(rec)
+        self._journal.append(rec, sync=sync)
         self._journal_len += 1
         if self._journal_len >= max(_MIN_JOURNAL_BEFORE_CHECKPOINT, len(self._trials)):
             self._checkpoint()

@@ -123,7 +123,7 @@ def median_stop_rule(config: Mapping[str, Any], doc: dict[str, Any]) -> bool:
         if add and mean is not None:
             summary.add(mean)
             os.makedirs(os.path.dirname(path), mode=DIR_MODE, exist_ok=True)
-            atomic_write_json(path, summary.to_json(step=k, run_id=run_id))
+            atomic_write_json(path, summary.to_json(step=k, run_id=run_id), indent=None)
     stop = best is not None and should_stop(best, others_median, mode)
     if stop:
         logger.info("median stop: trial %s stopped at step %d (best %s, others' median %s)",

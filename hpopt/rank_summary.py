@@ -29,9 +29,12 @@ from __future__ import annotations
 import bisect
 import math
 import os
+import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from .store import StateFileError, read_json_dict
 
@@ -59,10 +62,9 @@ class RankSummary:
         self.counts.insert(i, 1)
         if len(self.means) <= SUMMARY_SIZE:
             return
-        j = min(
-            range(len(self.means) - 1),
-            key=lambda p: (self.counts[p] + self.counts[p + 1], self.means[p + 1] - self.means[p]),
-        )
+        counts = np.asarray(self.counts)
+        # The lightest adjacent pair, ties broken by the smallest gap, then the lowest index (lexsort is stable).
+        j = int(np.lexsort((np.diff(self.means), counts[:-1] + counts[1:]))[0])
         w1, w2 = self.counts[j], self.counts[j + 1]
         merged = (self.means[j] * w1 + self.means[j + 1] * w2) / (w1 + w2)
         # Keep the order even where rounding would put the weighted mean just outside its pair.
@@ -126,6 +128,35 @@ class RankSummary:
         if data.get("count") != sum(counts):
             raise bad(f"'count' {data.get('count')!r} differs from the sum of its counts {sum(counts)}")
         return cls([float(m) for m in means], list(counts))
+
+
+_MAGIC = b"HPOPTRNK"
+_HEADER = struct.Struct("<8sIIQ32s")  # magic, format, centroids, count, run_id (ASCII, NUL-padded)
+
+
+def summary_to_bytes(summary: RankSummary, run_id: str | None) -> bytes:
+    """Binary form: a fixed header, then the means (float64) and counts (int64), little-endian."""
+    header = _HEADER.pack(_MAGIC, _FORMAT, len(summary.means), summary.count, (run_id or "").encode()[:32])
+    return header + np.asarray(summary.means, "<f8").tobytes() + np.asarray(summary.counts, "<i8").tobytes()
+
+
+def summary_from_bytes(data: bytes, bad: Callable[[str], Exception]) -> tuple[RankSummary, str | None]:
+    """Inverse of summary_to_bytes, checked as thoroughly as from_json; bytes past the end are ignored."""
+    if len(data) < _HEADER.size:
+        raise bad(f"it is {len(data)} bytes long, shorter than its header")
+    magic, fmt, n, count, raw_id = _HEADER.unpack_from(data)
+    if magic != _MAGIC or fmt != _FORMAT:
+        raise bad("it does not start with an hpopt rank-summary header")
+    if n > SUMMARY_SIZE or len(data) < _HEADER.size + 16 * n:
+        raise bad(f"its header says {n} centroids, which the file does not hold")
+    means = np.frombuffer(data, "<f8", n, _HEADER.size)
+    counts = np.frombuffer(data, "<i8", n, _HEADER.size + 8 * n)
+    if not np.all(np.isfinite(means)) or np.any(np.diff(means) < 0):
+        raise bad("its means are not finite and sorted")
+    if np.any(counts < 1) or int(counts.sum()) != count:
+        raise bad("its counts are not positive or do not sum to its total")
+    run_id = raw_id.rstrip(b"\0").decode("ascii", "replace") or None
+    return RankSummary(means.tolist(), counts.tolist()), run_id
 
 
 def load_summary(path: str, bad: Callable[[str], Exception]) -> tuple[RankSummary, str | None] | None:

@@ -41,6 +41,11 @@ def register_stop_rule(name: str, rule: StopRule) -> None:
     _STOP_RULES[name] = rule
 
 
+def write_trial_file(path: str, doc: Mapping[str, Any], durable: bool = True) -> None:
+    """A trial file, atomically; compact JSON (the C encoder) because report() writes it every epoch."""
+    atomic_write_json(path, doc, durable=durable, indent=None)
+
+
 def _check_config(config: Any, caller: str) -> Mapping[str, Any]:
     if not isinstance(config, Mapping):
         raise TypeError(
@@ -139,7 +144,7 @@ def report(config: Mapping[str, Any], score: float) -> Status:
             if rule is not None and rule(config, doc):
                 doc["status"] = int(Status.STOP)
                 doc["early_stopped"] = 1
-        atomic_write_json(config["file_path"], doc)
+        write_trial_file(config["file_path"], doc)
         return Status(doc["status"])
 
 
@@ -151,7 +156,7 @@ def reportOOM(config: Mapping[str, Any]) -> None:  # noqa: N802 - name kept from
         if doc is None:
             return
         doc["status"] = int(Status.CUDAOOM)
-        atomic_write_json(config["file_path"], doc)
+        write_trial_file(config["file_path"], doc)
 
 
 def finalize_trial(config: Mapping[str, Any]) -> None:
@@ -170,7 +175,7 @@ def finalize_trial(config: Mapping[str, Any]) -> None:
         before, last = best_of(scores[:-5], mode), best_of(scores[-5:], mode)
         improved = before is None or (last is not None and is_better(last, before, mode))
         doc["early_stopped"] = int(len(scores) > 5 and not improved)
-        atomic_write_json(config["file_path"], doc)
+        write_trial_file(config["file_path"], doc)
 
 
 # --- read-only helpers kept from the original API -------------------------------------------------

@@ -80,6 +80,48 @@ def _fsync_dir(folder: str) -> None:
         os.close(fd)
 
 
+_TMPFILE_OK = hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd")
+
+
+def _write_all(fd: int, data: bytes, durable: bool) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+    if durable:
+        os.fsync(fd)
+
+
+def _temp_with(folder: str, tmp: str, data: bytes, durable: bool) -> None:
+    """Create the temp file ``tmp`` holding ``data``.
+
+    On Linux the inode is made unnamed (O_TMPFILE), filled, then linked in: creating a named file costs
+    up to ~0.8 ms on some virtualised disks against ~50 us this way, and a crash before the link leaves
+    nothing behind. Elsewhere, or where the file system refuses O_TMPFILE, a plain O_CREAT file.
+    """
+    global _TMPFILE_OK
+    if _TMPFILE_OK:
+        try:
+            fd = os.open(folder, os.O_TMPFILE | os.O_WRONLY, FILE_MODE)
+        except OSError:
+            _TMPFILE_OK = False
+        else:
+            try:
+                _write_all(fd, data, durable)
+                dir_fd = os.open(folder, os.O_RDONLY)
+                try:  # a dir fd makes os.link use linkat(AT_SYMLINK_FOLLOW), which resolves the /proc link
+                    os.link(f"/proc/self/fd/{fd}", os.path.basename(tmp), dst_dir_fd=dir_fd)
+                finally:
+                    os.close(dir_fd)
+                return
+            finally:
+                os.close(fd)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    try:
+        _write_all(fd, data, durable)
+    finally:
+        os.close(fd)
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, durable: bool = True) -> None:
     """Replace ``path`` by ``data`` so that a crash leaves either the old or the new file, never a mix.
 
@@ -88,16 +130,12 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, durable: bool 
     path = os.fspath(path)
     folder = os.path.dirname(path) or "."
     tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.{threading.get_ident()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
     try:
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            if durable:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
+            _temp_with(folder, tmp, data, durable)
+        except FileExistsError:  # left by a killed writer with our pid: a link cannot replace a name
+            os.unlink(tmp)
+            _temp_with(folder, tmp, data, durable)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -107,9 +145,15 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, durable: bool 
         _fsync_dir(folder)
 
 
-def atomic_write_json(path: str | os.PathLike[str], data: Any, durable: bool = True) -> None:
-    """Atomically write ``data`` as indented JSON (NaN refused: callers store failed scores as null)."""
-    atomic_write_bytes(path, json.dumps(data, indent=4, allow_nan=False).encode(), durable)
+def atomic_write_json(
+    path: str | os.PathLike[str], data: Any, durable: bool = True, indent: int | None = 4
+) -> None:
+    """Atomically write ``data`` as JSON (NaN refused: callers store failed scores as null).
+
+    ``indent=None`` writes compact JSON with the C encoder, several times faster for large files.
+    """
+    text = json.dumps(data, indent=indent, allow_nan=False, separators=None if indent else (",", ":"))
+    atomic_write_bytes(path, text.encode(), durable)
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:
@@ -158,8 +202,14 @@ def file_lock(save_path: str | os.PathLike[str], name: str) -> contextlib.Abstra
     return FileLock(path, mode=FILE_MODE)  # pragma: no cover - Windows
 
 
+LOCK_STRIPES = 64
+
+
 def trial_lock(save_path: str | os.PathLike[str], trial_id: int) -> contextlib.AbstractContextManager[Any]:
-    return file_lock(save_path, f"trial_{trial_id}")
+    """The lock of a trial's file: one of ``LOCK_STRIPES`` lock files, so a run of 10 000 trials does not
+    create 10 000 lock files (two trials share a lock only when ids are equal modulo 64; neither holds
+    it for more than one file update)."""
+    return file_lock(save_path, f"trial_{int(trial_id) % LOCK_STRIPES}")
 
 
 class Journal:
@@ -196,12 +246,18 @@ class Journal:
             out.append(rec)
         return out
 
-    def append(self, record: dict[str, Any]) -> None:
+    def append(self, record: dict[str, Any], sync: bool = True) -> None:
+        """Append one record; ``sync`` makes it (and every earlier one) durable before returning.
+
+        ``sync=False`` suits changes that can be derived again from durable files (collecting a trial
+        whose file says it finished): a power cut may drop them, and resume re-derives them.
+        """
         if self._fd is None:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)
         line = (json.dumps(record, allow_nan=False, separators=(",", ":")) + "\n").encode()
         os.write(self._fd, line)
-        os.fsync(self._fd)
+        if sync:
+            os.fsync(self._fd)
 
     def reset(self) -> None:
         """Empty the journal after a checkpoint (atomically replaced by an empty file)."""
