@@ -279,6 +279,64 @@ class HpoBase:
         """The current space (batch-size bounds may have been shrunk by CUDA OOM)."""
         return dict(self._space)
 
+    # --- for execution adapters: a trial whose trainer died ----------------------------------
+
+    def running_trials(self) -> list[int]:
+        """Ids of the trials given out and not yet collected (after collecting what finished)."""
+        self._check_owner()
+        self._collect()
+        return sorted(self._running)
+
+    def retry_trial(self, trial_id: int) -> None:
+        """Run a trial again from scratch (its trainer crashed): the next get_next_sample() re-issues it
+        with the same params and ``attempt + 1``; the crashed attempt's scores move to ``previous_attempts``.
+
+        A trial that finished meanwhile (its file says so) is collected instead, and nothing is retried.
+        """
+        trial = self._running_trial(trial_id, "retry_trial")
+        if trial is None:
+            return
+        self._running.discard(trial_id)
+        self._partial.pop(trial_id, None)
+        trial.attempt += 1
+        trial.status = Status.READY
+        trial.extra["retries"] = int(trial.extra.get("retries", 0)) + 1
+        self._ready.appendleft(trial_id)
+        self._record(trial)
+
+    def fail_trial(self, trial_id: int, error: str) -> None:
+        """Give up on a trial (its trainer crashed too often, or timed out): it ends with no score, so it
+        can never be the best config, and ``error`` is kept in its entry. Its trial file is set to STOP,
+        so a trainer still running it is told to stop; the scores it reported stay in the file.
+        """
+        trial = self._running_trial(trial_id, "fail_trial")
+        if trial is None:
+            return
+        path = trial_path(self.save_path, trial_id)
+        with trial_lock(self.save_path, trial_id):
+            doc = read_json_dict(path, TRIAL_KEYS) if os.path.exists(path) else {"scores": []}
+            if os.path.exists(path) and doc.get("attempt", trial.attempt) == trial.attempt:
+                doc["status"] = int(Status.STOP)
+                doc["error"] = str(error)
+                write_trial_file(path, doc)
+        self._running.discard(trial_id)
+        self._partial.pop(trial_id, None)
+        trial.status, trial.score, trial.error = Status.STOP, None, str(error)
+        trial.extra["num_iterations_run"] = len(doc.get("scores", []))
+        self._mark_finished(trial)
+
+    def _running_trial(self, trial_id: int, caller: str) -> Trial | None:
+        self._check_owner()
+        self._collect()
+        if not isinstance(trial_id, int) or not 0 <= trial_id < len(self._trials):
+            raise ValueError(f"{caller}(): no trial {trial_id!r} in {self.save_path}")
+        if trial_id not in self._running:
+            if self._trials[trial_id].status == Status.STOP:
+                return None  # it finished (or was collected) before the call: nothing to do
+            raise ValueError(f"{caller}(): trial {trial_id} is not running (status "
+                             f"{self._trials[trial_id].status.name})")
+        return self._trials[trial_id]
+
     def close(self) -> None:
         """Write a final checkpoint and free save_path for another controller."""
         if self._lock.owned_by(self):

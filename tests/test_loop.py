@@ -173,3 +173,39 @@ def test_save_path_with_spaces_and_non_ascii(tmp_path):
     hpo = make(tmp_path / "my runs" / "étude ü", num_trials=3)
     run_loop(hpo)
     assert hpo.is_finished() and hpo.get_best_config() is not None
+
+
+def test_retry_trial_reissues_same_params_as_a_new_attempt(tmp_path):
+    hpo = make(tmp_path, num_trials=2)
+    cfg = hpo.get_next_sample()
+    hpopt.report(cfg, 0.5)  # then its trainer "crashes"
+    assert hpo.running_trials() == [cfg["trial_id"]]
+    hpo.retry_trial(cfg["trial_id"])
+    again = hpo.get_next_sample()
+    assert (again["trial_id"], again["params"], again["attempt"]) == (cfg["trial_id"], cfg["params"], 1)
+    assert hpopt.report(cfg, 0.9) == hpopt.Status.STOP  # the crashed attempt's config is stale
+    doc = hpopt.load_json(again["file_path"])
+    assert doc["scores"] == [] and doc["previous_attempts"][0]["scores"] == [0.5]
+    for _ in range(4):
+        hpopt.report(again, 0.7)
+    assert hpo.get_best_score() == 0.7
+    assert hpo.get_current_status()["config_list"][0]["retries"] == 1
+
+
+def test_fail_trial_ends_it_without_a_score_and_tells_its_trainer(tmp_path):
+    hpo = make(tmp_path, num_trials=2)
+    bad, good = hpo.get_next_sample(), hpo.get_next_sample()
+    hpopt.report(bad, 99.0)  # a great score, then the trainer crashes for good
+    hpo.fail_trial(bad["trial_id"], "exit code 1 after 3 retries")
+    assert hpopt.report(bad, 100.0) == hpopt.Status.STOP
+    for _ in range(4):
+        hpopt.report(good, 0.1)
+    assert hpo.is_finished()
+    entry = hpo.get_current_status()["config_list"][bad["trial_id"]]
+    assert entry["score"] is None and entry["error"] == "exit code 1 after 3 retries"
+    assert hpo.get_best_config() == good["params"]  # a failed trial is never the best
+    assert hpopt.load_json(bad["file_path"])["scores"] == [99.0]
+    with pytest.raises(ValueError, match="no trial 7"):
+        hpo.retry_trial(7)
+    hpo.fail_trial(good["trial_id"], "late")  # finished before the call: nothing to do
+    assert hpo.get_best_score() == 0.1
