@@ -1,0 +1,136 @@
+"""The ``hpopt`` command: ``run`` an experiment file, show a run's ``status``, ``plot`` it.
+
+    hpopt run experiment.json [--resume]
+    hpopt status SAVE_PATH [--json]
+    hpopt plot SAVE_PATH -o out.png
+
+Exit codes: 0 done; 1 a trial failed and the run stopped (``ignore_fail`` false); 2 a bad experiment
+file or argument; 128 + the signal number when Ctrl-C or SIGTERM stopped the run (it can be resumed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from .experiment import ExperimentError, load_experiment
+
+logger = logging.getLogger("hpopt")
+
+
+def _error(message: str, code: int) -> int:
+    print(f"hpopt: error: {message}", file=sys.stderr)
+    return code
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the trials of an experiment file in local processes until the run is finished."""
+    from .adapters.local import RunInterrupted, TrialFailedError, run_local
+    from .api import create
+
+    try:
+        exp = load_experiment(args.experiment)
+    except ExperimentError as exc:
+        return _error(str(exc), 2)
+    try:
+        hpo = create(**exp.create_kwargs(), resume=args.resume)
+    except (TypeError, ValueError) as exc:
+        return _error(f"{exp.path}: hpopt.create() refused the settings: {exc}", 2)
+    resume_hint = f"hpopt run {args.experiment} --resume"
+    try:
+        summary = run_local(hpo, exp.script, n_parallel=exp.n_parallel, gpus_per_trial=exp.gpus_per_trial,
+                            resources=exp.resources, job_retries=exp.job_retries, ignore_fail=exp.ignore_fail,
+                            timeout=exp.timeout, workdir=exp.workdir, env=exp.env, keep_top_k=exp.keep_top_k,
+                            progress=not args.no_progress)
+    except TrialFailedError as exc:
+        return _error(f"{exc}\nto go on: {resume_hint}", 1)
+    except RunInterrupted as exc:
+        print(f"hpopt: {exc}; every trial was stopped and the state saved. Continue with: {resume_hint}",
+              file=sys.stderr)
+        return 128 + exc.signum
+    except (TypeError, ValueError) as exc:
+        return _error(str(exc), 2)
+    except RuntimeError as exc:
+        return _error(f"{exc}\nafter fixing it: {resume_hint}", 1)
+    finally:
+        hpo.close()
+    print(f"hpopt: {summary.trials_done} trials done, {summary.trials_failed} failed, {summary.trials_retried} "
+          f"retries, {summary.trials_oom} out of memory, in {summary.elapsed_s:.1f} s")
+    if summary.best_trial_id is None:
+        print("best: none (no trial reported a valid score)")
+    else:
+        print(f"best: trial {summary.best_trial_id}, score {summary.best_score:.6g}, params "
+              f"{json.dumps(summary.best_config)}")
+    for path in summary.kept_artifacts:
+        print(f"artifacts kept: {path}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from .run_status import format_table, run_status
+
+    try:
+        view = run_status(args.save_path)
+    except (FileNotFoundError, ValueError) as exc:
+        return _error(str(exc), 2)
+    if args.json:
+        for t in view["trials"]:
+            t.pop("scores")
+        json.dump(view, sys.stdout, indent=2)
+        print()
+    else:
+        print(format_table(view))
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from .plot import plot_run
+
+    try:
+        out = plot_run(args.save_path, args.output)
+    except ImportError as exc:
+        return _error(str(exc), 2)
+    except (FileNotFoundError, ValueError) as exc:
+        return _error(str(exc), 2)
+    print(f"hpopt: wrote {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hpopt", description="Hyperparameter optimization runs from the shell.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every trial start and end")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the trials of an experiment file", description=cmd_run.__doc__)
+    run.add_argument("experiment", help="the experiment file (JSON)")
+    run.add_argument("--resume", action="store_true",
+                     help="continue the run stored in save_path (default: start over; the old run is archived)")
+    run.add_argument("--no-progress", action="store_true", help="no live progress line on stderr")
+    run.set_defaults(func=cmd_run)
+    status = sub.add_parser("status", help="show the trials of a run and the best one")
+    status.add_argument("save_path")
+    status.add_argument("--json", action="store_true", help="print JSON for tools instead of a table")
+    status.set_defaults(func=cmd_status)
+    plot = sub.add_parser("plot", help="plot learning curves and the best score so far (needs matplotlib)")
+    plot.add_argument("save_path")
+    plot.add_argument("-o", "--output", required=True, help="the image file to write, e.g. run.png")
+    plot.set_defaults(func=cmd_plot)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="hpopt %(levelname)s: %(message)s", stream=sys.stderr)
+    try:
+        return int(args.func(args))
+    except BrokenPipeError:  # `hpopt status --json | head`: the reader left; that is not an error
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's final flush quiet
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""A read-only view of a run for people and tools (``hpopt status``): its trials and the best one.
+
+Built from ``load_status`` (the checkpoint plus the journal) and the trial files, without taking any
+lock or writing anything, so it works on a finished run, a killed one, and one whose controller is
+still running. A running trial's score is the best it has reported so far.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from .base import load_status
+from .report import best_of
+from .store import StateFileError, read_json_dict, trial_path
+from .trial import Status
+
+_LOAD_TRIES = 3
+
+
+def _label(entry: dict[str, Any], doc: dict[str, Any], mode: str) -> str:
+    """done / stopped (early) / failed / running / queued / oom; a running trial whose file says it
+    finished is shown finished (the controller collects it at its next call, or on resume)."""
+    status = Status(int(entry["status"]))
+    if status == Status.RUNNING and doc.get("status") is not None:
+        file_status = Status(int(doc["status"]))
+        if file_status == Status.CUDAOOM:
+            return "oom"
+        if file_status == Status.STOP or len(doc["scores"]) >= int(entry.get("iterations", 0)) > 0:
+            if best_of(doc["scores"], mode) is None:
+                return "failed"
+            return "stopped" if doc.get("early_stopped") else "done"
+    if status == Status.STOP:
+        if entry.get("score") is None:
+            return "failed"
+        return "stopped" if entry.get("early_stopped") else "done"
+    return {Status.READY: "queued", Status.RUNNING: "running", Status.CUDAOOM: "oom"}.get(status, status.name.lower())
+
+
+def _load(save_path: str) -> dict[str, Any]:
+    """The stored state; retried when a checkpoint was rewritten between reading it and its journal."""
+    for attempt in range(_LOAD_TRIES):
+        try:
+            status = load_status(save_path)
+            break
+        except StateFileError:
+            if attempt == _LOAD_TRIES - 1:
+                raise
+    if status is None:
+        raise FileNotFoundError(f"{save_path!r} holds no hpopt run (no hpopt_status.json there)")
+    return status
+
+
+def run_status(save_path: str) -> dict[str, Any]:
+    """The run as plain JSON: settings, one row per trial, and the best trial (or None)."""
+    status = _load(save_path)
+    mode = str(status.get("mode", "max"))
+    trials = []
+    for entry in status["config_list"]:
+        tid = int(entry["trial_id"])
+        try:
+            doc: dict[str, Any] = read_json_dict(trial_path(save_path, tid), ("status", "scores"))
+        except (OSError, StateFileError):
+            doc = {"scores": []}
+        if doc.get("attempt", entry.get("attempt")) != entry.get("attempt"):
+            doc = {"scores": []}  # the file of an earlier attempt; this one has not reported yet
+        scores = doc.get("scores", [])
+        label = _label(entry, doc, mode)
+        collected = Status(int(entry["status"])) == Status.STOP
+        score = entry.get("score") if collected else best_of(scores, mode)
+        trials.append({
+            "trial_id": tid,
+            "status": label,
+            "iterations_run": int(entry.get("num_iterations_run", len(scores))),
+            "iterations": int(entry.get("iterations", 0)),
+            "score": score,
+            "params": entry.get("config", {}),
+            "attempt": int(entry.get("attempt", 0)),
+            "error": entry.get("error"),
+            "bracket": entry.get("bracket"),
+            "scores": scores,
+        })
+    # The best among finished trials, those not yet collected included (status' best_config_id may lag).
+    finished = [t for t in trials if t["status"] in ("done", "stopped") and t["score"] is not None]
+    best = None
+    for t in finished:
+        if best is None or (t["score"] > best["score"] if mode == "max" else t["score"] < best["score"]):
+            best = t
+    counts: dict[str, int] = {}
+    for t in trials:
+        counts[t["status"]] = counts.get(t["status"], 0) + 1
+    return {
+        "save_path": os.path.abspath(save_path),
+        "search_algorithm": status.get("search_algorithm"),
+        "mode": mode,
+        "metric": status.get("metric"),
+        "num_trials": status.get("num_trials"),
+        "max_iterations": status.get("max_iterations"),
+        "rungs_in_brackets": status.get("rungs_in_brackets"),
+        "reduction_factor": status.get("reduction_factor"),
+        "counts": counts,
+        "trials": trials,
+        "best": None if best is None else {k: best[k] for k in ("trial_id", "score", "params", "iterations_run")},
+    }
+
+
+def _short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def format_table(view: dict[str, Any]) -> str:
+    """The view as an aligned text table, then the best trial."""
+    names: list[str] = []
+    for t in view["trials"]:
+        names += [n for n in t["params"] if n not in names]
+    header = ["id", "status", "iters", "score", *names]
+    rows = [[str(t["trial_id"]), t["status"], f"{t['iterations_run']}/{t['iterations']}",
+             "-" if t["score"] is None else f"{t['score']:.6g}", *(_short(t["params"].get(n, "")) for n in names)]
+            for t in view["trials"]]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = [f"hpopt run in {view['save_path']} ({view['search_algorithm']}, mode={view['mode']}, "
+             f"metric={view['metric']}): {len(view['trials'])} of {view['num_trials']} trials; "
+             + ", ".join(f"{n} {k}" for k, n in sorted(view["counts"].items()))]
+    for row in [header, *rows]:
+        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    for t in view["trials"]:
+        if t["error"]:
+            lines.append(f"trial {t['trial_id']} error: {t['error']}")
+    best = view["best"]
+    if best is None:
+        lines.append("best: none yet (no trial has a valid score)")
+    else:
+        lines.append(f"best: trial {best['trial_id']}, score {best['score']:.6g}, params {best['params']}")
+    return "\n".join(lines)
