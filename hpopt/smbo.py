@@ -1,11 +1,13 @@
 """baye_opt: GP-UCB Bayesian optimization through the ``bayesian-optimization`` package.
 
-How the GP sees the search space. Every parameter is one coordinate of the unit box, through the
-search-space module's encoding of the ORIGINAL space: log types on a log scale, quantized types by the
-centre of their grid cell, and a choice by the centre of its index cell, (i + 0.5)/n. So string (or any
-JSON) choices work, and the GP never sees a value outside [0, 1]. A suggestion is decoded back (snapped
-to the grid / choice). The encoding of a choice is ordinal; with few choices the GP's per-dimension length
-scale makes neighbouring cells nearly independent, which is what matters for small categorical sets.
+How the GP sees the search space. The GP works in a unit box built from the search-space module's
+encoding of the ORIGINAL space: log types on a log scale, quantized types by the centre of their grid
+cell. Choices: a choice among numbers only (e.g. learning rates [1e-4, 1e-3, 1e-2]) is ordered, so it is
+one coordinate, the centre of its sorted rank's cell, (rank + 0.5)/n; a choice of two values is one
+coordinate, (i + 0.5)/2; any other choice (strings or mixed JSON values, three or more) is one-hot, one
+coordinate per value, decoded to the largest, so no false order is imposed on unordered categories.
+So string (or any JSON) choices work, and the GP never sees a value outside [0, 1]. A suggestion is
+decoded back (snapped to the grid / choice).
 
 The GP (scikit-learn's, held by bayes_opt) is set up for small noisy budgets: a Matérn-5/2 kernel with one
 length scale per dimension, a learned signal variance and a learned noise term, standardised targets
@@ -79,8 +81,19 @@ class BayesOpt(HpoBase):
 
     @functools.cached_property
     def _gp_widths(self) -> list[int]:
-        """GP coordinates per parameter: one, or one per value for a choice of three or more (one-hot)."""
-        return [sp.num_values if sp.is_choice and sp.num_values > 2 else 1 for sp in self._original_space.values()]
+        """GP coordinates per parameter: one, or one per value (one-hot) for a choice of three or more
+        values that are not all numbers."""
+        return [sp.num_values if sp.is_choice and sp.num_values > 2 and name not in self._ordered_choices else 1
+                for name, sp in self._original_space.items()]
+
+    @functools.cached_property
+    def _ordered_choices(self) -> dict[str, list[Any]]:
+        """Choices among numbers only (e.g. [1e-4, 1e-3, 1e-2]): one ordinal coordinate, by sorted rank."""
+        out: dict[str, list[Any]] = {}
+        for name, sp in self._original_space.items():
+            if sp.is_choice and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in sp.range):
+                out[name] = sorted(sp.range)
+        return out
 
     def _upper_box(self) -> np.ndarray:
         """Per-coordinate upper bound of the GP box: below 1 where OOM shrank a batch size."""
@@ -93,7 +106,10 @@ class BayesOpt(HpoBase):
     def _gp_encode(self, params: dict[str, Any]) -> np.ndarray:
         out: list[float] = []
         for (name, sp), width in zip(self._original_space.items(), self._gp_widths, strict=True):
-            if width > 1:
+            if name in self._ordered_choices:
+                order = self._ordered_choices[name]
+                out.append((order.index(params[name]) + 0.5) / len(order))
+            elif width > 1:
                 hot = [0.0] * width
                 hot[int(sp.encode(params[name]) * width)] = 1.0
                 out.extend(hot)
@@ -107,7 +123,10 @@ class BayesOpt(HpoBase):
         params: dict[str, Any] = {}
         i = 0
         for (name, sp), width in zip(self._original_space.items(), self._gp_widths, strict=True):
-            if width > 1:
+            if name in self._ordered_choices:
+                order = self._ordered_choices[name]
+                params[name] = order[min(len(order) - 1, max(0, int(float(u[i]) * len(order))))]
+            elif width > 1:
                 params[name] = sp.decode((int(np.argmax(u[i:i + width])) + 0.5) / width)
             else:
                 params[name] = sp.decode(float(u[i]))
@@ -182,8 +201,15 @@ class BayesOpt(HpoBase):
         y = _warp(y_obs)
         pending = self._pending()
         lie = float(np.min(y)) if len(y) else 0.0
-        for x, target in [*zip(x_obs, y, strict=True), *((p, lie) for p in pending)]:
-            optimizer.register(params={f"x{i:03d}": float(min(x[i], ub[i])) for i in range(d)}, target=float(target))
+        # One GP point per distinct input: repeated observations are averaged, and a pending point that was
+        # already observed adds nothing (bayes_opt would print a warning for each duplicate).
+        points: dict[tuple[float, ...], list[float]] = {}
+        for x, target in zip(x_obs, y, strict=True):
+            points.setdefault(tuple(float(min(x[i], ub[i])) for i in range(d)), []).append(float(target))
+        for p in pending:
+            points.setdefault(tuple(float(min(p[i], ub[i])) for i in range(d)), [lie])
+        for x, targets in points.items():
+            optimizer.register(params={f"x{i:03d}": x[i] for i in range(d)}, target=float(np.mean(targets)))
         return optimizer
 
     def _gp_suggest(self, x_obs: np.ndarray, y_obs: np.ndarray, rng: np.random.Generator

@@ -174,3 +174,18 @@ def test_median_stop_ends_poor_trials_early_and_registers_their_best(tmp_path):
     for e in early:
         doc = hpopt.load_json(hpopt.get_trial_path(hpo.save_path, e["trial_id"]))
         assert len(doc["scores"]) < 6 and e["score"] == max(doc["scores"])
+
+
+def test_numeric_choices_are_one_ordered_coordinate(tmp_path):
+    space = {"lr": hpopt.search_space("choice", [1e-2, 1e-4, 1e-3, 1e-1]),
+             "act": hpopt.search_space("choice", ["relu", "tanh", "gelu"])}
+    hpo = hpopt.create(full_dataset_size=100, num_full_iterations=2, search_space=space, save_path=str(tmp_path),
+                       search_alg="bayes_opt", num_trials=8, max_iterations=1, subset_ratio=1.0, seed=0)
+    assert hpo._gp_widths == [1, 3]
+    x = hpo._gp_encode({"lr": 1e-3, "act": "tanh"})
+    assert list(x) == [0.375, 0.0, 1.0, 0.0]  # rank 1 of the sorted four; one-hot for the strings
+    assert hpo._decode(np.array([0.99, 0.0, 0.0, 1.0])) == {"lr": 1e-1, "act": "gelu"}
+    assert hpo._decode(np.array([0.0, 1.0, 0.0, 0.0])) == {"lr": 1e-4, "act": "relu"}
+    while (cfg := hpo.get_next_sample()) is not None:
+        hpopt.report(cfg, -abs(np.log10(cfg["params"]["lr"]) + 2.5))
+    assert hpo.get_best_config()["lr"] in (1e-3, 1e-2)

@@ -304,9 +304,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=["digits", "mnist"], choices=["digits", "mnist"])
     parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "data"))
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (1: steady timings on a shared machine; the tables record 1)")
     parser.add_argument("--recalibrate", action="store_true",
                         help="only re-time the epochs of the groups already trained (run it on an idle machine)")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     for dataset in args.datasets:
         recalibrate(dataset, args.out) if args.recalibrate else make(dataset, args.out)
 
