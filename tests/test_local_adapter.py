@@ -102,12 +102,12 @@ def test_failed_trial_stops_the_run_then_resume_goes_on(tmp_path):
         run_local(hpo, SCRIPT, n_parallel=2, resources="cpu", job_retries=1, progress=False,
                   env={"TRIAL_RECORD": str(rec), "CRASH_TRIAL": "1", "TRIAL_SLEEP": "0.3"})
     err = info.value
-    assert err.trial_id == 1 and "exit code 1 (after 1 retries)" in str(err)
+    assert err.trial_id == 1 and "exit code 1 (after 1 retry)" in str(err)
     assert err.log_path.endswith("trial_1_attempt_1.log") and "always crashes" in Path(err.log_path).read_text()
     assert not hpo.is_finished()
     assert not [s["pid"] for s in lines(rec / "starts.jsonl") if alive(s["pid"])]  # every child was stopped
     failed = entries(hpo)[1]
-    assert failed["score"] is None and failed["error"].startswith("exit code 1 (after 1 retries); log: ")
+    assert failed["score"] is None and failed["error"].startswith("exit code 1 (after 1 retry); log: ")
     hpo.close()
     again = make(tmp_path, num_trials=4, resume=True)
     summary = run_local(again, SCRIPT, n_parallel=2, resources="cpu", progress=False, env={"TRIAL_RECORD": str(rec)})
@@ -180,7 +180,7 @@ def test_timeout_sigterm_then_sigkill_counts_as_a_crash(tmp_path, monkeypatch):
     assert time.monotonic() - t0 < 10
     assert summary.finished and summary.trials_failed == 1 and summary.trials_retried == 1
     (entry,) = entries(hpo)
-    assert entry["error"].startswith("timed out after 0.5 s (after 1 retries)")
+    assert entry["error"].startswith("timed out after 0.5 s (after 1 retry)")
     pids = [int(p) for p in (tmp_path / "pids").read_text().split()]
     assert len(pids) == 2 and not [p for p in pids if alive(p)]
     assert summary.kept_artifacts == [str(tmp_path / "hpo" / "artifacts" / "trial_0")]  # keep_top_k=None keeps all

@@ -128,6 +128,7 @@ class _StopSignals:
     def __init__(self) -> None:
         self.signum: int | None = None
         self._read, self._write = os.pipe()
+        os.set_blocking(self._read, False)
         os.set_blocking(self._write, False)
         self._old: dict[int, Any] = {}
 
@@ -139,6 +140,12 @@ class _StopSignals:
         self.signum = signum
         with contextlib.suppress(OSError):  # a full pipe: a wake-up is pending anyway
             os.write(self._write, b"!")
+
+    def drain(self) -> None:
+        """Empty the wake-up pipe, so that a later wait blocks again (``signum`` keeps what arrived)."""
+        with contextlib.suppress(BlockingIOError):
+            while os.read(self._read, 512):
+                pass
 
     def install(self) -> None:
         if threading.current_thread() is not threading.main_thread():
@@ -316,7 +323,7 @@ class _LocalRun:
             self.hpo.retry_trial(tid)
             return
         if self.job_retries:
-            error = f"{error} (after {self.job_retries} retries)"
+            error = f"{error} (after {self.job_retries} {'retry' if self.job_retries == 1 else 'retries'})"
         logger.warning("trial %d failed: %s; log %s", tid, error, run.log_path)
         self.hpo.fail_trial(tid, f"{error}; log: {run.log_path}")
         self.failed += 1
@@ -402,6 +409,7 @@ class _LocalRun:
             self.show()
             waitables = [r.worker.waitable for r in self.running.values() if r.worker.waitable is not None]
             wait_for([*waitables, stop.fd], self.wait_timeout(time.monotonic()))
+            stop.drain()
             self.check_timeouts(time.monotonic())
             for run in list(self.running.values()):
                 code = run.worker.poll()
