@@ -126,11 +126,11 @@ def test_sigterm_then_resume_loses_nothing(tmp_path, capsys):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def partly_reported():
-        """A trial that has reported some epochs but not all (a trial in the middle of training)."""
+        """A trial in the middle of training: 1 or 2 of its 4 epochs reported, so at least 0.5 s to go."""
         for name in os.listdir(save_path) if save_path.exists() else []:
             if name.startswith("hpopt_trial_"):
                 doc = read(save_path / name)
-                if doc["status"] == 1 and 0 < len(doc["scores"]) < 4:
+                if doc["status"] == 1 and 0 < len(doc["scores"]) <= 2:
                     return doc
         return None
 
@@ -166,7 +166,8 @@ def test_sigterm_then_resume_loses_nothing(tmp_path, capsys):
             assert [s["attempt"] for s in starts if s["trial_id"] == t["trial_id"]] == [0]
         if t["trial_id"] in interrupted:  # run again with the same params; the first attempt's scores kept
             assert t["attempt"] == 1 and len(doc["scores"]) == 4
-            assert [a["scores"] for a in doc["previous_attempts"]] == [partial[t["trial_id"]]]
+            kept = [partial[t["trial_id"]]] if partial[t["trial_id"]] else []  # an attempt without scores: none
+            assert [a["scores"] for a in doc["previous_attempts"]] == kept
 
 
 @pytest.mark.parametrize("change, message", [

@@ -237,16 +237,25 @@ def fake_gpus(tmp_path, monkeypatch):
     return tmp_path / "smi_calls.log"
 
 
-def gpu_trainer(config):
-    with open(os.path.join(os.path.dirname(config["file_path"]), "..", "gpus.jsonl"), "a") as f:
+def gpu_trainer(config, wait_for=0):
+    """Record the GPUs given; hold them until ``wait_for`` trials have started (at most 10 s), then report."""
+    path = os.path.join(os.path.dirname(config["file_path"]), "..", "gpus.jsonl")
+    with open(path, "a") as f:
         f.write(json.dumps({"trial_id": config["trial_id"], "cuda": os.environ["CUDA_VISIBLE_DEVICES"]}) + "\n")
-    time.sleep(0.4)
+    deadline = time.monotonic() + 10
+    while len(lines(path)) < wait_for and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.2)
     hpopt.report(config, float(config["trial_id"]))
+
+
+def six_at_once(config):
+    gpu_trainer(config, wait_for=6)
 
 
 def test_gpus_least_busy_first_and_rotation(tmp_path, fake_gpus):
     hpo = make(tmp_path, num_trials=6, max_iterations=1)
-    summary = run_local(hpo, gpu_trainer, n_parallel=6, resources="gpu", progress=False, start_method="fork")
+    summary = run_local(hpo, six_at_once, n_parallel=6, resources="gpu", progress=False, start_method="fork")
     assert summary.finished and summary.trials_done == 6
     got = {r["trial_id"]: r["cuda"] for r in lines(tmp_path / "gpus.jsonl")}
     # six trials on four GPUs: one each, least busy first (1, 2, 3, 0), then the two least busy again
