@@ -38,7 +38,6 @@ import warnings
 from typing import Any
 
 import numpy as np
-from scipy.stats import qmc, yeojohnson
 
 from .base import HpoBase, config_key
 from .search_space import decode_params
@@ -69,6 +68,8 @@ class BayesOpt(HpoBase):
     @functools.cached_property
     def _init_points(self) -> np.ndarray:
         """The Latin-hypercube start, drawn from the run's seed (so it is the same after a resume)."""
+        from scipy.stats import qmc  # imported here: scipy.stats takes ~0.9 s to import, trainers never need it
+
         return qmc.LatinHypercube(d=len(self._original_space), seed=self.seed).random(max(1, self.num_init_trials))
 
     # --- kappa ---------------------------------------------------------------------------------
@@ -280,6 +281,8 @@ def _warp(y: np.ndarray) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
+            from scipy.stats import yeojohnson
+
             out, _ = yeojohnson((y - np.mean(y)) / np.std(y))
         except (ValueError, FloatingPointError):
             return y
