@@ -111,6 +111,7 @@ def syne_blackbox(table: Table) -> Any:
 
 def run_syne(method: str, table: Table, seed: int, budget: float) -> tuple[list[list[float]], int, float]:
     from syne_tune import StoppingCriterion, Tuner
+    from syne_tune.backend.simulator_backend.simulator_backend import SimulatorConfig
     from syne_tune.backend.simulator_backend.simulator_callback import SimulatorCallback
     from syne_tune.blackbox_repository import UserBlackboxBackend
     from syne_tune.optimizer.baselines import ASHA, BOHB
@@ -135,7 +136,12 @@ def run_syne(method: str, table: Table, seed: int, budget: float) -> tuple[list[
     out = tempfile.mkdtemp(dir=RAM)
     os.environ["SYNETUNE_FOLDER"] = out
     try:
-        tuner = Tuner(trial_backend=UserBlackboxBackend(blackbox=blackbox, elapsed_time_attr="elapsed", seed=seed),
+        # No simulated start/stop/report delays: hpopt's simulator has none, so both replay the same times.
+        no_delays = SimulatorConfig(delay_on_trial_result=0, delay_complete_after_final_report=0,
+                                    delay_complete_after_stop=0, delay_start=0, delay_stop=0)
+        backend = UserBlackboxBackend(blackbox=blackbox, elapsed_time_attr="elapsed", seed=seed,
+                                      simulator_config=no_delays)
+        tuner = Tuner(trial_backend=backend,
                       scheduler=scheduler, stop_criterion=StoppingCriterion(max_wallclock_time=budget),
                       n_workers=N_WORKERS, sleep_time=0, callbacks=[Record()], results_update_interval=1e9,
                       print_update_interval=1e9, save_tuner=False)

@@ -137,6 +137,9 @@ class AsyncHyperBand(BayesOpt):
     """ASHA with brackets and an epoch budget; random or GP-based sampling of new trials."""
 
     algorithm_name = "asha"
+    # The sampler suggests once per trial, and ASHA runs many short trials: one kernel fit per suggestion
+    # (no restarts) keeps a suggestion near 0.1 s; the rung data it fits are noisy low-fidelity scores anyway.
+    gp_restarts = 0
 
     def __init__(self, *, min_iterations: int, reduction_factor: int, num_brackets: int, epoch_budget: float,
                  sampler: str = "random", **kwargs: Any) -> None:

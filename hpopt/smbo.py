@@ -56,6 +56,7 @@ class BayesOpt(HpoBase):
     """GP-UCB with kappa decay, a space-filling start, pending points and median stop."""
 
     algorithm_name = "smbo"
+    gp_restarts = _GP_RESTARTS  # kernel refits from random starts per suggestion
 
     def __init__(self, *, num_init_trials: int = 5, kappa: float = 2.576, kappa_decay: float = 1.0,
                  kappa_decay_delay: int = 0, **kwargs: Any) -> None:
@@ -199,7 +200,7 @@ class BayesOpt(HpoBase):
         kernel = ConstantKernel(1.0, (1e-2, 1e2)) * Matern(
             length_scale=np.full(d, 0.3), length_scale_bounds=(1e-2, 2e1), nu=2.5
         ) + WhiteKernel(1e-3, (1e-6, 1e-1))
-        optimizer.set_gp_params(kernel=kernel, alpha=1e-8, normalize_y=True, n_restarts_optimizer=_GP_RESTARTS)
+        optimizer.set_gp_params(kernel=kernel, alpha=1e-8, normalize_y=True, n_restarts_optimizer=self.gp_restarts)
         y = _warp(y_obs)
         pending = self._pending()
         lie = float(np.min(y)) if len(y) else 0.0
