@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -35,13 +36,19 @@ def test_table_shape_and_ranges(name):
     assert table.index_of({n: sp.decode(0.99) for n, sp in space.items()}) >= 0
 
 
-def test_batched_mlp_matches_torch_nn_and_adam():
-    torch = pytest.importorskip("torch")
+def _make_table_module() -> Any:
+    """bench/tabular/make_table.py, imported from its folder (it is a script, not part of the package)."""
     sys.path.insert(0, str(TABULAR))
     try:
-        import make_table as mt
+        import make_table
     finally:
         sys.path.remove(str(TABULAR))
+    return make_table
+
+
+def test_batched_mlp_matches_torch_nn_and_adam():
+    torch = pytest.importorskip("torch")
+    mt = _make_table_module()
     configs = [{"n_units_1": 8, "n_units_2": 4, "batch_size": 5, "dropout_1": 0.0, "dropout_2": 0.0,
                 "learning_rate": lr, "weight_decay": wd} for lr, wd in ((1e-2, 1e-4), (1e-1, 1e-2))]
     gen = torch.Generator().manual_seed(0)
@@ -78,11 +85,7 @@ def test_batched_mlp_matches_torch_nn_and_adam():
 
 def test_batched_dropout_keeps_the_expected_activation():
     torch = pytest.importorskip("torch")
-    sys.path.insert(0, str(TABULAR))
-    try:
-        import make_table as mt
-    finally:
-        sys.path.remove(str(TABULAR))
+    mt = _make_table_module()
     gen = torch.Generator().manual_seed(1)
     h = torch.ones(2, 500, 200)
     out = mt.BatchedMLP._dropout(h, torch.tensor([0.0, 0.5]).view(2, 1, 1), gen)
