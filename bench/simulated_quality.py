@@ -139,7 +139,10 @@ def run_syne(method: str, table: Table, seed: int, budget: float) -> tuple[list[
         # No simulated start/stop/report delays: hpopt's simulator has none, so both replay the same times.
         no_delays = SimulatorConfig(delay_on_trial_result=0, delay_complete_after_final_report=0,
                                     delay_complete_after_stop=0, delay_start=0, delay_stop=0)
-        backend = UserBlackboxBackend(blackbox=blackbox, elapsed_time_attr="elapsed", seed=seed,
+        # seed=None: each trial replays a table seed drawn at random (Syne Tune's ``seed`` would pin one
+        # table seed for all trials); numpy's global generator, which it draws from, is seeded per run.
+        np.random.seed(seed)
+        backend = UserBlackboxBackend(blackbox=blackbox, elapsed_time_attr="elapsed", seed=None,
                                       simulator_config=no_delays)
         tuner = Tuner(trial_backend=backend,
                       scheduler=scheduler, stop_criterion=StoppingCriterion(max_wallclock_time=budget),
