@@ -52,6 +52,7 @@ RESULTS = ROOT / "bench" / "results" / "simulated"
 METHODS = ("hpopt-random", "hpopt-bo-median", "hpopt-asha", "hpopt-asha-bayes", "syne-asha", "syne-bohb",
            "optuna-tpe-hb")
 N_WORKERS, RF, MIN_EPOCHS = 4, 3, 1
+SYNE_POLL_SECONDS = 0.005
 RAM = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
 
@@ -142,8 +143,10 @@ def run_syne(method: str, table: Table, seed: int, budget: float) -> tuple[list[
         # seed=None: each trial replays a table seed drawn at random (Syne Tune's ``seed`` would pin one
         # table seed for all trials); numpy's global generator, which it draws from, is seeded per run.
         np.random.seed(seed)
+        # Syne Tune's tuner polls every ``tuner_sleep_time`` simulated seconds (default 5 s, made for epochs
+        # of minutes): here epochs last 10-280 ms, so it polls every 5 ms, or workers would sit idle.
         backend = UserBlackboxBackend(blackbox=blackbox, elapsed_time_attr="elapsed", seed=None,
-                                      simulator_config=no_delays)
+                                      simulator_config=no_delays, tuner_sleep_time=SYNE_POLL_SECONDS)
         tuner = Tuner(trial_backend=backend,
                       scheduler=scheduler, stop_criterion=StoppingCriterion(max_wallclock_time=budget),
                       n_workers=N_WORKERS, sleep_time=0, callbacks=[Record()], results_update_interval=1e9,
