@@ -115,7 +115,8 @@ def _temp_with(folder: str, tmp: str, data: bytes, durable: bool) -> None:
                 return
             finally:
                 os.close(fd)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    # O_EXCL: a stale temp file (another mode, or another owner) is never reused; the caller removes it.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
     try:
         _write_all(fd, data, durable)
     finally:

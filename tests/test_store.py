@@ -22,6 +22,22 @@ def test_atomic_write_replaces_whole_file_and_is_private(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["f.json"]  # no temp file left
 
 
+@pytest.mark.parametrize("tmpfile", [True, False])
+def test_atomic_write_with_and_without_o_tmpfile(tmp_path, monkeypatch, tmpfile):
+    import hpopt.store as store
+
+    monkeypatch.setattr(store, "_TMPFILE_OK", tmpfile and store._TMPFILE_OK)
+    path = tmp_path / "f.json"
+    # A temp file left by a killed writer with our pid and thread does not block the next write.
+    stale = tmp_path / f".f.json.{os.getpid()}.{__import__('threading').get_ident()}.tmp"
+    stale.write_text("torn")
+    for durable in (True, False):
+        atomic_write_json(path, {"durable": durable}, durable=durable, indent=None)
+        assert json.loads(path.read_text()) == {"durable": durable}
+        assert os.stat(path).st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["f.json"]
+
+
 def test_atomic_write_refuses_nan_and_keeps_old_file(tmp_path):
     path = tmp_path / "f.json"
     atomic_write_json(path, {"a": 1})
