@@ -59,15 +59,21 @@ RESUME_CHECKED = {
 
 
 def load_status(save_path: str) -> dict[str, Any] | None:
-    """The stored run state (checkpoint plus journal), or None when save_path holds no run."""
+    """The stored run state (checkpoint plus journal), or None when save_path holds no run.
+
+    Safe while a controller runs: the journal is read BEFORE the checkpoint. The controller writes a new
+    checkpoint before it empties the journal, so a journal read first holds only records that the
+    checkpoint read after it either contains (skipped by ``journal_seq``) or directly precedes.
+    """
     path = status_path(save_path)
     if not os.path.exists(path):
         return None
+    records = Journal(save_path).records()
     status = read_json_dict(path, ("search_algorithm", "search_space", "config_list"))
     if not isinstance(status["config_list"], list):
         raise StateFileError(f"{path}: config_list is not a list; the file is damaged, restore it from a backup")
     done = int(status.get("journal_seq", 0))
-    for rec in Journal(save_path).records():
+    for rec in records:
         if int(rec["seq"]) <= done:
             continue
         if "trial" in rec:

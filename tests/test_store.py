@@ -123,3 +123,34 @@ def test_read_only_save_path_fails_at_create(tmp_path):
             _make(tmp_path / "ro", num_trials=1)
     finally:
         ro.chmod(0o700)
+
+
+def test_load_status_while_the_controller_writes(tmp_path, monkeypatch):
+    """A reader (hpopt status) never pairs a checkpoint with a journal that ran ahead of it.
+
+    The controller's work is injected right after the reader has read the checkpoint: it issues enough
+    trials to write a new checkpoint, empty the journal and append records past the old trial list.
+    """
+    import hpopt.base as base
+
+    space = {"x": hpopt.search_space("uniform", [0, 1])}
+    hpo = hpopt.create(full_dataset_size=10, num_full_iterations=1, search_space=space, save_path=str(tmp_path),
+                       search_alg="random", num_trials=400, max_iterations=1, subset_ratio=1.0, seed=0)
+    for _ in range(70):
+        hpopt.report(hpo.get_next_sample(), 0.5)
+    real_read = base.read_json_dict
+
+    def read_then_controller_works(path, required=()):
+        doc = real_read(path, required)
+        if str(path).endswith("hpopt_status.json"):
+            for _ in range(150):  # past the next checkpoint (journal as long as the trial list)
+                hpopt.report(hpo.get_next_sample(), 0.5)
+        return doc
+
+    monkeypatch.setattr(base, "read_json_dict", read_then_controller_works)
+    status = load_status(str(tmp_path))
+    monkeypatch.setattr(base, "read_json_dict", real_read)
+    entries = status["config_list"]
+    assert [e["trial_id"] for e in entries] == list(range(len(entries)))
+    assert len(entries) >= 70 and status["journal_seq"] >= 70
+    assert len(load_status(str(tmp_path))["config_list"]) == 220
