@@ -31,6 +31,7 @@ spirit of BOHB / MOBSTER, and draws randomly until some rung has that many.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Mapping
@@ -160,13 +161,24 @@ class AsyncHyperBand(BayesOpt):
 
     # --- schedule ------------------------------------------------------------------------------
 
-    def _rungs(self, bracket: int) -> list[int]:
-        return asha_rungs(self.min_iterations, self.max_iterations, self.reduction_factor, bracket)
+    @functools.cached_property
+    def _schedule(self) -> tuple[tuple[int, ...], ...]:
+        """Rung epochs per bracket, ascending; computed once (every ask and report-collection needs them)."""
+        return tuple(tuple(asha_rungs(self.min_iterations, self.max_iterations, self.reduction_factor, b))
+                     for b in range(self.num_brackets))
+
+    @functools.cached_property
+    def _levels(self) -> list[int]:
+        """Every rung epoch of any bracket, ascending: where the bayes sampler records scores."""
+        return sorted({r for rungs in self._schedule for r in rungs})
+
+    def _rungs(self, bracket: int) -> tuple[int, ...]:
+        return self._schedule[bracket]
 
     @property
     def rungs_in_brackets(self) -> list[list[int]]:
         """Rung epochs per bracket, bracket 0 first, each list largest first (the original's order)."""
-        return [self._rungs(b)[::-1] for b in range(self.num_brackets)]
+        return [list(rungs[::-1]) for rungs in self._schedule]
 
     def bracket_of(self, trial_id: int) -> int:
         return trial_id % self.num_brackets
@@ -174,7 +186,7 @@ class AsyncHyperBand(BayesOpt):
     def _extra_train_config(self, trial: Trial) -> dict[str, Any]:
         b = self.bracket_of(trial.trial_id)
         trial.extra["bracket"] = b  # the original's config_list key
-        return {"bracket": b, "rungs": self._rungs(b)[::-1], "reduction_factor": self.reduction_factor,
+        return {"bracket": b, "rungs": list(self._rungs(b)[::-1]), "reduction_factor": self.reduction_factor,
                 "early_stop": RULE_NAME}
 
     # --- budget --------------------------------------------------------------------------------
@@ -258,8 +270,7 @@ class AsyncHyperBand(BayesOpt):
     def _on_trial_scores(self, trial: Trial, scores: list[float | None]) -> None:
         if self.sampler != "bayes":
             return
-        levels = sorted({r for b in range(self.num_brackets) for r in self._rungs(b)})
-        for level in levels:
+        for level in self._levels:
             if level > len(scores):
                 break
             best = best_of(scores[:level], self.mode)
