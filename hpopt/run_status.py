@@ -15,8 +15,6 @@ from .report import best_of
 from .store import StateFileError, read_json_dict, trial_path
 from .trial import Status
 
-_LOAD_TRIES = 3
-
 
 def _label(entry: dict[str, Any], doc: dict[str, Any], mode: str) -> str:
     """done / stopped (early) / failed / running / queued / oom; a running trial whose file says it
@@ -38,14 +36,8 @@ def _label(entry: dict[str, Any], doc: dict[str, Any], mode: str) -> str:
 
 
 def _load(save_path: str) -> dict[str, Any]:
-    """The stored state; retried when a checkpoint was rewritten between reading it and its journal."""
-    for attempt in range(_LOAD_TRIES):
-        try:
-            status = load_status(save_path)
-            break
-        except StateFileError:
-            if attempt == _LOAD_TRIES - 1:
-                raise
+    """The stored state (load_status is safe to call while a controller writes it)."""
+    status = load_status(save_path)
     if status is None:
         raise FileNotFoundError(f"{save_path!r} holds no hpopt run (no hpopt_status.json there)")
     return status
