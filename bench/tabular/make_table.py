@@ -203,6 +203,17 @@ def epoch_seconds(group: dict[str, Any], seed: int, data: tuple[torch.Tensor, ..
     return (time.perf_counter() - start) / CALIBRATION_EPOCHS
 
 
+def part_name(key: tuple[int, ...], seed: int) -> str:
+    """File of one finished (group, seed): g{indices of GROUP_KEYS}_s{seed}.npz."""
+    return "g" + "_".join(map(str, key)) + f"_s{seed}.npz"
+
+
+def parse_part_name(name: str) -> tuple[tuple[int, ...], int]:
+    """Inverse of part_name."""
+    key, seed = name[1:].removesuffix(".npz").rsplit("_s", 1)
+    return tuple(int(v) for v in key.split("_")), int(seed)
+
+
 def grid_rows() -> list[tuple[int, ...]]:
     return list(itertools.product(*(range(len(v)) for v in GRID.values())))
 
@@ -221,7 +232,7 @@ def make(dataset: str, out: str) -> str:
     started = time.perf_counter()
     for key, members in groups.items():
         for seed in SEEDS:
-            part = os.path.join(parts_dir, "g" + "_".join(map(str, key)) + f"_s{seed}.npz")
+            part = os.path.join(parts_dir, part_name(key, seed))
             done += 1
             if os.path.exists(part):
                 continue
@@ -254,7 +265,7 @@ def assemble(dataset: str, out: str) -> str:
     for name in sorted(os.listdir(parts_dir)):
         if not name.endswith(".npz") or ".tmp" in name:
             continue
-        seed = int(name.rsplit("_s", 1)[1].split(".")[0])
+        _, seed = parse_part_name(name)
         with np.load(os.path.join(parts_dir, name)) as part:
             members = part["rows"]
             acc[members, seed] = part["acc"]
@@ -292,9 +303,9 @@ def recalibrate(dataset: str, out: str) -> str:
         path = os.path.join(parts_dir, name)
         with np.load(path) as part:
             arrays = dict(part)
-        key = [int(v) for v in name[1:].rsplit("_s", 1)[0].split("_")]
+        key, seed = parse_part_name(name)
         group = {k: GRID[k][v] for k, v in zip(GROUP_KEYS, key, strict=True)}
-        arrays["secs"] = np.array(epoch_seconds(group, int(name.rsplit("_s", 1)[1].split(".")[0]), data))
+        arrays["secs"] = np.array(epoch_seconds(group, seed, data))
         tmp = path + ".tmp.npz"
         np.savez(tmp, **arrays)
         os.replace(tmp, path)
