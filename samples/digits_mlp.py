@@ -1,0 +1,199 @@
+"""hpopt's main job: tune a torch MLP on scikit-learn's bundled digits, offline, in a few minutes on a CPU.
+
+The whole user loop of hpopt:
+
+- auto config from ``expected_time_ratio``: HPO takes about (ratio - 1) x the full training, which is
+  measured first (it is also the default config's model that the tuned one is compared with);
+- ``subset_ratio`` honoured through ``hpopt.createHpoDataset``;
+- ``batch_size_name`` with ``hpopt.reportOOM`` on a CUDA out-of-memory error (``--oom-above N`` makes
+  batches larger than N raise one, to see the batch-size bound shrink on a machine without a GPU);
+- ``--resume`` continues a run stopped with Ctrl-C (or killed) where it stopped.
+
+It ends by training the final model with the best config and printing the test accuracy of the best
+config against the default config, and the HPO time against the time asked for.
+
+    python samples/digits_mlp.py [--alg baye_opt|asha|random] [--ratio 4] [--save-path hpo_digits_mlp] [--resume]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+from torch import nn
+from torch.utils.data import Subset, TensorDataset
+
+import hpopt
+
+EPOCHS = 30
+WIDTH = 512
+DEFAULTS: dict[str, Any] = {"lr": 0.01, "momentum": 0.9, "weight_decay": 1e-4, "dropout": 0.1, "batch_size": 64}
+SPACE = {
+    "lr": hpopt.search_space("loguniform", [1e-4, 0.5]),
+    "momentum": hpopt.search_space("uniform", [0.0, 0.99]),
+    "weight_decay": hpopt.search_space("loguniform", [1e-6, 1e-2]),
+    "dropout": hpopt.search_space("uniform", [0.0, 0.6]),
+    "batch_size": hpopt.search_space("qloguniform", [32, 256, 16]),
+}
+
+
+def shifted(images: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """The 8x8 images moved by (dy, dx) pixels, zero-filled: a cheap, label-preserving augmentation."""
+    out = np.zeros_like(images)
+    h, w = images.shape[1:]
+    out[:, max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
+        images[:, max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
+    return out
+
+
+def load_data() -> tuple[TensorDataset, TensorDataset, TensorDataset]:
+    """Train (augmented with the 8 one-pixel shifts), validation and test splits of the 1797 digits."""
+    digits = load_digits()
+    x, y = digits.images.astype(np.float32) / 16.0, digits.target
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2, random_state=0, stratify=y)
+    x_train, x_val, y_train, y_val = train_test_split(x_train, y_train, test_size=0.2, random_state=0,
+                                                      stratify=y_train)
+    shifts = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+    x_train = np.concatenate([shifted(x_train, dy, dx) for dy, dx in shifts])
+    y_train = np.concatenate([y_train] * len(shifts))
+
+    def tensors(images: np.ndarray, labels: np.ndarray) -> TensorDataset:
+        return TensorDataset(torch.from_numpy(images.reshape(len(images), -1)), torch.from_numpy(labels))
+
+    return tensors(x_train, y_train), tensors(x_val, y_val), tensors(x_test, y_test)
+
+
+def as_tensors(dataset: TensorDataset | Subset) -> tuple[torch.Tensor, torch.Tensor]:
+    """(inputs, labels) of a TensorDataset or of the Subset that createHpoDataset made of one."""
+    if isinstance(dataset, Subset):
+        index = torch.as_tensor(dataset.indices)
+        x, y = dataset.dataset.tensors
+        return x[index], y[index]
+    return dataset.tensors
+
+
+def make_model(params: Mapping[str, Any]) -> nn.Module:
+    return nn.Sequential(
+        nn.Linear(64, WIDTH), nn.ReLU(), nn.Dropout(params["dropout"]),
+        nn.Linear(WIDTH, WIDTH), nn.ReLU(), nn.Dropout(params["dropout"]),
+        nn.Linear(WIDTH, 10),
+    )
+
+
+def accuracy(model: nn.Module, data: TensorDataset, device: torch.device) -> float:
+    x, y = (t.to(device) for t in data.tensors)
+    model.eval()
+    with torch.no_grad():
+        return float((model(x).argmax(1) == y).float().mean())
+
+
+class SimulatedOOM:
+    """Raise a CUDA out-of-memory error for batches above a size: the OOM path without a GPU."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+
+    def check(self, batch_size: int) -> None:
+        if self.limit is not None and batch_size > self.limit:
+            raise torch.cuda.OutOfMemoryError(f"CUDA out of memory (simulated: batch {batch_size} > {self.limit})")
+
+
+def train(params: Mapping[str, Any], train_set: TensorDataset | Subset, val_set: TensorDataset, epochs: int,
+          device: torch.device, config: Mapping[str, Any] | None = None, oom: SimulatedOOM | None = None,
+          seed: int = 0) -> nn.Module:
+    """SGD with momentum; with a train_config, one ``hpopt.report`` of the validation accuracy per epoch."""
+    torch.manual_seed(seed)
+    model = make_model(params).to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=params["lr"], momentum=params["momentum"],
+                                weight_decay=params["weight_decay"])
+    loss_fn = nn.CrossEntropyLoss()
+    x, y = (t.to(device) for t in as_tensors(train_set))
+    batch_size = int(params["batch_size"])
+    if oom is not None:
+        oom.check(batch_size)
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        model.train()
+        order = torch.randperm(len(x), generator=generator).to(device)
+        for start in range(0, len(x), batch_size):
+            batch = order[start:start + batch_size]
+            optimizer.zero_grad()
+            loss = loss_fn(model(x[batch]), y[batch])
+            if not torch.isfinite(loss):  # diverged (a learning rate far too high): stop wasting the epochs
+                break
+            loss.backward()
+            optimizer.step()
+        if config is not None and hpopt.report(config=config, score=accuracy(model, val_set, device)) \
+                == hpopt.Status.STOP:
+            break
+    return model
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--alg", default="baye_opt", choices=["baye_opt", "asha", "random"])
+    parser.add_argument("--ratio", type=float, default=4.0, help="expected_time_ratio (default 4)")
+    parser.add_argument("--epochs", type=int, default=EPOCHS, help="epochs of the full training")
+    parser.add_argument("--save-path", default="hpo_digits_mlp")
+    parser.add_argument("--resume", action="store_true", help="continue the run stored under --save-path")
+    parser.add_argument("--oom-above", type=int, default=None, metavar="N",
+                        help="pretend the device runs out of memory for batches larger than N")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", metavar="FILE", help="also write the figures printed at the end to FILE")
+    args = parser.parse_args(argv)
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    train_set, val_set, test_set = load_data()
+    oom = SimulatedOOM(args.oom_above)
+
+    start = time.perf_counter()
+    default_model = train(DEFAULTS, train_set, val_set, args.epochs, device)
+    full_time = time.perf_counter() - start
+    print(f"full training ({args.epochs} epochs on {len(train_set)} samples, default config): {full_time:.1f} s")
+
+    hpo = hpopt.create(full_dataset_size=len(train_set), num_full_iterations=args.epochs, search_space=SPACE,
+                       save_path=args.save_path, search_alg=args.alg, expected_time_ratio=args.ratio,
+                       batch_size_name="batch_size", default_hyper_parameters=DEFAULTS, resume=args.resume,
+                       seed=args.seed, metric="accuracy")
+    print(f"auto config: {hpo.num_trials} trials x up to {hpo.max_iterations} epochs "
+          f"on {hpo.subset_ratio:.0%} of the training set")
+    hpo_start = time.perf_counter()
+    while (config := hpo.get_next_sample()) is not None:
+        try:
+            train(config["params"], hpopt.createHpoDataset(train_set, config), val_set, config["iterations"],
+                  device, config=config, oom=oom)
+        except torch.cuda.OutOfMemoryError:
+            hpopt.reportOOM(config)  # the batch-size bound shrinks and the trial is drawn again
+    hpo_time = time.perf_counter() - hpo_start
+    hpo.print_results()
+    best = hpo.get_best_config()
+    if best is None:
+        raise SystemExit("no trial finished: nothing to compare")
+
+    best_model = train(best, train_set, val_set, args.epochs, device)
+    figures = {
+        "alg": args.alg, "ratio": args.ratio, "best_config": best,
+        "test_accuracy_best": accuracy(best_model, test_set, device),
+        "test_accuracy_default": accuracy(default_model, test_set, device),
+        "full_training_s": full_time, "hpo_s": hpo_time, "asked_s": (args.ratio - 1) * full_time,
+    }
+    print(f"best config: {json.dumps(best)}")
+    print(f"test accuracy: best config {figures['test_accuracy_best']:.4f}, "
+          f"default config {figures['test_accuracy_default']:.4f}")
+    print(f"HPO took {hpo_time:.1f} s; asked for (ratio - 1) x full training = {figures['asked_s']:.1f} s "
+          f"({hpo_time / figures['asked_s']:.0%})")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(figures, f, indent=1)
+    return figures
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""Every sample runs: the README's main job (with OOM and resume), FashionMNIST on IDX files, the toys."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "samples"
+
+
+def run_sample(name: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    return subprocess.run([sys.executable, str(SAMPLES / name), *args], capture_output=True, text=True,
+                          timeout=timeout, env=env, check=False)
+
+
+def trial_docs(save_path: Path) -> dict[int, dict]:
+    docs = {}
+    for path in save_path.glob("hpopt_trial_*.json"):
+        doc = json.loads(path.read_text())
+        docs[int(path.stem.rsplit("_", 1)[1])] = doc
+    return docs
+
+
+@pytest.mark.slow
+def test_digits_mlp_main_job_with_oom_and_resume(tmp_path):
+    """The README's main job, shortened: OOM shrinks the batch-size bound; a killed run resumes and ends."""
+    save = tmp_path / "hpo run"
+    args = ("--epochs", "4", "--ratio", "3", "--oom-above", "128", "--save-path", str(save))
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    first = subprocess.Popen([sys.executable, str(SAMPLES / "digits_mlp.py"), *args], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(trial_docs(save)) < 3 and first.poll() is None:
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    reported_before = {tid: [s for s in doc.get("scores", [])] for tid, doc in trial_docs(save).items()}
+    assert reported_before, "the first run reported nothing before it was killed"
+
+    out = tmp_path / "figures.json"
+    done = run_sample("digits_mlp.py", *args, "--resume", "--json", str(out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = json.loads(out.read_text())
+    assert 0.0 <= figures["test_accuracy_best"] <= 1.0 and figures["hpo_s"] > 0
+    assert figures["best_config"]["batch_size"] <= 128  # no config above the OOM bound can have finished
+    status = json.loads((save / "hpopt_status.json").read_text())
+    assert status["search_space"]["batch_size"]["range"][1] <= 128  # the bound shrank below the OOM size
+    after = trial_docs(save)
+    for tid, scores in reported_before.items():  # nothing reported before the kill was lost
+        if scores and tid in after:
+            assert after[tid]["scores"][:len(scores)] == scores or after[tid].get("attempt", 0) > 0
+    assert "test accuracy: best config" in done.stdout and "HPO took" in done.stdout
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """An IDX file (the format of MNIST and FashionMNIST): magic, big-endian dims, unsigned bytes."""
+    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+def synthetic_fashion_mnist(root: Path, n_train: int = 120, n_test: int = 40) -> None:
+    """Learnable 28x28 images (a bright square whose place is the label) in torchvision's folder layout."""
+    raw = root / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        labels = rng.integers(0, 10, n)
+        images = rng.integers(0, 40, (n, 28, 28))
+        for i, label in enumerate(labels):
+            r, c = divmod(int(label), 5)
+            images[i, 4 + 12 * r:12 + 12 * r, 2 + 5 * c:7 + 5 * c] = 255
+        write_idx(raw / f"{prefix}-images-idx3-ubyte", images)
+        write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels)
+
+
+@pytest.mark.parametrize("alg", ["baye_opt", "asha"])
+def test_fashion_mnist_sample_reads_idx_files_through_torchvision(tmp_path, alg):
+    pytest.importorskip("torchvision")
+    sys.path.insert(0, str(SAMPLES))
+    try:
+        import fashion_mnist_mlp
+    finally:
+        sys.path.remove(str(SAMPLES))
+    synthetic_fashion_mnist(tmp_path / "data")
+    save = tmp_path / "hpo"
+    result = fashion_mnist_mlp.main(["--data-dir", str(tmp_path / "data"), "--alg", alg, "--epochs", "3",
+                                     "--num-trials", "4", "--save-path", str(save)])
+    assert result["sizes"] == (100, 20, 40)  # 120 training images: the last sixth validates
+    assert set(result["best_config"]) == set(fashion_mnist_mlp.SPACE)
+    docs = trial_docs(save)
+    if alg == "baye_opt":
+        assert len(docs) == result["num_trials"] == 4
+    else:  # ASHA's epoch budget may end the run before the fourth trial
+        assert 2 <= len(docs) <= result["num_trials"] == 4
+    best_score = max(max(d["scores"]) for d in docs.values() if d.get("scores"))
+    tied_best = [d["params"] for d in docs.values() if d.get("scores") and max(d["scores"]) == best_score]
+    assert result["best_config"] in tied_best
+    assert 0.0 <= result["test_accuracy"] <= 1.0
+
+
+def test_branin_toy_gets_close_to_the_minimum(tmp_path):
+    result = run_sample("branin_toy.py", "--trials", "25", "--save-path", str(tmp_path / "hpo"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    value = float(result.stdout.split("branin = ")[1].split()[0])
+    assert value < 1.5  # a random point averages about 50; the minimum is 0.3979
+
+
+def test_simulate_table_sample_runs_both_algorithms():
+    result = run_sample("simulate_table.py", "--ratio", "4")
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [ln for ln in result.stdout.splitlines() if "best validation accuracy" in ln]
+    assert [ln.split(":")[0].strip() for ln in lines] == ["asha", "random"]
+    best_anywhere = float(result.stdout.split("best accuracy anywhere ")[1].split(";")[0])
+    for line in lines:
+        assert 0.5 < float(line.rsplit(" ", 1)[1]) <= best_anywhere
+
+
+def test_digits_sgd_sample(tmp_path):
+    result = run_sample("digits_sgd.py", "--ratio", "1.5", "--save-path", str(tmp_path / "hpo"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    accuracy = float(result.stdout.split("test accuracy: best config ")[1].split(",")[0])
+    assert accuracy > 0.8
