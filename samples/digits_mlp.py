@@ -146,16 +146,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--oom-above", type=int, default=None, metavar="N",
                         help="pretend the device runs out of memory for batches larger than N")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--json", metavar="FILE", help="also write the figures printed at the end to FILE")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     train_set, val_set, test_set = load_data()
     oom = SimulatedOOM(args.oom_above)
 
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     default_model = train(DEFAULTS, train_set, val_set, args.epochs, device)
-    full_time = time.perf_counter() - start
+    full_time, full_cpu = time.perf_counter() - start, time.process_time() - start_cpu
     print(f"full training ({args.epochs} epochs on {len(train_set)} samples, default config): {full_time:.1f} s")
 
     hpo = hpopt.create(full_dataset_size=len(train_set), num_full_iterations=args.epochs, search_space=SPACE,
@@ -164,14 +167,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                        seed=args.seed, metric="accuracy")
     print(f"auto config: {hpo.num_trials} trials x up to {hpo.max_iterations} epochs "
           f"on {hpo.subset_ratio:.0%} of the training set")
-    hpo_start = time.perf_counter()
+    hpo_start, hpo_start_cpu = time.perf_counter(), time.process_time()
     while (config := hpo.get_next_sample()) is not None:
         try:
             train(config["params"], hpopt.createHpoDataset(train_set, config), val_set, config["iterations"],
                   device, config=config, oom=oom)
         except torch.cuda.OutOfMemoryError:
             hpopt.reportOOM(config)  # the batch-size bound shrinks and the trial is drawn again
-    hpo_time = time.perf_counter() - hpo_start
+    hpo_time, hpo_cpu = time.perf_counter() - hpo_start, time.process_time() - hpo_start_cpu
     hpo.print_results()
     best = hpo.get_best_config()
     if best is None:
@@ -183,6 +186,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "test_accuracy_best": accuracy(best_model, test_set, device),
         "test_accuracy_default": accuracy(default_model, test_set, device),
         "full_training_s": full_time, "hpo_s": hpo_time, "asked_s": (args.ratio - 1) * full_time,
+        "full_training_cpu_s": full_cpu, "hpo_cpu_s": hpo_cpu, "num_trials": hpo.num_trials,
+        "max_iterations": hpo.max_iterations, "subset_ratio": hpo.subset_ratio,
     }
     print(f"best config: {json.dumps(best)}")
     print(f"test accuracy: best config {figures['test_accuracy_best']:.4f}, "
