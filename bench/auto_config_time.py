@@ -42,14 +42,15 @@ def main() -> None:
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
 
-    print("| algorithm | r | trials x epochs, subset | full training (s) | asked: (r - 1) x full (s) | HPO took (s) |"
-          " HPO / asked | same in CPU time | test acc. best / default |")
+    print("| algorithm | r | trials run (planned) x epochs, subset, p | full training (s) |"
+          " asked: (r - 1) x full (s) | HPO took (s) | HPO / asked | same in CPU time | test acc. best / default |")
     print("|---|---|---|---|---|---|---|---|---|")
     for alg in args.algs:
         for ratio in args.ratios:
             f = run_one(alg, ratio, args.out, args.seed, args.threads)
             cpu = f["hpo_cpu_s"] / ((ratio - 1) * f["full_training_cpu_s"])
-            print(f"| {alg} | {ratio:g} | {f['num_trials']} x {f['max_iterations']}, {f['subset_ratio']:.0%} | "
+            print(f"| {alg} | {ratio:g} | {f['trials_run']} ({f['num_trials']}) x {f['max_iterations']}, "
+                  f"{f['subset_ratio']:.0%}, p={f['non_pure_train_ratio']:.2f} | "
                   f"{f['full_training_s']:.1f} | {f['asked_s']:.1f} | {f['hpo_s']:.1f} | "
                   f"{f['hpo_s'] / f['asked_s']:.2f} | {cpu:.2f} | {f['test_accuracy_best']:.4f} / "
                   f"{f['test_accuracy_default']:.4f} |", flush=True)

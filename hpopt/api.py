@@ -151,10 +151,14 @@ def create(
     elif num_trials is None or max_iterations is None or subset_ratio is None:
         plan = auto_config(**common)
         _log_plan(plan)
+        if num_trials is None:
+            # The number of trials is auto config's to choose, so the time budget ends the run: trials that
+            # cost more than planned (start-up, suggestion time) leave room for fewer of them.
+            algorithm["epoch_budget"] = plan.epoch_budget
         num_trials, max_iterations, subset_ratio = plan.num_trials, plan.max_iterations, plan.subset_ratio
     if search_alg in SMBO_NAMES:
         cls = BayesOpt
-        algorithm = dict(num_init_trials=num_init_trials, kappa=kappa, kappa_decay=kappa_decay,
+        algorithm.update(num_init_trials=num_init_trials, kappa=kappa, kappa_decay=kappa_decay,
                          kappa_decay_delay=kappa_decay_delay)
     return cls(
         **algorithm,

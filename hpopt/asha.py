@@ -18,10 +18,11 @@ and updated under its own lock taken after the trial's lock: O(1) in the number 
 trial files, so they are written without fsync, and ``resume=True`` rebuilds them.
 
 Budget. Auto config's epoch budget is what ends the run: a new trial is issued only while the epochs
-already run, plus the expected remaining epochs of the running trials, plus the expected epochs of one
-new trial fit in it (expectations as in :func:`hpopt.auto_config.expected_epochs_after`), and while
-fewer than ``num_trials`` exist. ``get_next_sample()`` returning None while ``is_finished()`` is False
-means trials are still running: poll again.
+already run (with each collected trial's measured start-up overhead, :mod:`hpopt.overhead`), plus the
+expected remaining epochs of the running trials, plus the expected epochs of one new trial fit in it
+(expectations as in :func:`hpopt.auto_config.expected_epochs_after`), and while fewer than
+``num_trials`` exist. ``get_next_sample()`` returning None while ``is_finished()`` is False means
+trials are still running: poll again.
 
 Sampling. ``sampler="random"`` draws configs uniformly (as random search). ``sampler="bayes"`` fits
 baye_opt's GP (same encoding, kernel, warping, kappa and pending points) to the best-so-far scores at
@@ -149,15 +150,13 @@ class AsyncHyperBand(BayesOpt):
         self.min_iterations = int(min_iterations)
         self.reduction_factor = int(reduction_factor)
         self.num_brackets = int(num_brackets)
-        self.epoch_budget = float(epoch_budget)
         self.sampler = sampler
         self._tried: set[str] = set()
         self._exhausted = False
-        self._epochs_finished = 0
         # For the bayes sampler: rung epoch -> trial id -> (attempt, best score within that many epochs).
         self._rung_scores: dict[int, dict[int, tuple[int, float]]] = {}
         kwargs["early_stop"] = RULE_NAME
-        super().__init__(**kwargs)
+        super().__init__(epoch_budget=float(epoch_budget), **kwargs)
 
     # --- schedule ------------------------------------------------------------------------------
 
@@ -191,25 +190,12 @@ class AsyncHyperBand(BayesOpt):
 
     # --- budget --------------------------------------------------------------------------------
 
-    @property
-    def epochs_used(self) -> int:
-        """Epochs reported by collected trials plus those seen so far from running ones."""
-        return self._epochs_finished + sum(self._partial.get(tid, 0) for tid in self._running)
-
-    def _expected_pending(self) -> float:
-        """Expected epochs the running trials will still report."""
-        total = 0.0
-        for tid in self._running:
-            done = self._partial.get(tid, 0)
-            total += expected_epochs_after(self._rungs(self.bracket_of(tid)), done, self.reduction_factor) - done
-        return total
+    def _expected_epochs(self, trial_id: int, done: int) -> float:
+        """A trial surely runs to its next rung; from there each rung lets it on with probability 1/rf."""
+        return expected_epochs_after(self._rungs(self.bracket_of(trial_id)), done, self.reduction_factor)
 
     def _can_start_new(self) -> bool:
-        if self._exhausted or not super()._can_start_new():
-            return False
-        tid = len(self._trials)
-        new = expected_epochs_after(self._rungs(self.bracket_of(tid)), 0, self.reduction_factor)
-        return self.epochs_used + self._expected_pending() + new <= self.epoch_budget * (1 + 1e-9)
+        return not self._exhausted and super()._can_start_new()
 
     def get_progress(self) -> float:
         """Share of the epoch budget used (or of num_trials finished, if larger), in [0, 1]."""
@@ -278,7 +264,6 @@ class AsyncHyperBand(BayesOpt):
                 self._rung_scores.setdefault(level, {})[trial.trial_id] = (trial.attempt, best)
 
     def _on_trial_finished(self, trial: Trial) -> None:
-        self._epochs_finished += int(trial.extra.get("num_iterations_run", 0))
         self._tried.add(config_key(trial.config))
 
     # --- state ---------------------------------------------------------------------------------
@@ -286,8 +271,7 @@ class AsyncHyperBand(BayesOpt):
     def _algorithm_state(self) -> dict[str, Any]:
         return {**super()._algorithm_state(), "min_iterations": self.min_iterations,
                 "reduction_factor": self.reduction_factor, "num_brackets": self.num_brackets,
-                "rungs_in_brackets": self.rungs_in_brackets, "sampler": self.sampler,
-                "epoch_budget": self.epoch_budget}
+                "rungs_in_brackets": self.rungs_in_brackets, "sampler": self.sampler}
 
     def _load_algorithm_state(self, stored: Mapping[str, Any]) -> None:
         for key in ("min_iterations", "reduction_factor", "num_brackets", "sampler"):
@@ -297,7 +281,6 @@ class AsyncHyperBand(BayesOpt):
                     f"{getattr(self, key)!r}; pass the same value, or resume=False to start over (the old run "
                     "is kept in save_path/archive)"
                 )
-        self.epoch_budget = float(stored.get("epoch_budget", self.epoch_budget))
 
     def _restore(self, stored: dict[str, Any]) -> None:
         for entry in stored["config_list"]:

@@ -31,6 +31,7 @@ __all__ = [
     "hpo_budget",
     "max_brackets",
     "min_subset_ratio",
+    "non_pure_train_ratio_from_timings",
     "round_robin_shares",
     "trial_cost",
 ]
@@ -126,6 +127,26 @@ def trial_cost(
     s = check_subset_ratio(subset_ratio)
     p = check_non_pure_ratio(non_pure_train_ratio)
     return e / full * ((1.0 - p) * s + p)
+
+
+def non_pure_train_ratio_from_timings(full_epoch_seconds: float, subset_epoch_seconds: float,
+                                      subset_ratio: float) -> float:
+    """The share p of an epoch that does not shrink with the subset, from two measured epochs.
+
+    Solves ``t_subset = t_full * ((1 - p) * s + p)`` for p: time one epoch on all the data and one on a
+    subset ``s`` (validation included in both, as in a trial) and pass the result as
+    ``non_pure_train_ratio`` instead of guessing it. Clamped to [0, 0.95]: timing noise can push the raw
+    value a little below 0, and p near 1 would make every subset cost a full epoch.
+    """
+    full = check_real("full_epoch_seconds", full_epoch_seconds)
+    part = check_real("subset_epoch_seconds", subset_epoch_seconds)
+    s = check_subset_ratio(subset_ratio)
+    if not full > 0 or not part > 0:
+        raise ValueError(f"epoch times must be > 0 seconds, got full={full_epoch_seconds!r}, "
+                         f"subset={subset_epoch_seconds!r}")
+    if s >= 1.0:
+        raise ValueError("subset_ratio must be < 1 to tell the two parts of an epoch apart, got 1.0")
+    return _clamp((part / full - s) / (1.0 - s), 0.0, 0.95)
 
 
 def hpo_budget(expected_time_ratio: float, num_workers: int = 1) -> float:

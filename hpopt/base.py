@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
+from .overhead import OverheadLedger
 from .report import TRIAL_KEYS, best_of, is_better, write_trial_file
 from .search_space import SearchSpace, space_from_json, space_to_json
 from .store import (
@@ -95,6 +96,9 @@ class HpoBase:
     """State, files and the trial life cycle; algorithms subclass it."""
 
     algorithm_name = "base"
+    # Charge trials their measured start-up and suggestion time against the epoch budget (hpopt/overhead.py).
+    # The simulator turns it off: its epochs last simulated seconds, while suggestions take real ones.
+    measure_overhead = True
 
     def __init__(
         self,
@@ -116,6 +120,7 @@ class HpoBase:
         resume: bool = False,
         default_configs: list[dict[str, Any]] | None = None,
         settings: Mapping[str, Any] | None = None,
+        epoch_budget: float | None = None,
     ) -> None:
         self.save_path = os.fspath(save_path)
         self._original_space = dict(search_space)
@@ -145,6 +150,11 @@ class HpoBase:
         self._journal_len = 0
         self._seen_files: dict[int, tuple[int, int]] = {}
         self._partial: dict[int, int] = {}
+        # The epoch budget (None: num_trials alone ends the run): epochs plus measured overhead of the
+        # collected trials are charged against it (see hpopt/overhead.py).
+        self.epoch_budget = None if epoch_budget is None else float(epoch_budget)
+        self._epochs_charged = 0.0
+        self._overhead = OverheadLedger()
 
         ensure_dir(self.save_path)
         self._lock = ControllerLock(self.save_path)
@@ -176,7 +186,27 @@ class HpoBase:
         """Called with a running trial's scores each time the controller sees its file change."""
 
     def _can_start_new(self) -> bool:
-        return len(self._trials) < self.num_trials
+        return len(self._trials) < self.num_trials and self._budget_allows_new()
+
+    def _expected_epochs(self, trial_id: int, done: int) -> float:
+        """Expected total epochs of a trial that has reported ``done``; ASHA's rungs stop trials earlier."""
+        return float(max(done, self._trials[trial_id].iterations if trial_id < len(self._trials)
+                         else self.max_iterations))
+
+    @property
+    def epochs_used(self) -> float:
+        """Epochs (plus measured overhead) of collected trials, and epochs seen so far from running ones."""
+        return self._epochs_charged + sum(self._partial.get(tid, 0) for tid in self._running)
+
+    def _budget_allows_new(self) -> bool:
+        """Whether the running trials' expected rest and one more trial fit in the epoch budget."""
+        if self.epoch_budget is None:
+            return True
+        overhead = self._overhead.forecast()
+        pending = sum(self._expected_epochs(tid, self._partial.get(tid, 0)) - self._partial.get(tid, 0) + overhead
+                      for tid in self._running)
+        new = self._expected_epochs(len(self._trials), 0) + overhead
+        return self.epochs_used + pending + new <= self.epoch_budget * (1 + 1e-9)
 
     def _algorithm_state(self) -> dict[str, Any]:
         """Extra keys for hpopt_status.json."""
@@ -198,10 +228,12 @@ class HpoBase:
             trial = self._trials[self._ready.popleft()]
         elif self._can_start_new():
             tid = len(self._trials)
+            started = time.perf_counter()
             params = self._default_configs[tid] if tid < len(self._default_configs) else self._suggest(tid, 0)
             if params is None:
                 return None
             trial = Trial(trial_id=tid, config=params, iterations=self.max_iterations)
+            trial.extra["suggest_s"] = round(time.perf_counter() - started, 4)
             self._trials.append(trial)
         else:
             return None
@@ -388,6 +420,7 @@ class HpoBase:
     def _issue(self, trial: Trial) -> dict[str, Any]:
         """Mark the trial RUNNING (journal first: it is the truth on resume), then lay out its file."""
         trial.status = Status.RUNNING
+        trial.extra["issued_at"] = round(time.time(), 4)
         self._record(trial, {"num_gen_config": len(self._trials)}, sync=True)
         path = trial_path(self.save_path, trial.trial_id)
         with trial_lock(self.save_path, trial.trial_id):
@@ -458,6 +491,9 @@ class HpoBase:
         trial.status = Status.STOP
         trial.error = None if trial.score is not None else "no valid score reported"
         trial.extra["num_iterations_run"] = len(scores)
+        overhead = self._overhead.measure(doc, trial.extra) if self.measure_overhead else None
+        if overhead is not None:
+            trial.extra["overhead_epochs"] = round(overhead, 4)
         if doc.get("early_stopped"):
             trial.extra["early_stopped"] = 1
         self._running.discard(trial.trial_id)
@@ -467,6 +503,8 @@ class HpoBase:
     def _mark_finished(self, trial: Trial, record: bool = True) -> None:
         """Count a collected trial, update the best, journal it and tell the algorithm."""
         self._finished += 1
+        self._epochs_charged += float(trial.extra.get("num_iterations_run", 0)) + float(
+            trial.extra.get("overhead_epochs", 0.0))
         best = None if self._best_id is None else self._trials[self._best_id].score
         if trial.score is not None and is_better(trial.score, best, self.mode):
             self._best_id = trial.trial_id
@@ -536,6 +574,7 @@ class HpoBase:
             "num_gen_config": len(self._trials),
             "best_config_id": self._best_id,
             "journal_seq": self._seq,
+            "epoch_budget": self.epoch_budget,
         }
         status.update(self._algorithm_state())
         return status
@@ -588,6 +627,8 @@ class HpoBase:
         self.seed = int(stored.get("seed", self.seed))
         self.run_id = str(stored.get("run_id", self.run_id))
         self.num_trials = max(self.num_trials, int(stored.get("num_trials", self.num_trials)))
+        if stored.get("epoch_budget") is not None:
+            self.epoch_budget = float(stored["epoch_budget"])
         if "search_space" in stored:
             self._space = space_from_json(stored["search_space"])
         self._seq = int(stored.get("journal_seq", 0))
@@ -597,6 +638,8 @@ class HpoBase:
         collected = requeued = 0
         for trial in self._trials:
             if trial.status == Status.STOP:
+                if "overhead_epochs" in trial.extra:
+                    self._overhead.add(float(trial.extra["overhead_epochs"]))
                 self._mark_finished(trial, record=False)
             elif trial.status == Status.READY:
                 self._ready.append(trial.trial_id)

@@ -11,6 +11,7 @@ import logging
 import math
 import numbers
 import os
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -134,6 +135,9 @@ def report(config: Mapping[str, Any], score: float) -> Status:
             return Status.STOP
         scores: list[float | None] = doc["scores"]
         scores.append(value)
+        now = round(time.time(), 4)  # first and latest report: the controller measures overhead from them
+        stamps = doc.get("t")
+        doc["t"] = [stamps[0], now] if isinstance(stamps, list) and len(stamps) == 2 else [now, now]
         valid = [s for s in scores if s is not None]
         # "median" keeps the original's key: the running mean after each report, used by median stop.
         doc.setdefault("median", []).append(sum(valid) / len(valid) if valid else None)

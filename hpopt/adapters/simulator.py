@@ -86,6 +86,7 @@ def simulate(
     if len(speeds) != n_workers or any(not s > 0 for s in speeds):
         raise ValueError(f"worker_speeds must be {n_workers} positive factors, got {worker_speeds!r}")
     mode = str(getattr(hpo, "mode", "max"))
+    hpo.measure_overhead = False  # simulated epochs against real suggestion seconds would not compare
     result = SimResult()
     heap: list[tuple[float, int, int]] = []  # (time, sequence number, worker)
     running: dict[int, _Running] = {}

@@ -1,0 +1,81 @@
+"""Measured per-trial overhead: the ledger's arithmetic, and the epoch budget charging it end to end."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import hpopt
+from hpopt.overhead import OverheadLedger
+
+
+def test_ledger_splits_start_up_from_epochs():
+    ledger = OverheadLedger()
+    # issued at 100, first report at 103 after a 1 s epoch, 4 reports one second apart: 2 s start-up.
+    doc = {"scores": [0.1, 0.2, 0.3, 0.4], "t": [103.0, 106.0]}
+    assert ledger.measure(doc, {"issued_at": 100.0, "suggest_s": 0.5}) == pytest.approx(2.5)
+    assert ledger.forecast() == pytest.approx(2.5)
+    # One report: the epoch is taken from the trials seen (1 s); start-up is the low quantile of start-ups.
+    assert ledger.measure({"scores": [0.3], "t": [202.0, 202.0]}, {"issued_at": 200.0}) == pytest.approx(1.0)
+
+
+def test_waiting_before_training_is_not_charged_as_overhead():
+    """Configs fetched together and trained one after another wait; the low quantile ignores the wait."""
+    ledger = OverheadLedger()
+    charged = []
+    for k in range(10):
+        wait = 10.0 * (k % 4)  # a batch of 4 trained in turn: waits 0, 10, 20, 30 s
+        doc = {"scores": [0.0] * 5, "t": [wait + 1.0, wait + 5.0]}
+        charged.append(ledger.measure(doc, {"issued_at": 0.0}))
+    assert max(charged) < 1.0  # never the 10-30 s of waiting
+
+
+def test_missing_stamps_give_no_measure():
+    ledger = OverheadLedger()
+    assert ledger.measure({"scores": [1.0]}, {"issued_at": 1.0}) is None
+    assert ledger.measure({"scores": [1.0], "t": [2.0, 2.0]}, {"issued_at": 1.0}) is None  # nothing to compare
+    assert ledger.measure({"scores": [1.0, 2.0], "t": [2.0, 3.0]}, {}) is None
+    assert ledger.forecast() == 0.0
+
+
+def test_report_stamps_first_and_latest_report(tmp_path):
+    hpo = hpopt.create(full_dataset_size=100, num_full_iterations=3, num_trials=1, max_iterations=3,
+                       subset_ratio=1.0, search_space={"x": hpopt.search_space("uniform", [0, 1])},
+                       save_path=str(tmp_path), search_alg="random")
+    cfg = hpo.get_next_sample()
+    before = time.time()
+    for _ in range(3):
+        hpopt.report(cfg, 0.5)
+    doc = hpopt.load_json(cfg["file_path"])
+    first, last = doc["t"]
+    assert before - 0.01 <= first <= last <= time.time() + 0.01
+
+
+def _slow_start_run(save_path, startup_s: float, epoch_s: float, **kw) -> tuple:
+    hpo = hpopt.create(full_dataset_size=0, num_full_iterations=4, max_iterations=2, subset_ratio=1.0,
+                       search_space={"x": hpopt.search_space("uniform", [0, 1])}, save_path=str(save_path),
+                       search_alg="random", expected_time_ratio=3, seed=0, **kw)
+    planned = hpo.num_trials
+    while (cfg := hpo.get_next_sample()) is not None:
+        time.sleep(startup_s)  # building the model, loading data: time before the first epoch
+        for _ in range(cfg["iterations"]):
+            time.sleep(epoch_s)
+            if hpopt.report(cfg, cfg["params"]["x"]) == hpopt.Status.STOP:
+                break
+    return hpo, planned
+
+
+def test_auto_filled_trials_shrink_when_start_up_costs_more_than_the_epochs(tmp_path):
+    hpo, planned = _slow_start_run(tmp_path / "a", startup_s=0.06, epoch_s=0.02)
+    trials = hpo.get_current_status()["config_list"]
+    assert planned == 4  # B = 2 full trainings of 4 epochs; a trial runs 2 epochs
+    # Each trial really costs 2 epochs + ~3 epochs of start-up: the budget of 8 epochs fits 2, not 4.
+    assert 1 <= len(trials) < planned
+    assert all(t.get("overhead_epochs", 0) > 1.5 for t in trials[1:])
+    assert hpo.is_finished() and hpo.epochs_used <= hpo.epoch_budget + 5
+
+
+def test_user_set_num_trials_is_kept_whatever_the_overhead(tmp_path):
+    hpo, planned = _slow_start_run(tmp_path / "b", startup_s=0.03, epoch_s=0.01, num_trials=4)
+    assert hpo.epoch_budget is None and len(hpo.get_current_status()["config_list"]) == planned == 4
