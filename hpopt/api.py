@@ -244,6 +244,7 @@ class DummyOpt:
 
 
 def createDummyOpt() -> DummyOpt:  # noqa: N802 - original name
+    """An optimizer whose ``get_next_sample()`` is always None, so the same loop runs with HPO switched off."""
     return DummyOpt()
 
 

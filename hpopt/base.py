@@ -267,6 +267,7 @@ class HpoBase:
         return dict(self._trials[self._best_id].config)
 
     def get_best_score(self) -> float | None:
+        """Score of the best finished trial (None when no trial has a valid score)."""
         self._check_owner()
         self._collect()
         return None if self._best_id is None else self._trials[self._best_id].score

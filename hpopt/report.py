@@ -186,10 +186,12 @@ def finalize_trial(config: Mapping[str, Any]) -> None:
 
 
 def get_status_path(save_path: str) -> str:
+    """Path of the run's ``hpopt_status.json`` in ``save_path``."""
     return status_path(save_path)
 
 
 def get_trial_path(save_path: str, trial_id: int) -> str:
+    """Path of trial ``trial_id``'s file, ``hpopt_trial_{id}.json``, in ``save_path``."""
     return trial_path(save_path, trial_id)
 
 

@@ -324,6 +324,7 @@ class SearchSpace:
 
     @property
     def type(self) -> str:
+        """One of ``SPACE_TYPES``: uniform, quniform, loguniform, qloguniform, choice."""
         return self._type
 
     @property
@@ -333,6 +334,7 @@ class SearchSpace:
 
     @property
     def name(self) -> str | None:
+        """The hyperparameter's name once the space is part of a search space (None before)."""
         return self._name
 
     @property
@@ -351,6 +353,7 @@ class SearchSpace:
 
     @property
     def q(self) -> int | float | None:
+        """The grid step of the quantized types (None for the others)."""
         return self._q
 
     @property
@@ -362,6 +365,7 @@ class SearchSpace:
 
     @property
     def choices(self) -> list[Any] | None:
+        """A copy of a choice's values (None for the numeric types)."""
         return copy.deepcopy(self._choices)
 
     @property

@@ -454,8 +454,8 @@ def run_local(
     counts as a crash. ``env`` adds environment variables for the trials; ``workdir`` is their working
     directory. Output goes to ``save_path/logs/trial_{id}_attempt_{a}.log``.
 
-    Raises :class:`TrialFailedError` when a trial fails for good and ``ignore_fail`` is False, and
-    :class:`RunInterrupted` on Ctrl-C / SIGTERM; in both cases every child was stopped first and the run
+    Raises ``TrialFailedError`` when a trial fails for good and ``ignore_fail`` is False, and
+    ``RunInterrupted`` on Ctrl-C / SIGTERM; in both cases every child was stopped first and the run
     can be resumed. ``hpo`` stays open (the caller closes it).
     """
     _check_args(n_parallel, gpus_per_trial, resources, job_retries, timeout, keep_top_k, start_method)

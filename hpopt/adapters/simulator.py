@@ -42,6 +42,8 @@ class Event(NamedTuple):
 
 @dataclass
 class SimResult:
+    """What a simulation produced: every reported epoch, the best score over simulated time, and its cost."""
+
     trace: list[Event] = field(default_factory=list)
     best_curve: list[tuple[float, float]] = field(default_factory=list)  # (time, best score so far)
     trials: int = 0
@@ -50,6 +52,7 @@ class SimResult:
 
     @property
     def events_per_second(self) -> float:
+        """Reported epochs per real second: the simulator's throughput."""
         return len(self.trace) / self.wall_seconds if self.wall_seconds > 0 else float("inf")
 
     def best_at(self, t: float) -> float | None:
