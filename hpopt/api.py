@@ -52,6 +52,7 @@ def create(
     resume: bool = False,
     expected_time_ratio: float = 4,
     non_pure_train_ratio: float = 0.2,
+    full_train_seconds: float | None = None,
     num_workers: int = 1,
     kappa: float = 2.576,
     kappa_decay: float = 1,
@@ -66,6 +67,9 @@ def create(
     Values left as None among ``num_trials``, ``max_iterations`` and ``subset_ratio`` are filled by auto
     config so that HPO takes about ``(expected_time_ratio - 1)`` times the final training; values you set
     are kept. ``resume=False`` over an existing run moves that run into ``save_path/archive/`` first.
+    ``full_train_seconds``, when you know how long one full training takes, turns the budget into seconds:
+    no trial is issued that the measured cost of trials says would end HPO after
+    ``(expected_time_ratio - 1) * num_workers * full_train_seconds`` seconds of trial time.
     ASHA (``search_alg="asha"``) also fills ``min_iterations`` and ``num_brackets`` and ends when the
     epoch budget is spent; ``sampler`` ("random" or "bayes") picks how it draws new trials.
     """
@@ -106,6 +110,9 @@ def create(
         check_subset_ratio(subset_ratio)
     check_time_ratio(expected_time_ratio)
     check_non_pure_ratio(non_pure_train_ratio)
+    if full_train_seconds is not None and not check_real("full_train_seconds", full_train_seconds) > 0:
+        raise ValueError(f"full_train_seconds must be > 0 (seconds one full training takes), got "
+                         f"{full_train_seconds!r}")
     if check_real("kappa", kappa) < 0:
         raise ValueError(f"kappa must be >= 0, got {kappa!r}")
     if not 0 < check_real("kappa_decay", kappa_decay) <= 1:
@@ -136,6 +143,8 @@ def create(
                   non_pure_train_ratio=non_pure_train_ratio, num_workers=num_workers, num_trials=num_trials,
                   max_iterations=max_iterations, subset_ratio=subset_ratio)
     algorithm: dict[str, Any] = {}
+    if full_train_seconds is not None:
+        algorithm["time_budget_s"] = (expected_time_ratio - 1) * num_workers * float(full_train_seconds)
     cls: type[HpoBase] = RandomSearch
     if search_alg == "asha":
         # Always planned: besides filling what is unset, the plan gives the epoch budget that ends the run.
@@ -143,7 +152,7 @@ def create(
                                 num_brackets=num_brackets)
         _log_plan(plan)
         cls = AsyncHyperBand
-        algorithm = dict(min_iterations=plan.min_iterations, reduction_factor=reduction_factor,
+        algorithm.update(min_iterations=plan.min_iterations, reduction_factor=reduction_factor,
                          num_brackets=plan.num_brackets, epoch_budget=plan.epoch_budget,
                          sampler=sampler or "random", num_init_trials=num_init_trials, kappa=kappa,
                          kappa_decay=kappa_decay, kappa_decay_delay=kappa_decay_delay)
@@ -167,7 +176,8 @@ def create(
         subset_ratio=float(subset_ratio), mode=mode, metric=metric, early_stop=early_stop,
         batch_size_name=batch_size_name, image_resize=resize, num_workers=num_workers, seed=seed, resume=resume,
         default_configs=defaults,
-        settings={"expected_time_ratio": expected_time_ratio, "non_pure_train_ratio": non_pure_train_ratio},
+        settings={"expected_time_ratio": expected_time_ratio, "non_pure_train_ratio": non_pure_train_ratio,
+                  "full_train_seconds": full_train_seconds},
     )
 
 

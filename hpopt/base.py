@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-from .overhead import OverheadLedger
+from .overhead import OverheadLedger, trial_epoch_seconds
 from .report import TRIAL_KEYS, best_of, is_better, write_trial_file
 from .search_space import SearchSpace, space_from_json, space_to_json
 from .store import (
@@ -121,6 +121,7 @@ class HpoBase:
         default_configs: list[dict[str, Any]] | None = None,
         settings: Mapping[str, Any] | None = None,
         epoch_budget: float | None = None,
+        time_budget_s: float | None = None,
     ) -> None:
         self.save_path = os.fspath(save_path)
         self._original_space = dict(search_space)
@@ -153,8 +154,12 @@ class HpoBase:
         # The epoch budget (None: num_trials alone ends the run): epochs plus measured overhead of the
         # collected trials are charged against it (see hpopt/overhead.py).
         self.epoch_budget = None if epoch_budget is None else float(epoch_budget)
+        # A budget in trial-seconds, when the user told how long a full training takes: the surest end.
+        self.time_budget_s = None if time_budget_s is None else float(time_budget_s)
         self._epochs_charged = 0.0
+        self._seconds_charged = 0.0
         self._overhead = OverheadLedger()
+        self._partial_epoch_s: dict[int, float | None] = {}
 
         ensure_dir(self.save_path)
         self._lock = ControllerLock(self.save_path)
@@ -199,7 +204,23 @@ class HpoBase:
         return self._epochs_charged + sum(self._partial.get(tid, 0) for tid in self._running)
 
     def _budget_allows_new(self) -> bool:
-        """Whether the running trials' expected rest and one more trial fit in the epoch budget."""
+        """Whether the running trials' expected rest and one more trial fit in the epoch and time budgets."""
+        return self._epochs_allow_new() and self._seconds_allow_new()
+
+    def _seconds_allow_new(self) -> bool:
+        if self.time_budget_s is None:
+            return True
+        new = self._overhead.forecast_seconds(self._expected_epochs(len(self._trials), 0))
+        if new is None:
+            return True  # nothing measured yet: the first trials tell what a trial costs
+        pending = 0.0
+        for tid in self._running:
+            total = self._overhead.forecast_seconds(self._expected_epochs(tid, self._partial.get(tid, 0)),
+                                                    self._partial_epoch_s.get(tid))
+            pending += total or 0.0
+        return self._seconds_charged + pending + new <= self.time_budget_s * (1 + 1e-9)
+
+    def _epochs_allow_new(self) -> bool:
         if self.epoch_budget is None:
             return True
         overhead = self._overhead.forecast()
@@ -485,6 +506,7 @@ class HpoBase:
                 self._finish(trial, doc)
             else:
                 self._partial[tid] = len(doc["scores"])
+                self._partial_epoch_s[tid] = trial_epoch_seconds(doc)
 
     def _finish(self, trial: Trial, doc: Mapping[str, Any]) -> None:
         scores = doc["scores"]
@@ -492,9 +514,11 @@ class HpoBase:
         trial.status = Status.STOP
         trial.error = None if trial.score is not None else "no valid score reported"
         trial.extra["num_iterations_run"] = len(scores)
-        overhead = self._overhead.measure(doc, trial.extra) if self.measure_overhead else None
-        if overhead is not None:
-            trial.extra["overhead_epochs"] = round(overhead, 4)
+        cost = self._overhead.measure(doc, trial.extra) if self.measure_overhead else None
+        if cost is not None:
+            trial.extra.update(overhead_epochs=round(cost.overhead_epochs, 4), cost_s=round(cost.seconds, 4))
+            if cost.epoch_seconds is not None:
+                trial.extra["epoch_s"] = round(cost.epoch_seconds, 5)
         if doc.get("early_stopped"):
             trial.extra["early_stopped"] = 1
         self._running.discard(trial.trial_id)
@@ -506,6 +530,7 @@ class HpoBase:
         self._finished += 1
         self._epochs_charged += float(trial.extra.get("num_iterations_run", 0)) + float(
             trial.extra.get("overhead_epochs", 0.0))
+        self._seconds_charged += float(trial.extra.get("cost_s", 0.0))
         best = None if self._best_id is None else self._trials[self._best_id].score
         if trial.score is not None and is_better(trial.score, best, self.mode):
             self._best_id = trial.trial_id
@@ -576,6 +601,7 @@ class HpoBase:
             "best_config_id": self._best_id,
             "journal_seq": self._seq,
             "epoch_budget": self.epoch_budget,
+            "time_budget_s": self.time_budget_s,
         }
         status.update(self._algorithm_state())
         return status
@@ -630,6 +656,8 @@ class HpoBase:
         self.num_trials = max(self.num_trials, int(stored.get("num_trials", self.num_trials)))
         if stored.get("epoch_budget") is not None:
             self.epoch_budget = float(stored["epoch_budget"])
+        if stored.get("time_budget_s") is not None:
+            self.time_budget_s = float(stored["time_budget_s"])
         if "search_space" in stored:
             self._space = space_from_json(stored["search_space"])
         self._seq = int(stored.get("journal_seq", 0))
@@ -640,7 +668,7 @@ class HpoBase:
         for trial in self._trials:
             if trial.status == Status.STOP:
                 if "overhead_epochs" in trial.extra:
-                    self._overhead.add(float(trial.extra["overhead_epochs"]))
+                    self._overhead.add(float(trial.extra["overhead_epochs"]), trial.extra.get("epoch_s"))
                 self._mark_finished(trial, record=False)
             elif trial.status == Status.READY:
                 self._ready.append(trial.trial_id)

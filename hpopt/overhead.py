@@ -30,12 +30,20 @@ from __future__ import annotations
 import statistics
 from collections import deque
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 _WINDOW = 64  # recent trials the forecasts look at: follows drift, ignores an early outlier
 _STARTUP_QUANTILE = 0.1
+
+
+class Cost(NamedTuple):
+    """What one collected trial cost: overhead in its own epochs, its epoch time, and its total seconds."""
+
+    overhead_epochs: float
+    epoch_seconds: float | None  # None: one report and no other trial to split start-up from the epoch
+    seconds: float
 
 
 class OverheadLedger:
@@ -44,18 +52,33 @@ class OverheadLedger:
     def __init__(self) -> None:
         self._epoch_seconds: deque[float] = deque(maxlen=_WINDOW)
         self._overheads: deque[float] = deque(maxlen=_WINDOW)
+        self._overhead_seconds: deque[float] = deque(maxlen=_WINDOW)
         self._startups: deque[float] = deque(maxlen=_WINDOW)
 
     def forecast(self) -> float:
         """Expected overhead of the next trial, in its epochs: the median of recent trials (0 before any)."""
         return statistics.median(self._overheads) if self._overheads else 0.0
 
-    def add(self, overhead_epochs: float) -> None:
-        """Count a trial whose overhead is already known (collected on resume)."""
-        self._overheads.append(float(overhead_epochs))
+    def forecast_seconds(self, epochs: float, epoch_seconds: float | None = None) -> float | None:
+        """Expected seconds of a trial running ``epochs`` more epochs (None before any trial was measured).
 
-    def measure(self, trial_doc: Mapping[str, Any], extra: Mapping[str, Any]) -> float | None:
-        """Overhead of a finished trial in its own epochs, or None when its stamps are missing.
+        ``epoch_seconds`` is the trial's own epoch time when known (a running trial with two reports);
+        otherwise the median of recent trials'. The overhead is the median of recent trials'.
+        """
+        if not self._epoch_seconds:
+            return None
+        epoch = epoch_seconds if epoch_seconds is not None else statistics.median(self._epoch_seconds)
+        return statistics.median(self._overhead_seconds) + epochs * epoch
+
+    def add(self, overhead_epochs: float, epoch_seconds: float | None = None) -> None:
+        """Count a trial whose cost is already known (collected on resume)."""
+        self._overheads.append(float(overhead_epochs))
+        if epoch_seconds is not None and epoch_seconds > 0:
+            self._epoch_seconds.append(float(epoch_seconds))
+            self._overhead_seconds.append(float(overhead_epochs) * float(epoch_seconds))
+
+    def measure(self, trial_doc: Mapping[str, Any], extra: Mapping[str, Any]) -> Cost | None:
+        """What a finished trial cost, or None when its stamps are missing.
 
         ``trial_doc`` is the trial file (``scores`` and the report stamps ``t``); ``extra`` the controller's
         record (``issued_at``, ``suggest_s``).
@@ -71,15 +94,25 @@ class OverheadLedger:
             self._epoch_seconds.append(epoch)
         elif self._epoch_seconds:
             epoch = statistics.median(self._epoch_seconds)
-        else:
-            return None  # one report and nothing to compare with: no way to split start-up from the epoch
+        else:  # one report and nothing to compare with: the whole span is its cost, the split unknown
+            return Cost(0.0, None, float(extra.get("suggest_s") or 0.0) + max(0.0, first - float(issued)))
         if epoch <= 0:
             return None
         self._startups.append(max(0.0, first - float(issued) - epoch))
         startup = float(np.quantile(np.fromiter(self._startups, float), _STARTUP_QUANTILE, method="lower"))
-        overhead = (float(extra.get("suggest_s") or 0.0) + startup) / epoch
-        self._overheads.append(overhead)
-        return overhead
+        overhead_s = float(extra.get("suggest_s") or 0.0) + startup
+        self._overheads.append(overhead_s / epoch)
+        self._overhead_seconds.append(overhead_s)
+        return Cost(overhead_s / epoch, epoch, overhead_s + n * epoch)
+
+
+def trial_epoch_seconds(trial_doc: Mapping[str, Any]) -> float | None:
+    """A running trial's own epoch time from its report stamps, once it reported twice."""
+    stamps = trial_doc.get("t")
+    n = len(trial_doc.get("scores") or [])
+    if n >= 2 and _two_numbers(stamps) and stamps[1] > stamps[0]:
+        return (float(stamps[1]) - float(stamps[0])) / (n - 1)
+    return None
 
 
 def _two_numbers(value: Any) -> bool:

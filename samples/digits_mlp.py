@@ -4,7 +4,8 @@ The whole user loop of hpopt:
 
 - auto config from ``expected_time_ratio``: HPO takes about (ratio - 1) x the full training, which is
   measured first (it is also the default config's model that the tuned one is compared with), and
-  ``non_pure_train_ratio`` is measured too (one epoch on a quarter of the data) instead of guessed;
+  ``non_pure_train_ratio`` is measured too (one epoch on a quarter of the data) instead of guessed; the
+  measured time is passed as ``full_train_seconds``, so the run ends on time whatever the trials cost;
 - ``subset_ratio`` honoured through ``hpopt.createHpoDataset``;
 - ``batch_size_name`` with ``hpopt.reportOOM`` on a CUDA out-of-memory error (``--oom-above N`` makes
   batches larger than N raise one, to see the batch-size bound shrink on a machine without a GPU);
@@ -172,7 +173,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     hpo = hpopt.create(full_dataset_size=len(train_set), num_full_iterations=args.epochs, search_space=SPACE,
                        save_path=args.save_path, search_alg=args.alg, expected_time_ratio=args.ratio,
                        batch_size_name="batch_size", default_hyper_parameters=DEFAULTS, resume=args.resume,
-                       seed=args.seed, metric="accuracy", non_pure_train_ratio=p)
+                       seed=args.seed, metric="accuracy", non_pure_train_ratio=p, full_train_seconds=full_time)
     print(f"auto config: {hpo.num_trials} trials x up to {hpo.max_iterations} epochs "
           f"on {hpo.subset_ratio:.0%} of the training set")
     hpo_start, hpo_start_cpu = time.perf_counter(), time.process_time()

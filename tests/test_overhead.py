@@ -14,10 +14,14 @@ def test_ledger_splits_start_up_from_epochs():
     ledger = OverheadLedger()
     # issued at 100, first report at 103 after a 1 s epoch, 4 reports one second apart: 2 s start-up.
     doc = {"scores": [0.1, 0.2, 0.3, 0.4], "t": [103.0, 106.0]}
-    assert ledger.measure(doc, {"issued_at": 100.0, "suggest_s": 0.5}) == pytest.approx(2.5)
+    cost = ledger.measure(doc, {"issued_at": 100.0, "suggest_s": 0.5})
+    assert cost.overhead_epochs == pytest.approx(2.5) and cost.epoch_seconds == pytest.approx(1.0)
+    assert cost.seconds == pytest.approx(2.5 + 4)  # suggestion and start-up, then four epochs
     assert ledger.forecast() == pytest.approx(2.5)
     # One report: the epoch is taken from the trials seen (1 s); start-up is the low quantile of start-ups.
-    assert ledger.measure({"scores": [0.3], "t": [202.0, 202.0]}, {"issued_at": 200.0}) == pytest.approx(1.0)
+    cost = ledger.measure({"scores": [0.3], "t": [202.0, 202.0]}, {"issued_at": 200.0})
+    assert cost.overhead_epochs == pytest.approx(1.0) and cost.seconds == pytest.approx(2.0)
+    assert ledger.forecast_seconds(3) == pytest.approx((2.5 + 1.0) / 2 + 3 * 1.0)  # median overhead + 3 epochs
 
 
 def test_waiting_before_training_is_not_charged_as_overhead():
@@ -27,16 +31,17 @@ def test_waiting_before_training_is_not_charged_as_overhead():
     for k in range(10):
         wait = 10.0 * (k % 4)  # a batch of 4 trained in turn: waits 0, 10, 20, 30 s
         doc = {"scores": [0.0] * 5, "t": [wait + 1.0, wait + 5.0]}
-        charged.append(ledger.measure(doc, {"issued_at": 0.0}))
+        charged.append(ledger.measure(doc, {"issued_at": 0.0}).overhead_epochs)
     assert max(charged) < 1.0  # never the 10-30 s of waiting
 
 
 def test_missing_stamps_give_no_measure():
     ledger = OverheadLedger()
     assert ledger.measure({"scores": [1.0]}, {"issued_at": 1.0}) is None
-    assert ledger.measure({"scores": [1.0], "t": [2.0, 2.0]}, {"issued_at": 1.0}) is None  # nothing to compare
+    # One report and no other trial: the whole span is charged, the split into start-up and epoch unknown.
+    assert ledger.measure({"scores": [1.0], "t": [2.0, 2.0]}, {"issued_at": 1.0}) == (0.0, None, 1.0)
     assert ledger.measure({"scores": [1.0, 2.0], "t": [2.0, 3.0]}, {}) is None
-    assert ledger.forecast() == 0.0
+    assert ledger.forecast() == 0.0 and ledger.forecast_seconds(5) is None
 
 
 def test_report_stamps_first_and_latest_report(tmp_path):
@@ -79,3 +84,17 @@ def test_auto_filled_trials_shrink_when_start_up_costs_more_than_the_epochs(tmp_
 def test_user_set_num_trials_is_kept_whatever_the_overhead(tmp_path):
     hpo, planned = _slow_start_run(tmp_path / "b", startup_s=0.03, epoch_s=0.01, num_trials=4)
     assert hpo.epoch_budget is None and len(hpo.get_current_status()["config_list"]) == planned == 4
+
+
+def test_full_train_seconds_ends_the_run_on_time(tmp_path):
+    """Told a full training takes 0.4 s and r = 2, trials of ~0.1 s stop being issued at ~0.4 s of trials."""
+    hpo, planned = _slow_start_run(tmp_path / "c", startup_s=0.02, epoch_s=0.04, num_trials=50,
+                                   full_train_seconds=0.4)
+    trials = hpo.get_current_status()["config_list"]
+    assert hpo.time_budget_s == pytest.approx((3 - 1) * 0.4)
+    spent = sum(t["cost_s"] for t in trials if "cost_s" in t)
+    assert len(trials) < planned == 50
+    assert 0.8 * 0.5 < spent <= 0.8 * 1.2  # within one trial of the budget
+    for bad in (0, -1.0):
+        with pytest.raises(ValueError, match="full_train_seconds must be > 0"):
+            _slow_start_run(tmp_path / "d", 0, 0, full_train_seconds=bad)
