@@ -221,8 +221,8 @@ class HpoBase:
         return self._seconds_charged + pending + new <= self.time_budget_s * (1 + 1e-9)
 
     def _epochs_allow_new(self) -> bool:
-        if self.epoch_budget is None:
-            return True
+        if self.epoch_budget is None or self.time_budget_s is not None:
+            return True  # seconds, when known, are the budget: an epoch of one config may cost 3x another's
         overhead = self._overhead.forecast()
         pending = sum(self._expected_epochs(tid, self._partial.get(tid, 0)) - self._partial.get(tid, 0) + overhead
                       for tid in self._running)
@@ -668,7 +668,8 @@ class HpoBase:
         for trial in self._trials:
             if trial.status == Status.STOP:
                 if "overhead_epochs" in trial.extra:
-                    self._overhead.add(float(trial.extra["overhead_epochs"]), trial.extra.get("epoch_s"))
+                    self._overhead.add(float(trial.extra["overhead_epochs"]), trial.extra.get("epoch_s"),
+                                       trial.extra.get("cost_s"), trial.extra.get("num_iterations_run"))
                 self._mark_finished(trial, record=False)
             elif trial.status == Status.READY:
                 self._ready.append(trial.trial_id)

@@ -54,6 +54,7 @@ class OverheadLedger:
         self._overheads: deque[float] = deque(maxlen=_WINDOW)
         self._overhead_seconds: deque[float] = deque(maxlen=_WINDOW)
         self._startups: deque[float] = deque(maxlen=_WINDOW)
+        self._seconds_per_epoch: deque[float] = deque(maxlen=_WINDOW)  # whole cost / epochs, overhead included
 
     def forecast(self) -> float:
         """Expected overhead of the next trial, in its epochs: the median of recent trials (0 before any)."""
@@ -65,17 +66,20 @@ class OverheadLedger:
         ``epoch_seconds`` is the trial's own epoch time when known (a running trial with two reports);
         otherwise the median of recent trials'. The overhead is the median of recent trials'.
         """
-        if not self._epoch_seconds:
-            return None
+        if not self._epoch_seconds:  # only one-report trials so far: their whole cost per epoch
+            return statistics.median(self._seconds_per_epoch) * max(epochs, 1.0) if self._seconds_per_epoch else None
         epoch = epoch_seconds if epoch_seconds is not None else statistics.median(self._epoch_seconds)
         return statistics.median(self._overhead_seconds) + epochs * epoch
 
-    def add(self, overhead_epochs: float, epoch_seconds: float | None = None) -> None:
+    def add(self, overhead_epochs: float, epoch_seconds: float | None = None, seconds: float | None = None,
+            epochs: int | None = None) -> None:
         """Count a trial whose cost is already known (collected on resume)."""
         self._overheads.append(float(overhead_epochs))
         if epoch_seconds is not None and epoch_seconds > 0:
             self._epoch_seconds.append(float(epoch_seconds))
             self._overhead_seconds.append(float(overhead_epochs) * float(epoch_seconds))
+        if seconds is not None and epochs:
+            self._seconds_per_epoch.append(float(seconds) / int(epochs))
 
     def measure(self, trial_doc: Mapping[str, Any], extra: Mapping[str, Any]) -> Cost | None:
         """What a finished trial cost, or None when its stamps are missing.
@@ -95,7 +99,9 @@ class OverheadLedger:
         elif self._epoch_seconds:
             epoch = statistics.median(self._epoch_seconds)
         else:  # one report and nothing to compare with: the whole span is its cost, the split unknown
-            return Cost(0.0, None, float(extra.get("suggest_s") or 0.0) + max(0.0, first - float(issued)))
+            seconds = float(extra.get("suggest_s") or 0.0) + max(0.0, first - float(issued))
+            self._seconds_per_epoch.append(seconds)
+            return Cost(0.0, None, seconds)
         if epoch <= 0:
             return None
         self._startups.append(max(0.0, first - float(issued) - epoch))
@@ -103,6 +109,7 @@ class OverheadLedger:
         overhead_s = float(extra.get("suggest_s") or 0.0) + startup
         self._overheads.append(overhead_s / epoch)
         self._overhead_seconds.append(overhead_s)
+        self._seconds_per_epoch.append((overhead_s + n * epoch) / n)
         return Cost(overhead_s / epoch, epoch, overhead_s + n * epoch)
 
 

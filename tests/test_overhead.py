@@ -37,11 +37,13 @@ def test_waiting_before_training_is_not_charged_as_overhead():
 
 def test_missing_stamps_give_no_measure():
     ledger = OverheadLedger()
+    assert ledger.forecast_seconds(5) is None  # nothing measured: no forecast
     assert ledger.measure({"scores": [1.0]}, {"issued_at": 1.0}) is None
     # One report and no other trial: the whole span is charged, the split into start-up and epoch unknown.
     assert ledger.measure({"scores": [1.0], "t": [2.0, 2.0]}, {"issued_at": 1.0}) == (0.0, None, 1.0)
     assert ledger.measure({"scores": [1.0, 2.0], "t": [2.0, 3.0]}, {}) is None
-    assert ledger.forecast() == 0.0 and ledger.forecast_seconds(5) is None
+    assert ledger.forecast() == 0.0
+    assert ledger.forecast_seconds(5) == pytest.approx(5 * 1.0)  # one-report trials: their cost per epoch
 
 
 def test_report_stamps_first_and_latest_report(tmp_path):
