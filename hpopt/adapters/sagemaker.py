@@ -45,7 +45,7 @@ from typing import Any
 from ..report import report as apply_report
 from ..report import reportOOM
 from ..trial import Status
-from .artifacts import LOGS
+from .artifacts import LOGS, artifact_dir
 from .local import RunSummary, _check_args, run_trials
 from .s3_trial import S3TrialReader, split_s3_uri
 
@@ -324,6 +324,8 @@ class _SageMakerLauncher:
                 continue
             if desc["TrainingJobStatus"] in ("Completed", "Failed", "Stopped"):
                 self.record_end(name, desc)
+                if self.book.latest.get(int(rec["trial_id"])) == name:  # it ended after its trial was collected
+                    _point_to_model(artifact_dir(self.hpo.save_path, int(rec["trial_id"])), name, desc)
             elif desc["TrainingJobStatus"] == "InProgress":
                 logger.warning("stopping SageMaker job %s: its trial %s was settled without it", name,
                                rec["trial_id"])
@@ -406,11 +408,7 @@ class _TrainingJob:
         reason = desc.get("FailureReason")
         _log(self.log_path, f"job {self.name} ended {status} after {self._applied} reports; billable {billable} s"
              + (f"\nFailureReason: {reason}" if reason else ""))
-        model = (desc.get("ModelArtifacts") or {}).get("S3ModelArtifacts")
-        artifact_dir = self.config.get("artifact_dir")
-        if model and artifact_dir and os.path.isdir(artifact_dir):
-            with open(os.path.join(artifact_dir, "sagemaker_job.json"), "w") as f:
-                json.dump({"job": self.name, "status": status, "model": model, "billable_seconds": billable}, f)
+        _point_to_model(self.config.get("artifact_dir"), self.name, desc)
         if status == "Completed":
             if self._applied or self._oom:
                 return 0
@@ -454,6 +452,15 @@ class _TrainingJob:
 
     def close(self) -> None:
         self.launcher.live.discard(self.name)
+
+
+def _point_to_model(artifact_dir: str | None, name: str, desc: Mapping[str, Any]) -> None:
+    """Leave the job's S3 model location in the trial's artifact folder (kept for the keep_top_k best)."""
+    model = (desc.get("ModelArtifacts") or {}).get("S3ModelArtifacts")
+    if model and artifact_dir and os.path.isdir(artifact_dir):
+        with open(os.path.join(artifact_dir, "sagemaker_job.json"), "w") as f:
+            json.dump({"job": name, "status": desc.get("TrainingJobStatus"), "model": model,
+                       "billable_seconds": int(desc.get("BillableTimeInSeconds") or 0)}, f)
 
 
 def _log(path: str, line: str) -> None:
