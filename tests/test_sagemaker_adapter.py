@@ -162,6 +162,19 @@ def test_a_job_that_ends_without_a_report_fails_with_its_reason(tmp_path, aws):
     hpo.close()
 
 
+def test_timeout_stops_the_job_and_counts_as_a_crash(tmp_path, aws):
+    hpo = make(tmp_path, num_trials=1, max_iterations=4)
+    summary = sagemaker.run_sagemaker(hpo, template(EPOCH_S="5"), timeout=1.0, ignore_fail=True, poll_interval=0.1,
+                                      progress=False)
+    assert summary.finished and summary.trials_failed == 1
+    (job,) = aws.jobs.values()
+    assert job.stop_called and job.status == "Stopped"
+    (entry,) = hpo.get_current_status()["config_list"]
+    assert entry["error"].startswith("timed out after 1 s")
+    assert summary.billable_seconds == job.billable >= 1
+    hpo.close()
+
+
 def test_cuda_oom_in_the_failure_reason_shrinks_the_batch_size(tmp_path, aws):
     hpo = make(tmp_path, num_trials=3, max_iterations=1, batch_size_name="bs", seed=5)
     summary = sagemaker.run_sagemaker(hpo, template(OOM_FROM="64", EPOCH_S="0"), n_parallel=3, poll_interval=0.1,

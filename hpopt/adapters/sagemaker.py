@@ -352,6 +352,7 @@ class _TrainingJob:
         self._code: int | None = None
         self._next_poll = 0.0
         self._stop_requested = False
+        self._given_up = False
         self._secondary: str | None = None
         launcher.live.add(name)
 
@@ -424,6 +425,8 @@ class _TrainingJob:
         return 1
 
     def wait(self, timeout: float | None = None) -> int | None:
+        if self._given_up:
+            return self.poll()
         end = None if timeout is None else time.monotonic() + timeout
         while (code := self.poll()) is None:
             now = time.monotonic()
@@ -447,8 +450,10 @@ class _TrainingJob:
         self._next_poll = 0.0
 
     def kill(self) -> None:
-        """SageMaker has no harder stop than stop_training_job (it escalates inside the job itself)."""
+        """SageMaker has no harder stop than stop_training_job (it escalates inside the job itself), so
+        waiting longer for the job is pointless: later ``wait`` calls return at once."""
         self.terminate()
+        self._given_up = True
 
     def close(self) -> None:
         self.launcher.live.discard(self.name)
