@@ -38,8 +38,9 @@ returns a :class:`TrialHandle`:
 The launcher's ``start`` appends the attempt's output to ``log_path`` (created empty by the loop); a
 handle whose output holds "CUDA out of memory" after a non-zero exit is treated as an OOM. Scores reach
 the trial file through ``hpopt.report`` (called by the trainer, or by the handle's ``poll()`` for a
-trainer that reports elsewhere), and the algorithm's decisions reach the handle through that file: a
-trial that the controller collected or re-issued while its handle still runs is stopped or ignored here.
+trainer that reports elsewhere), and the algorithm's decisions reach the trainer through that file
+(``report`` returns STOP; a remote handle acts on it, e.g. stops its job). A handle whose trial was
+collected or re-issued meanwhile is only waited for; its end changes nothing.
 """
 
 from __future__ import annotations
@@ -264,7 +265,7 @@ def _slots(resources: str, n_parallel: int | None, gpus_per_trial: int) -> tuple
 
 
 class _LocalRun:
-    """The controller loop of one run_local call."""
+    """The controller loop of one run_trials call."""
 
     def __init__(self, hpo: Any, launcher: Launcher, *, n_parallel: int, allocator: GpuAllocator | None,
                  gpus_per_trial: int, cpu_only: bool, job_retries: int, ignore_fail: bool, timeout: float | None,
