@@ -142,7 +142,7 @@ def create(
                   num_hyperparameters=len(space), expected_time_ratio=expected_time_ratio,
                   non_pure_train_ratio=non_pure_train_ratio, num_workers=num_workers, num_trials=num_trials,
                   max_iterations=max_iterations, subset_ratio=subset_ratio)
-    algorithm: dict[str, Any] = {}
+    algorithm: dict[str, Any] = {"charge_overhead": num_trials is None}
     if full_train_seconds is not None:
         algorithm["time_budget_s"] = (expected_time_ratio - 1) * num_workers * float(full_train_seconds)
     cls: type[HpoBase] = RandomSearch

@@ -122,6 +122,7 @@ class HpoBase:
         settings: Mapping[str, Any] | None = None,
         epoch_budget: float | None = None,
         time_budget_s: float | None = None,
+        charge_overhead: bool = True,
     ) -> None:
         self.save_path = os.fspath(save_path)
         self._original_space = dict(search_space)
@@ -156,6 +157,9 @@ class HpoBase:
         self.epoch_budget = None if epoch_budget is None else float(epoch_budget)
         # A budget in trial-seconds, when the user told how long a full training takes: the surest end.
         self.time_budget_s = None if time_budget_s is None else float(time_budget_s)
+        # Overhead counts against the epoch budget only when the number of trials was auto config's to
+        # choose: a num_trials the user set is run in full (ASHA's budget then covers exactly those trials).
+        self.charge_overhead = bool(charge_overhead)
         self._epochs_charged = 0.0
         self._seconds_charged = 0.0
         self._overhead = OverheadLedger()
@@ -223,7 +227,7 @@ class HpoBase:
     def _epochs_allow_new(self) -> bool:
         if self.epoch_budget is None or self.time_budget_s is not None:
             return True  # seconds, when known, are the budget: an epoch of one config may cost 3x another's
-        overhead = self._overhead.forecast()
+        overhead = self._overhead.forecast() if self.charge_overhead else 0.0
         pending = sum(self._expected_epochs(tid, self._partial.get(tid, 0)) - self._partial.get(tid, 0) + overhead
                       for tid in self._running)
         new = self._expected_epochs(len(self._trials), 0) + overhead
@@ -528,8 +532,9 @@ class HpoBase:
     def _mark_finished(self, trial: Trial, record: bool = True) -> None:
         """Count a collected trial, update the best, journal it and tell the algorithm."""
         self._finished += 1
-        self._epochs_charged += float(trial.extra.get("num_iterations_run", 0)) + float(
-            trial.extra.get("overhead_epochs", 0.0))
+        self._epochs_charged += float(trial.extra.get("num_iterations_run", 0))
+        if self.charge_overhead:
+            self._epochs_charged += float(trial.extra.get("overhead_epochs", 0.0))
         self._seconds_charged += float(trial.extra.get("cost_s", 0.0))
         best = None if self._best_id is None else self._trials[self._best_id].score
         if trial.score is not None and is_better(trial.score, best, self.mode):
@@ -602,6 +607,7 @@ class HpoBase:
             "journal_seq": self._seq,
             "epoch_budget": self.epoch_budget,
             "time_budget_s": self.time_budget_s,
+            "charge_overhead": self.charge_overhead,
         }
         status.update(self._algorithm_state())
         return status
@@ -658,6 +664,7 @@ class HpoBase:
             self.epoch_budget = float(stored["epoch_budget"])
         if stored.get("time_budget_s") is not None:
             self.time_budget_s = float(stored["time_budget_s"])
+        self.charge_overhead = bool(stored.get("charge_overhead", self.charge_overhead))
         if "search_space" in stored:
             self._space = space_from_json(stored["search_space"])
         self._seq = int(stored.get("journal_seq", 0))
