@@ -31,6 +31,7 @@ from .store import (
     atomic_write_json,
     ensure_dir,
     read_json_dict,
+    remove_stale_temp_files,
     status_path,
     trial_lock,
     trial_path,
@@ -150,6 +151,7 @@ class HpoBase:
         self._lock = ControllerLock(self.save_path)
         self._lock.acquire(self)
         try:
+            self._remove_stale_temp_files()
             self._journal = Journal(self.save_path)
             stored = load_status(self.save_path) if resume else None
             if stored is not None:
@@ -562,6 +564,14 @@ class HpoBase:
         self._journal_len += 1
         if self._journal_len >= max(_MIN_JOURNAL_BEFORE_CHECKPOINT, len(self._trials)):
             self._checkpoint()
+
+    def _remove_stale_temp_files(self) -> None:
+        """A writer killed between linking its temp file and renaming it leaves the temp file behind."""
+        folders = [self.save_path] + [e.path for e in os.scandir(self.save_path)
+                                      if e.is_dir(follow_symlinks=False) and e.name != "archive"]
+        for folder in folders:
+            for name in remove_stale_temp_files(folder):
+                logger.info("removed %s, a temp file left by a killed writer", os.path.join(folder, name))
 
     def _archive_previous_run(self) -> None:
         """resume=False over an existing run: move its files aside (never delete a user's results)."""

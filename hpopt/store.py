@@ -12,6 +12,8 @@ Every file write is atomic: a temp file in the same folder (created 0600 with ``
 that can be rebuilt from others (a trial file laid out at issue time, whose truth is the journal; ASHA's
 rung records) are written ``durable=False``: still atomic, so a killed process never leaves a torn
 file, but without the two fsyncs (about 0.5 ms), so only a crash of the whole machine can lose them.
+A writer killed after naming its temp file and before the rename leaves that file behind; the temp name
+holds the writer's host and pid, and ``create()`` removes those of dead writers on this host.
 
 Locks: ``file_lock`` is an exclusive ``flock`` on a file under ``save_path/.locks`` (the OS frees it when
 its holder dies, so no lock goes stale). On POSIX it is taken with ``fcntl`` directly: the ``filelock``
@@ -29,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -81,6 +84,46 @@ def _fsync_dir(folder: str) -> None:
 
 
 _TMPFILE_OK = hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd")
+_HOST = (os.uname().nodename if hasattr(os, "uname") else os.environ.get("COMPUTERNAME", "")).replace("~", "-")
+_TEMP_NAME = re.compile(r"^\..+~(?P<host>[^~]*)~(?P<pid>\d+)~\d+\.tmp$")
+
+
+def temp_path(path: str) -> str:
+    """The temp file that ``atomic_write_bytes`` renames onto ``path``: it names the writer's host, pid and
+    thread, so no two writers share one and ``remove_stale_temp_files`` can tell a dead writer's."""
+    folder, name = os.path.split(path)
+    return os.path.join(folder, f".{name}~{_HOST}~{os.getpid()}~{threading.get_ident()}.tmp")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
+def remove_stale_temp_files(folder: str | os.PathLike[str]) -> list[str]:
+    """Delete the temp files that writers killed between linking and renaming them left in ``folder``.
+
+    Only files of this host whose writer process is gone are removed: a live writer's (here or on
+    another machine sharing the folder) is in use. Returns the names removed.
+    """
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except FileNotFoundError:
+        return removed
+    for name in names:
+        m = _TEMP_NAME.match(name)
+        if m is None or m["host"] != _HOST or _pid_alive(int(m["pid"])):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(folder, name))
+            removed.append(name)
+    return removed
 
 
 def _write_all(fd: int, data: bytes, durable: bool) -> None:
@@ -130,7 +173,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, durable: bool 
     """
     path = os.fspath(path)
     folder = os.path.dirname(path) or "."
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp = temp_path(path)
     try:
         try:
             _temp_with(folder, tmp, data, durable)
