@@ -43,9 +43,9 @@ from .auto_config import asha_rungs, expected_epochs_after
 from .base import config_key
 from .random_search import draw_untried
 from .rank_summary import RankSummary, summary_from_bytes, summary_to_bytes
-from .report import TRIAL_KEYS, best_of, longest_previous_attempt, register_stop_rule
+from .report import best_of, longest_previous_attempt, read_trial_file, register_stop_rule
 from .smbo import BayesOpt
-from .store import DIR_MODE, FILE_MODE, StateFileError, file_lock, read_json_dict, trial_path
+from .store import DIR_MODE, FILE_MODE, StateFileError, file_lock, trial_path
 from .trial import Status, Trial
 
 logger = logging.getLogger("hpopt")
@@ -317,7 +317,7 @@ class AsyncHyperBand(BayesOpt):
             if not os.path.exists(path):
                 continue
             try:
-                doc = read_json_dict(path, TRIAL_KEYS)
+                doc = read_trial_file(path)
             except StateFileError as exc:
                 logger.warning("ASHA: rung records rebuilt without trial %d: %s", trial.trial_id, exc)
                 continue

@@ -46,6 +46,42 @@ def write_trial_file(path: str, doc: Mapping[str, Any], durable: bool = True) ->
     atomic_write_json(path, doc, durable=durable, indent=None)
 
 
+_TRIAL_STATES = (Status.READY, Status.RUNNING, Status.STOP, Status.CUDAOOM)
+_TRIAL_REMEDY = ("delete it to run the trial again (its scores are lost; they may also sit in a backup), "
+                 "or restore it from a backup")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_score(value: Any) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value))
+
+
+def read_trial_file(path: str) -> dict[str, Any]:
+    """A trial file, checked: a damaged one raises StateFileError naming it, never gives a wrong score.
+
+    Every reader goes through here (report(), the controller, resume, ASHA's rebuild), so a file that
+    parses but is not a trial file (scores that are text, an unknown status) is refused at once rather
+    than ranked as a score.
+    """
+    doc = read_json_dict(path, TRIAL_KEYS, remedy=_TRIAL_REMEDY)
+    problem = None
+    if not _is_int(doc["status"]) or doc["status"] not in _TRIAL_STATES:
+        problem = f"its status {doc['status']!r} is not one of {[int(s) for s in _TRIAL_STATES]}"
+    elif not isinstance(doc["scores"], list) or not all(_is_score(s) for s in doc["scores"]):
+        problem = f"its scores {str(doc['scores'])[:80]} are not a list of numbers and nulls"
+    elif "attempt" in doc and not (_is_int(doc["attempt"]) and doc["attempt"] >= 0):
+        problem = f"its attempt {doc['attempt']!r} is not an int >= 0"
+    elif not isinstance(doc.get("previous_attempts", []), list) or not all(
+            isinstance(a, Mapping) and isinstance(a.get("scores"), list) for a in doc.get("previous_attempts", [])):
+        problem = "its previous_attempts are not a list of {attempt, scores} objects"
+    if problem is not None:
+        raise StateFileError(f"{path} is not a valid hpopt trial file ({problem}); {_TRIAL_REMEDY}")
+    return doc
+
+
 def _check_config(config: Any, caller: str) -> Mapping[str, Any]:
     if not isinstance(config, Mapping):
         raise TypeError(
@@ -102,7 +138,7 @@ def _open_trial(config: Mapping[str, Any], caller: str) -> dict[str, Any] | None
             f"{caller}(): trial file {path} does not exist; the config was not issued by get_next_sample() "
             "for this save_path, or the folder was moved or cleared"
         )
-    doc = read_json_dict(path, TRIAL_KEYS)
+    doc = read_trial_file(path)
     run_id, attempt = config.get("run_id"), config.get("attempt")
     if (run_id is not None and doc.get("run_id") not in (None, run_id)) or (
         attempt is not None and doc.get("attempt", attempt) != attempt
@@ -199,7 +235,7 @@ def get_current_status(save_path: str, trial_id: int) -> Status:
     path = trial_path(save_path, trial_id)
     if not os.path.exists(path):
         return Status.READY
-    return Status(int(read_json_dict(path, TRIAL_KEYS)["status"]))
+    return Status(read_trial_file(path)["status"])
 
 
 def get_previous_status(save_path: str) -> Status:
@@ -221,4 +257,4 @@ def get_best_score(save_path: str, trial_id: int, mode: str = "max") -> float | 
     path = trial_path(save_path, trial_id)
     if not os.path.exists(path):
         return None
-    return best_of(read_json_dict(path, TRIAL_KEYS)["scores"], mode)
+    return best_of(read_trial_file(path)["scores"], mode)

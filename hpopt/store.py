@@ -200,30 +200,34 @@ def atomic_write_json(
     atomic_write_bytes(path, text.encode(), durable)
 
 
-def read_json(path: str | os.PathLike[str]) -> Any:
-    """Read a JSON file; a damaged one raises StateFileError naming the file and the way out."""
+_REMEDY = "delete it or restore it from a backup"
+
+
+def read_json(path: str | os.PathLike[str], remedy: str = _REMEDY) -> Any:
+    """Read a JSON file; a damaged one raises StateFileError naming the file and ``remedy``, the way out."""
     path = os.fspath(path)
     with open(path, "rb") as f:
         raw = f.read()
     if not raw.strip():
         raise StateFileError(
             f"{path} is empty (a write was cut off before hpopt used atomic writes, or the file was truncated); "
-            "delete it to drop that trial's results, or restore it from a backup"
+            f"{remedy}"
         )
     try:
         return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise StateFileError(f"{path} is not valid JSON ({exc}); delete it or restore it from a backup") from exc
+        raise StateFileError(f"{path} is not valid JSON ({exc}); {remedy}") from exc
 
 
-def read_json_dict(path: str | os.PathLike[str], required: tuple[str, ...] = ()) -> dict[str, Any]:
+def read_json_dict(path: str | os.PathLike[str], required: tuple[str, ...] = (), remedy: str = _REMEDY
+                   ) -> dict[str, Any]:
     """Read a JSON object and check that it has the ``required`` keys."""
-    data = read_json(path)
+    data = read_json(path, remedy)
     if not isinstance(data, dict):
-        raise StateFileError(f"{path} holds a {type(data).__name__}, not a JSON object; delete it or restore it")
+        raise StateFileError(f"{path} holds a {type(data).__name__}, not a JSON object; {remedy}")
     missing = [k for k in required if k not in data]
     if missing:
-        raise StateFileError(f"{path} lacks the keys {missing}; it is not an hpopt file, or it was damaged")
+        raise StateFileError(f"{path} lacks the keys {missing}; it is not an hpopt file, or it was damaged; {remedy}")
     return data
 
 
@@ -256,6 +260,10 @@ def trial_lock(save_path: str | os.PathLike[str], trial_id: int) -> contextlib.A
     return file_lock(save_path, f"trial_{int(trial_id) % LOCK_STRIPES}")
 
 
+JOURNAL_REMEDY = ("delete the journal to fall back to the last checkpoint in hpopt_status.json (changes after it "
+                  "are lost; finished trials are collected again from their trial files)")
+
+
 class Journal:
     """Append-only log of controller changes since the last status checkpoint.
 
@@ -278,15 +286,11 @@ class Journal:
                 continue
             try:
                 rec = json.loads(line)
-                if not isinstance(rec, dict) or "seq" not in rec:
-                    raise ValueError("not a journal record")
+                _check_record(rec)
             except ValueError as exc:
                 if i >= len(lines) - 2:  # torn last line: that append never returned
                     break
-                raise StateFileError(
-                    f"{self.path} line {i + 1} is damaged ({exc}); delete the journal to fall back to the last "
-                    "checkpoint in hpopt_status.json (changes after it are lost)"
-                ) from exc
+                raise StateFileError(f"{self.path} line {i + 1} is damaged ({exc}); {JOURNAL_REMEDY}") from exc
             out.append(rec)
         return out
 
@@ -312,6 +316,14 @@ class Journal:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def _check_record(rec: Any) -> None:
+    """A journal record's shape: {"seq": int, "trial": {...}?, "fields": {...}?} (ValueError if not)."""
+    if not isinstance(rec, dict) or not isinstance(rec.get("seq"), int) or isinstance(rec["seq"], bool):
+        raise ValueError("not a journal record with an int seq")
+    if not isinstance(rec.get("trial", {}), dict) or not isinstance(rec.get("fields", {}), dict):
+        raise ValueError("its trial or fields are not objects")
 
 
 class ControllerLock:

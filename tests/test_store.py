@@ -140,8 +140,8 @@ def test_load_status_while_the_controller_writes(tmp_path, monkeypatch):
         hpopt.report(hpo.get_next_sample(), 0.5)
     real_read = base.read_json_dict
 
-    def read_then_controller_works(path, required=()):
-        doc = real_read(path, required)
+    def read_then_controller_works(path, required=(), **kw):
+        doc = real_read(path, required, **kw)
         if str(path).endswith("hpopt_status.json"):
             for _ in range(150):  # past the next checkpoint (journal as long as the trial list)
                 hpopt.report(hpo.get_next_sample(), 0.5)
