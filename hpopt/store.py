@@ -29,6 +29,7 @@ over the checkpoint; a torn last line (a crash mid-append) is dropped, as that c
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -181,12 +182,24 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, durable: bool 
             os.unlink(tmp)
             _temp_with(folder, tmp, data, durable)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise write_error(exc, path, "the previous version of the file is intact") from exc
         raise
     if durable:
-        _fsync_dir(folder)
+        try:
+            _fsync_dir(folder)
+        except OSError as exc:
+            raise write_error(exc, path, "the new version is in place but may not survive a power cut") from exc
+
+
+def write_error(exc: OSError, path: str, state: str) -> OSError:
+    """The same kind of OSError (errno kept), naming the file, what is on disk now and, for a full disk,
+    what to do: the bare "[Errno 28] No space left on device" names neither."""
+    hint = "; free some space and call again" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else ""
+    return type(exc)(exc.errno, f"cannot write {path}: {exc.strerror or exc}; {state}{hint}")
 
 
 def atomic_write_json(
@@ -300,12 +313,21 @@ class Journal:
         ``sync=False`` suits changes that can be derived again from durable files (collecting a trial
         whose file says it finished): a power cut may drop them, and resume re-derives them.
         """
+        line = (json.dumps(record, allow_nan=False, separators=(",", ":")) + "\n").encode()
         if self._fd is None:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)
-        line = (json.dumps(record, allow_nan=False, separators=(",", ":")) + "\n").encode()
-        os.write(self._fd, line)
-        if sync:
-            os.fsync(self._fd)
+        end = os.fstat(self._fd).st_size
+        try:
+            if os.write(self._fd, line) != len(line):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # a full disk took part of the line
+            if sync:
+                os.fsync(self._fd)
+        except OSError as exc:
+            # Cut the partial line off: a later append after it would turn it into damage mid-journal.
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, end)
+            self.close()
+            raise write_error(exc, self.path, "the change was not recorded and the journal is intact") from exc
 
     def reset(self) -> None:
         """Empty the journal after a checkpoint (atomically replaced by an empty file)."""
