@@ -253,6 +253,7 @@ class HpoBase:
         self._collect()
         if self._ready:
             trial = self._trials[self._ready.popleft()]
+            new = False
         elif self._can_start_new():
             tid = len(self._trials)
             params = self._default_configs[tid] if tid < len(self._default_configs) else self._suggest(tid, 0)
@@ -260,9 +261,20 @@ class HpoBase:
                 return None
             trial = Trial(trial_id=tid, config=params, iterations=self.max_iterations)
             self._trials.append(trial)
+            new = True
         else:
             return None
-        return self._issue(trial)
+        try:
+            return self._issue(trial)
+        except BaseException:
+            # Not issued (e.g. the disk is full): the next call tries the same trial again.
+            trial.status = Status.READY
+            self._running.discard(trial.trial_id)
+            if new:
+                self._trials.pop()
+            else:
+                self._ready.appendleft(trial.trial_id)
+            raise
 
     def get_next_samples(self, num: int | None = None) -> list[dict[str, Any]]:
         """Several train_configs at once: by default enough to keep ``num_workers`` trainers busy."""
