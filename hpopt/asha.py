@@ -81,6 +81,8 @@ def read_rung(path: str, run_id: str | None = None) -> RankSummary:
             data = f.read()
     except FileNotFoundError:
         return RankSummary()
+    if not data:  # created, then its writer was killed before the first write: it never held a result
+        return RankSummary()
     summary, owner = summary_from_bytes(data, lambda why: _damaged(path, why))
     if run_id is not None and owner not in (None, run_id):
         logger.info("ASHA: %s belongs to an earlier run (%s); starting it afresh", path, owner)

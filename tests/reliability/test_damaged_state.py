@@ -289,3 +289,18 @@ def test_temp_files_of_killed_writers_are_removed_at_create(tmp_path):
         p.write_text("{}")
     make(save, resume=True).close()
     assert not left.exists() and live.exists() and other_host.exists()
+
+
+def test_rung_record_left_empty_by_a_killed_writer_is_an_empty_record(tmp_path):
+    """ASHA creates a rung record, then writes it: a trainer killed in between leaves an empty file, which
+    must not make every later report at that rung fail."""
+    from hpopt.asha import rung_path
+
+    hpo = make(tmp_path / "run", search_alg="asha", num_trials=8, max_iterations=4, min_iterations=1,
+               reduction_factor=2, num_brackets=1)
+    cfg = hpo.get_next_sample()
+    path = Path(rung_path(hpo.save_path, 0, 1))
+    path.parent.mkdir(exist_ok=True)
+    path.write_bytes(b"")
+    assert hpopt.report(cfg, 0.5) == hpopt.Status.RUNNING
+    assert path.stat().st_size > 0
