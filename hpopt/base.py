@@ -31,6 +31,7 @@ from .store import (
     StateFileError,
     atomic_write_json,
     ensure_dir,
+    make_dir,
     read_json_dict,
     remove_stale_temp_files,
     status_path,
@@ -681,7 +682,7 @@ class HpoBase:
         if not names:
             return
         dest = os.path.join(self.save_path, "archive", time.strftime("run-%Y%m%d-%H%M%S") + f"-{os.getpid()}")
-        os.makedirs(dest, mode=0o700)
+        make_dir(dest)
         for n in names:
             os.replace(os.path.join(self.save_path, n), os.path.join(dest, n))
         logger.warning("resume=False: the previous run in %s was moved to %s", self.save_path, dest)

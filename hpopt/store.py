@@ -64,16 +64,49 @@ def trial_path(save_path: str | os.PathLike[str], trial_id: int) -> str:
     return os.path.join(os.fspath(save_path), f"hpopt_trial_{trial_id}.json")
 
 
+def make_dir(path: str | os.PathLike[str]) -> None:
+    """Create ``path`` and its missing parents 0700 whatever the umask (a umask of 0o277 would otherwise
+    make folders hpopt cannot write in); a folder that exists keeps its mode: it is the user's."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        return
+    missing = []
+    head = path
+    while head and not os.path.isdir(head):
+        missing.append(head)
+        parent = os.path.dirname(head)
+        if parent == head:
+            break
+        head = parent
+    os.makedirs(path, mode=DIR_MODE, exist_ok=True)
+    for folder in missing:
+        with contextlib.suppress(OSError):  # made by someone else meanwhile
+            os.chmod(folder, DIR_MODE)
+
+
 def ensure_dir(path: str | os.PathLike[str]) -> None:
     """Create ``path`` (0700) and check that we can write there, with a clear error if not."""
     path = os.fspath(path)
     try:
-        os.makedirs(path, mode=DIR_MODE, exist_ok=True)
+        make_dir(path)
     except OSError as exc:
         raise OSError(exc.errno, f"cannot create save_path {path!r}: {exc.strerror}; choose a writable folder") from exc
     if not os.access(path, os.W_OK | os.X_OK):
         raise PermissionError(f"save_path {path!r} is not writable; choose a writable folder or fix its permissions")
-    os.makedirs(os.path.join(path, LOCK_DIR), mode=DIR_MODE, exist_ok=True)
+    make_dir(os.path.join(path, LOCK_DIR))
+
+
+def open_private(path: str, flags: int) -> int:
+    """``os.open`` that creates a state file 0600 whatever the umask (os.open's mode is masked by it)."""
+    fd = os.open(path, flags, FILE_MODE)
+    try:
+        os.fchmod(fd, FILE_MODE)
+    except PermissionError:
+        pass  # another user's file on a shared folder: its owner set its mode
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _fsync_dir(folder: str) -> None:
@@ -145,7 +178,7 @@ def _temp_with(folder: str, tmp: str, data: bytes, durable: bool) -> None:
     global _TMPFILE_OK
     if _TMPFILE_OK:
         try:
-            fd = os.open(folder, os.O_TMPFILE | os.O_WRONLY, FILE_MODE)
+            fd = open_private(folder, os.O_TMPFILE | os.O_WRONLY)
         except OSError:
             _TMPFILE_OK = False
         else:
@@ -160,7 +193,7 @@ def _temp_with(folder: str, tmp: str, data: bytes, durable: bool) -> None:
             finally:
                 os.close(fd)
     # O_EXCL: a stale temp file (another mode, or another owner) is never reused; the caller removes it.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    fd = open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
     try:
         _write_all(fd, data, durable)
     finally:
@@ -247,7 +280,10 @@ def read_json_dict(path: str | os.PathLike[str], required: tuple[str, ...] = (),
 @contextlib.contextmanager
 def _flock(path: str) -> Iterator[None]:
     """Exclusive flock held while the block runs (blocking); released by the OS if the process dies."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        fd = open_private(path, os.O_RDWR | os.O_CREAT)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -315,7 +351,7 @@ class Journal:
         """
         line = (json.dumps(record, allow_nan=False, separators=(",", ":")) + "\n").encode()
         if self._fd is None:
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)
+            self._fd = open_private(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
         end = os.fstat(self._fd).st_size
         try:
             if os.write(self._fd, line) != len(line):
