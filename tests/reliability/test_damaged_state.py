@@ -304,3 +304,17 @@ def test_rung_record_left_empty_by_a_killed_writer_is_an_empty_record(tmp_path):
     path.write_bytes(b"")
     assert hpopt.report(cfg, 0.5) == hpopt.Status.RUNNING
     assert path.stat().st_size > 0
+
+
+def test_hpopt_status_does_not_rank_a_damaged_trial_file(tmp_path):
+    """`hpopt status` reads live runs without locks: a trial file with text scores shows no score rather
+    than a best score made of characters."""
+    from hpopt.run_status import run_status
+
+    save = tmp_path / "run"
+    cfgs = half_run(save)
+    path = Path(cfgs[2]["file_path"])
+    path.write_text(json.dumps({"status": 1, "scores": "99", "attempt": 0}))
+    view = run_status(str(save))
+    assert view["trials"][2]["score"] is None
+    assert view["best"]["trial_id"] in (0, 1)
