@@ -7,11 +7,13 @@ locked read-modify-write of that trial's file only: its cost does not depend on 
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import math
 import numbers
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from .store import (
@@ -82,11 +84,16 @@ def read_trial_file(path: str) -> dict[str, Any]:
     return doc
 
 
+class TrialFileMissingError(FileNotFoundError, ValueError):
+    """report() got a config whose trial file does not exist: an OSError for the missing file, and a
+    ValueError because the config is usually the wrong one (another save_path, a cleared folder)."""
+
+
 def _check_config(config: Any, caller: str) -> Mapping[str, Any]:
     if not isinstance(config, Mapping):
         raise TypeError(
             f"{caller}(config=...) needs the train_config dict returned by get_next_sample(), "
-            f"not {type(config).__name__}"
+            f"not {type(config).__name__}: {str(config)[:80]!r}"
         )
     missing = [k for k in _CONFIG_KEYS if k not in config]
     if missing:
@@ -94,6 +101,20 @@ def _check_config(config: Any, caller: str) -> Mapping[str, Any]:
             f"{caller}(config=...) lacks the keys {missing}; pass the train_config dict returned by "
             "get_next_sample() unchanged"
         )
+    tid, path, iterations = config["trial_id"], config["file_path"], config["iterations"]
+    if not _is_int(tid) or tid < 0:
+        raise TypeError(f"{caller}(config=...): config['trial_id'] must be an int >= 0, got {tid!r}")
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{caller}(config=...): config['file_path'] must be a path, got {path!r}")
+    if os.path.basename(os.fspath(path)) != f"hpopt_trial_{tid}.json":
+        raise ValueError(
+            f"{caller}(config=...): config['file_path'] {os.fspath(path)!r} is not the file of trial {tid} "
+            "(config['trial_id']); pass the train_config dict returned by get_next_sample() unchanged"
+        )
+    if not _is_int(iterations) or iterations < 1:
+        raise TypeError(f"{caller}(config=...): config['iterations'] must be an int >= 1, got {iterations!r}")
+    if config["mode"] not in ("max", "min"):
+        raise ValueError(f"{caller}(config=...): config['mode'] must be 'max' or 'min', got {config['mode']!r}")
     return config
 
 
@@ -132,13 +153,14 @@ def longest_previous_attempt(doc: Mapping[str, Any]) -> int:
 
 def _open_trial(config: Mapping[str, Any], caller: str) -> dict[str, Any] | None:
     """Load the trial's file; None (with a warning) when the config belongs to an older attempt or run."""
-    path = config["file_path"]
-    if not os.path.exists(path):
-        raise FileNotFoundError(
-            f"{caller}(): trial file {path} does not exist; the config was not issued by get_next_sample() "
-            "for this save_path, or the folder was moved or cleared"
-        )
-    doc = read_trial_file(path)
+    path = os.fspath(config["file_path"])
+    try:
+        doc = read_trial_file(path)
+    except FileNotFoundError:
+        raise _missing(config, caller) from None
+    if doc.get("trial_id", config["trial_id"]) != config["trial_id"]:
+        raise ValueError(f"{caller}(config=...): {path} holds trial {doc.get('trial_id')!r}, not "
+                         f"config['trial_id'] = {config['trial_id']!r}; the config does not belong to this file")
     run_id, attempt = config.get("run_id"), config.get("attempt")
     if (run_id is not None and doc.get("run_id") not in (None, run_id)) or (
         attempt is not None and doc.get("attempt", attempt) != attempt
@@ -156,6 +178,30 @@ def _save_path_of(config: Mapping[str, Any]) -> str:
     return os.path.dirname(os.fspath(config["file_path"])) or "."
 
 
+def _missing(config: Mapping[str, Any], caller: str) -> TrialFileMissingError:
+    path = os.fspath(config["file_path"])
+    return TrialFileMissingError(
+        errno.ENOENT,
+        f"{caller}(config=...): config['file_path'] {path!r} does not exist: the config was not issued by "
+        "get_next_sample() for this save_path, or the folder was moved or cleared (a controller that finds "
+        "a running trial's file gone runs the trial again)",
+    )
+
+
+@contextlib.contextmanager
+def _locked_trial(config: Mapping[str, Any], caller: str) -> Iterator[None]:
+    """The trial's lock; a save_path that does not exist is named as the config's fault, not as a lock file."""
+    lock = trial_lock(_save_path_of(config), int(config["trial_id"]))
+    try:
+        lock.__enter__()
+    except FileNotFoundError:
+        raise _missing(config, caller) from None
+    try:
+        yield
+    finally:
+        lock.__exit__(None, None, None)
+
+
 def report(config: Mapping[str, Any], score: float) -> Status:
     """Record one iteration's score; returns Status.STOP when the trainer should stop, else RUNNING.
 
@@ -164,7 +210,7 @@ def report(config: Mapping[str, Any], score: float) -> Status:
     """
     config = _check_config(config, "report")
     value = _check_score(score)
-    with trial_lock(_save_path_of(config), int(config["trial_id"])):
+    with _locked_trial(config, "report"):
         doc = _open_trial(config, "report")
         if doc is None or doc["status"] != Status.RUNNING:
             return Status.STOP
@@ -187,7 +233,7 @@ def report(config: Mapping[str, Any], score: float) -> Status:
 def reportOOM(config: Mapping[str, Any]) -> None:  # noqa: N802 - name kept from the original API
     """Tell hpopt the trial ran out of GPU memory; the controller shrinks the batch size and re-samples it."""
     config = _check_config(config, "reportOOM")
-    with trial_lock(_save_path_of(config), int(config["trial_id"])):
+    with _locked_trial(config, "reportOOM"):
         doc = _open_trial(config, "reportOOM")
         if doc is None:
             return
@@ -201,7 +247,7 @@ def finalize_trial(config: Mapping[str, Any]) -> None:
     ``early_stopped`` is 1 when the last 5 scores did not improve on the best before them (original rule).
     """
     config = _check_config(config, "finalize_trial")
-    with trial_lock(_save_path_of(config), int(config["trial_id"])):
+    with _locked_trial(config, "finalize_trial"):
         doc = _open_trial(config, "finalize_trial")
         if doc is None or doc["status"] == Status.STOP:
             return
