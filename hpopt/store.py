@@ -283,7 +283,15 @@ def _flock(path: str) -> Iterator[None]:
     try:
         fd = os.open(path, os.O_RDWR)
     except FileNotFoundError:
-        fd = open_private(path, os.O_RDWR | os.O_CREAT)
+        try:
+            fd = open_private(path, os.O_RDWR | os.O_CREAT)
+        except FileNotFoundError:
+            # No .locks folder: deleted by hand (made again), or save_path itself is gone (the caller says so).
+            folder = os.path.dirname(path)
+            if not os.path.isdir(os.path.dirname(folder)):
+                raise
+            make_dir(folder)
+            fd = open_private(path, os.O_RDWR | os.O_CREAT)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

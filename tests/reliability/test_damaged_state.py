@@ -318,3 +318,14 @@ def test_hpopt_status_does_not_rank_a_damaged_trial_file(tmp_path):
     view = run_status(str(save))
     assert view["trials"][2]["score"] is None
     assert view["best"]["trial_id"] in (0, 1)
+
+
+def test_locks_folder_deleted_while_trainers_report(tmp_path):
+    """Someone cleans up the hidden .locks folder mid-run: reports go on (the folder is made again)."""
+    import shutil
+
+    hpo = make(tmp_path / "run")
+    cfg = hpo.get_next_sample()
+    shutil.rmtree(tmp_path / "run" / ".locks")
+    assert hpopt.report(cfg, 0.5) == hpopt.Status.RUNNING
+    assert (tmp_path / "run" / ".locks").is_dir()
