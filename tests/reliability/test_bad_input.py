@@ -369,7 +369,7 @@ values = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floa
                    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(kind=st.one_of(st.sampled_from(["uniform", "quniform", "loguniform", "qloguniform", "choice"]), values),
        rng=st.one_of(st.lists(values, max_size=5), values))
 def test_search_space_accepts_or_names_what_is_wrong(kind, rng):
@@ -384,7 +384,7 @@ def test_search_space_accepts_or_names_what_is_wrong(kind, rng):
     assert space.contains(value) and space.decode(space.encode(value)) == value
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(score=values)
 def test_report_accepts_a_number_or_names_the_score(tmp_path_factory, score):
     ctx = Context(tmp_path_factory.mktemp("r"), issue=True)
@@ -402,7 +402,7 @@ INT_ARGS = ["full_dataset_size", "num_full_iterations", "num_trials", "max_itera
             "num_init_trials", "reduction_factor", "kappa_decay_delay"]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(name=st.sampled_from(INT_ARGS), value=values)
 def test_create_int_arguments_are_checked(tmp_path_factory, name, value):
     ctx = type("C", (), {"save": tmp_path_factory.mktemp("c") / "run"})()
