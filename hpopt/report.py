@@ -57,8 +57,12 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_score(value: Any) -> bool:
-    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value))
+_SCORE_TYPES = frozenset((int, float, type(None)))  # NaN/inf cannot occur: read_json refuses them
+
+
+def _are_scores(scores: Any) -> bool:
+    """A list of numbers and nulls; type() checks run in C, report() reads a file per call."""
+    return isinstance(scores, list) and set(map(type, scores)) <= _SCORE_TYPES
 
 
 def read_trial_file(path: str) -> dict[str, Any]:
@@ -72,7 +76,7 @@ def read_trial_file(path: str) -> dict[str, Any]:
     problem = None
     if not _is_int(doc["status"]) or doc["status"] not in _TRIAL_STATES:
         problem = f"its status {doc['status']!r} is not one of {[int(s) for s in _TRIAL_STATES]}"
-    elif not isinstance(doc["scores"], list) or not all(_is_score(s) for s in doc["scores"]):
+    elif not _are_scores(doc["scores"]):
         problem = f"its scores {str(doc['scores'])[:80]} are not a list of numbers and nulls"
     elif "attempt" in doc and not (_is_int(doc["attempt"]) and doc["attempt"] >= 0):
         problem = f"its attempt {doc['attempt']!r} is not an int >= 0"

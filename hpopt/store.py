@@ -260,9 +260,21 @@ def read_json(path: str | os.PathLike[str], remedy: str = _REMEDY) -> Any:
             f"{remedy}"
         )
     try:
-        return json.loads(raw)
+        return json.loads(raw, parse_constant=_refuse_constant)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise StateFileError(f"{path} is not valid JSON ({exc}); {remedy}") from exc
+    except _NonFinite as exc:
+        raise StateFileError(f"{path} holds {exc}, which hpopt never writes (a failed score is null); {remedy}"
+                             ) from None
+
+
+class _NonFinite(Exception):
+    pass
+
+
+def _refuse_constant(name: str) -> Any:
+    """json's hook for NaN and Infinity: refused at parse time, so no reader has to look for them."""
+    raise _NonFinite(name)
 
 
 def read_json_dict(path: str | os.PathLike[str], required: tuple[str, ...] = (), remedy: str = _REMEDY

@@ -168,6 +168,8 @@ TRIAL_DAMAGE = {
     "scores with a text": _schema(_set(("scores",), [0.5, "high"])),
     "scores with a list": _schema(_set(("scores",), [[0.5]])),
     "scores with a bool": _schema(_set(("scores",), [True])),
+    "scores with NaN": lambda raw: raw.replace(b'"scores":[', b'"scores":[NaN,'),
+    "scores with Infinity": lambda raw: raw.replace(b'"scores":[', b'"scores":[-Infinity,'),
     "status unknown": _schema(_set(("status",), 17)),
     "status a text": _schema(_set(("status",), "running")),
     "status a float": _schema(_set(("status",), 1.5)),
