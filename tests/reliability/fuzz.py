@@ -184,6 +184,8 @@ def check_round(work: Path, alg: str, stats: RoundStats) -> None:
     # A (trial, attempt) was given out once: a resume never hands out an attempt twice.
     issued: dict[tuple[int, int], dict[str, Any]] = {}
     for path in (work / "issued").iterdir():
+        if path.name.endswith(".part"):
+            continue  # the controller was killed while this test's bookkeeping wrote it
         cfg = json.loads(path.read_text())
         key = (cfg["trial_id"], cfg["attempt"])
         assert key not in issued or issued[key]["params"] == cfg["params"], f"{key} issued twice with other params"
