@@ -44,9 +44,9 @@ from .auto_config import asha_rungs, expected_epochs_after
 from .base import config_key
 from .random_search import draw_untried
 from .rank_summary import RankSummary, summary_from_bytes, summary_to_bytes
-from .report import TRIAL_KEYS, best_of, longest_previous_attempt, register_stop_rule
+from .report import best_of, longest_previous_attempt, read_trial_file, register_stop_rule
 from .smbo import BayesOpt
-from .store import DIR_MODE, FILE_MODE, StateFileError, file_lock, read_json_dict, trial_path
+from .store import StateFileError, file_lock, make_dir, open_private, trial_path
 from .trial import Status, Trial
 
 logger = logging.getLogger("hpopt")
@@ -82,6 +82,8 @@ def read_rung(path: str, run_id: str | None = None) -> RankSummary:
             data = f.read()
     except FileNotFoundError:
         return RankSummary()
+    if not data:  # created, then its writer was killed before the first write: it never held a result
+        return RankSummary()
     summary, owner = summary_from_bytes(data, lambda why: _damaged(path, why))
     if run_id is not None and owner not in (None, run_id):
         logger.info("ASHA: %s belongs to an earlier run (%s); starting it afresh", path, owner)
@@ -95,7 +97,7 @@ def _save_rung(path: str, summary: RankSummary, run_id: str | None) -> None:
     No temp file, rename or fsync: replacing a file costs ~1 ms on some disks, and a record a power cut
     tears is rebuilt from the trial files by resume (a killed process cannot tear one write).
     """
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE)
+    fd = open_private(path, os.O_WRONLY | os.O_CREAT)
     try:
         os.pwrite(fd, summary_to_bytes(summary, run_id), 0)
     finally:
@@ -122,7 +124,7 @@ def asha_stop_rule(config: Mapping[str, Any], doc: dict[str, Any]) -> bool:
         summary = read_rung(path, run_id)
         if k > longest_previous_attempt(doc):  # an earlier attempt of this trial is already counted here
             summary.add(best)
-            os.makedirs(os.path.dirname(path), mode=DIR_MODE, exist_ok=True)
+            make_dir(os.path.dirname(path))
             _save_rung(path, summary, run_id)
         better = summary.count_better(best, mode)
         go = goes_on(better, summary.count, rf)
@@ -300,7 +302,7 @@ class AsyncHyperBand(BayesOpt):
             if not os.path.exists(path):
                 continue
             try:
-                doc = read_json_dict(path, TRIAL_KEYS)
+                doc = read_trial_file(path)
             except StateFileError as exc:
                 logger.warning("ASHA: rung records rebuilt without trial %d: %s", trial.trial_id, exc)
                 continue
@@ -315,7 +317,7 @@ class AsyncHyperBand(BayesOpt):
                 if best is not None:
                     records.setdefault((b, rung), RankSummary()).add(best)
         folder = os.path.join(self.save_path, RUNG_DIR)
-        os.makedirs(folder, mode=DIR_MODE, exist_ok=True)
+        make_dir(folder)
         for name in os.listdir(folder):
             os.unlink(os.path.join(folder, name))
         for (b, rung), summary in records.items():

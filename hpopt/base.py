@@ -22,16 +22,19 @@ from collections.abc import Mapping
 from typing import Any
 
 from .overhead import OverheadLedger, trial_epoch_seconds
-from .report import TRIAL_KEYS, best_of, is_better, write_trial_file
+from .report import best_of, is_better, read_trial_file, write_trial_file
 from .search_space import SearchSpace, space_from_json, space_to_json
 from .store import (
+    JOURNAL_REMEDY,
     STATUS_FILE,
     ControllerLock,
     Journal,
     StateFileError,
     atomic_write_json,
     ensure_dir,
+    make_dir,
     read_json_dict,
+    remove_stale_temp_files,
     status_path,
     trial_lock,
     trial_path,
@@ -59,37 +62,90 @@ RESUME_CHECKED = {
 }
 
 
+_STATUS_REMEDY = ("restore it from a backup, or start over with resume=False (the damaged run is then moved to "
+                  "save_path/archive, nothing is deleted)")
+
+
 def load_status(save_path: str) -> dict[str, Any] | None:
     """The stored run state (checkpoint plus journal), or None when save_path holds no run.
 
     Safe while a controller runs: the journal is read BEFORE the checkpoint. The controller writes a new
     checkpoint before it empties the journal, so a journal read first holds only records that the
     checkpoint read after it either contains (skipped by ``journal_seq``) or directly precedes.
+    A damaged checkpoint or journal raises StateFileError naming the file and the way out.
     """
     path = status_path(save_path)
     if not os.path.exists(path):
         return None
-    records = Journal(save_path).records()
-    status = read_json_dict(path, ("search_algorithm", "search_space", "config_list"))
-    if not isinstance(status["config_list"], list):
-        raise StateFileError(f"{path}: config_list is not a list; the file is damaged, restore it from a backup")
+    journal = Journal(save_path)
+    records = journal.records()
+    status = read_json_dict(path, ("search_algorithm", "search_space", "config_list"), remedy=_STATUS_REMEDY)
+    config_list = status["config_list"]
+    if not isinstance(config_list, list):
+        raise StateFileError(f"{path}: config_list is not a list; the file is damaged; {_STATUS_REMEDY}")
+    for i, entry in enumerate(config_list):
+        _check_entry(entry, i, f"{path}: config_list[{i}]", _STATUS_REMEDY)
+    _check_settings(path, status)
     done = int(status.get("journal_seq", 0))
     for rec in records:
-        if int(rec["seq"]) <= done:
+        if rec["seq"] <= done:
             continue
+        where = f"{journal.path}: record seq {rec['seq']}"
         if "trial" in rec:
             entry = rec["trial"]
-            tid = int(entry["trial_id"])
-            config_list = status["config_list"]
-            if tid < len(config_list):
+            tid = entry.get("trial_id") if isinstance(entry, dict) else None
+            if isinstance(tid, int) and tid < len(config_list):
                 config_list[tid] = entry
             elif tid == len(config_list):
                 config_list.append(entry)
             else:
-                raise StateFileError(f"{path}: journal names trial {tid} but only {len(config_list)} exist")
+                raise StateFileError(f"{where} names trial {tid!r} but only {len(config_list)} exist; "
+                                     f"{JOURNAL_REMEDY}")
+            _check_entry(entry, tid, where, JOURNAL_REMEDY)
         status.update(rec.get("fields", {}))
-        status["journal_seq"] = int(rec["seq"])
+        status["journal_seq"] = rec["seq"]
+    _check_settings(path, status)
     return status
+
+
+def _check_entry(entry: Any, index: int, where: str, remedy: str) -> None:
+    """One config_list entry, as Trial.from_entry needs it; a damaged one is named, not half-loaded."""
+    problem = None
+    if not isinstance(entry, dict):
+        problem = f"is a {type(entry).__name__}, not an object"
+    elif entry.get("trial_id") != index or isinstance(entry.get("trial_id"), bool):
+        problem = f"has trial_id {entry.get('trial_id')!r} at position {index}"
+    elif not isinstance(entry.get("config"), dict):
+        problem = f"has no config object (got {entry.get('config')!r})"
+    elif not _is_int(entry.get("status")) or entry["status"] not in {int(s) for s in Status}:
+        problem = f"has the unknown status {entry.get('status')!r}"
+    elif entry.get("score") is not None and not _is_real(entry["score"]):
+        problem = f"has the score {entry['score']!r}, not a number or null"
+    elif not all(_is_int(entry.get(k, 0)) for k in ("attempt", "iterations")):
+        problem = f"has attempt {entry.get('attempt')!r} and iterations {entry.get('iterations')!r}, not ints"
+    if problem is not None:
+        raise StateFileError(f"{where} {problem}; {remedy}")
+
+
+def _check_settings(path: str, status: dict[str, Any]) -> None:
+    """The run-wide keys that resume reads; a damaged one is named rather than failing deep in resume."""
+    for key in ("num_trials", "max_iterations", "journal_seq", "seed", "full_dataset_size", "num_full_iterations"):
+        if key in status and status[key] is not None and not _is_int(status[key]):
+            raise StateFileError(f"{path}: {key} is {status[key]!r}, not an int; {_STATUS_REMEDY}")
+    for key in ("search_space", "original_search_space"):
+        if key in status:
+            try:
+                space_from_json(status[key])
+            except (TypeError, ValueError) as exc:
+                raise StateFileError(f"{path}: {key} is damaged ({exc}); {_STATUS_REMEDY}") from None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 class HpoBase:
@@ -169,12 +225,14 @@ class HpoBase:
         self._lock = ControllerLock(self.save_path)
         self._lock.acquire(self)
         try:
+            self._remove_stale_temp_files()
             self._journal = Journal(self.save_path)
             stored = load_status(self.save_path) if resume else None
             if stored is not None:
                 self._restore(stored)
             else:
                 if resume:
+                    self._check_nothing_left()
                     logger.info("resume=True but %s holds no run; starting a new one", self.save_path)
                 self._archive_previous_run()
                 self._checkpoint()
@@ -251,6 +309,7 @@ class HpoBase:
         self._collect()
         if self._ready:
             trial = self._trials[self._ready.popleft()]
+            new = False
         elif self._can_start_new():
             tid = len(self._trials)
             started = time.perf_counter()
@@ -260,9 +319,20 @@ class HpoBase:
             trial = Trial(trial_id=tid, config=params, iterations=self.max_iterations)
             trial.extra["suggest_s"] = round(time.perf_counter() - started, 4)
             self._trials.append(trial)
+            new = True
         else:
             return None
-        return self._issue(trial)
+        try:
+            return self._issue(trial)
+        except BaseException:
+            # Not issued (e.g. the disk is full): the next call tries the same trial again.
+            trial.status = Status.READY
+            self._running.discard(trial.trial_id)
+            if new:
+                self._trials.pop()
+            else:
+                self._ready.appendleft(trial.trial_id)
+            raise
 
     def get_next_samples(self, num: int | None = None) -> list[dict[str, Any]]:
         """Several train_configs at once: by default enough to keep ``num_workers`` trainers busy."""
@@ -360,12 +430,16 @@ class HpoBase:
         trial = self._running_trial(trial_id, "retry_trial")
         if trial is None:
             return
-        self._running.discard(trial_id)
-        self._partial.pop(trial_id, None)
+        trial.extra["retries"] = int(trial.extra.get("retries", 0)) + 1
+        self._requeue(trial)
+
+    def _requeue(self, trial: Trial) -> None:
+        """Issue a running trial again next, as attempt + 1 (reports of the old attempt are then ignored)."""
+        self._running.discard(trial.trial_id)
+        self._partial.pop(trial.trial_id, None)
         trial.attempt += 1
         trial.status = Status.READY
-        trial.extra["retries"] = int(trial.extra.get("retries", 0)) + 1
-        self._ready.appendleft(trial_id)
+        self._ready.appendleft(trial.trial_id)
         self._record(trial)
 
     def fail_trial(self, trial_id: int, error: str) -> None:
@@ -378,7 +452,7 @@ class HpoBase:
             return
         path = trial_path(self.save_path, trial_id)
         with trial_lock(self.save_path, trial_id):
-            doc = read_json_dict(path, TRIAL_KEYS) if os.path.exists(path) else {"scores": []}
+            doc = read_trial_file(path) if os.path.exists(path) else {"scores": []}
             if os.path.exists(path) and doc.get("attempt", trial.attempt) == trial.attempt:
                 doc["status"] = int(Status.STOP)
                 doc["error"] = str(error)
@@ -453,13 +527,15 @@ class HpoBase:
             previous: list[Any] = []
             if os.path.exists(path):
                 try:
-                    old = read_json_dict(path, TRIAL_KEYS)
+                    old = read_trial_file(path)
                     previous = list(old.get("previous_attempts", []))
                     if old.get("scores"):
                         previous.append({"attempt": old.get("attempt"), "status": old.get("status"),
                                          "scores": old["scores"]})
-                except StateFileError as exc:
-                    logger.warning("replacing a damaged trial file: %s", exc)
+                except StateFileError as exc:  # kept aside, not overwritten: it may be restored by hand
+                    os.replace(path, path + ".damaged")
+                    logger.warning("trial %d runs again; its damaged file was moved to %s.damaged: %s",
+                                   trial.trial_id, path, exc)
             # Not fsynced: the journal record above is the truth; after a power cut a missing or stale file
             # only makes resume re-issue the trial.
             write_trial_file(path, {
@@ -479,23 +555,31 @@ class HpoBase:
         return self._train_config(trial)
 
     def _read_trial_file(self, tid: int) -> dict[str, Any] | None:
-        """The trial's file if it changed since the last look (mtime and size), else None."""
+        """The trial's file if it changed since the last look (mtime and size), else None.
+
+        Raises FileNotFoundError when there is no file (a running trial's was laid out when it was issued).
+        """
         path = trial_path(self.save_path, tid)
-        try:
-            st = os.stat(path)
-        except FileNotFoundError:
-            return None
+        st = os.stat(path)
         stamp = (st.st_mtime_ns, st.st_size)
         if self._seen_files.get(tid) == stamp:
             return None
-        doc = read_json_dict(path, TRIAL_KEYS)
+        doc = read_trial_file(path)
         self._seen_files[tid] = stamp
         return doc
 
     def _collect(self) -> None:
         """Pick up finished and OOM trials among those given out; O(number running)."""
         for tid in sorted(self._running):
-            doc = self._read_trial_file(tid)
+            try:
+                doc = self._read_trial_file(tid)
+            except FileNotFoundError:
+                # Someone deleted it (it is laid out before the trial is given out, and only ever replaced):
+                # its trainer's next report fails, so waiting for it would wait forever. Run it again.
+                logger.warning("the file of running trial %d disappeared from %s; the trial runs again", tid,
+                               self.save_path)
+                self._requeue(self._trials[tid])
+                continue
             if doc is None:
                 continue
             trial = self._trials[tid]
@@ -635,14 +719,42 @@ class HpoBase:
         if self._journal_len >= max(_MIN_JOURNAL_BEFORE_CHECKPOINT, len(self._trials)):
             self._checkpoint()
 
-    def _archive_previous_run(self) -> None:
-        """resume=False over an existing run: move its files aside (never delete a user's results)."""
+    def _remove_stale_temp_files(self) -> None:
+        """A writer killed between linking its temp file and renaming it leaves the temp file behind."""
+        folders = [self.save_path] + [e.path for e in os.scandir(self.save_path)
+                                      if e.is_dir(follow_symlinks=False) and e.name != "archive"]
+        for folder in folders:
+            for name in remove_stale_temp_files(folder):
+                logger.info("removed %s, a temp file left by a killed writer", os.path.join(folder, name))
+
+    def _run_files(self) -> list[str]:
+        """The names in save_path that belong to a run, the status file first."""
         names = [n for n in os.listdir(self.save_path) if n == STATUS_FILE or n.startswith("hpopt_trial_")
                  or n in ("hpopt_journal.jsonl", "hpopt_median_stop", "hpopt_asha")]
+        return sorted(names, key=lambda n: n != STATUS_FILE)
+
+    def _check_nothing_left(self) -> None:
+        """resume=True without a status file: trial files there mean the run's state was lost, not absent."""
+        left = self._run_files()
+        if left:
+            raise StateFileError(
+                f"resume=True but {status_path(self.save_path)} is missing, while {self.save_path} holds "
+                f"{len(left)} files of a run ({', '.join(left[:3])}{', ...' if len(left) > 3 else ''}); restore "
+                "hpopt_status.json from a backup, or start over with resume=False (those files are then moved "
+                "to save_path/archive)"
+            )
+
+    def _archive_previous_run(self) -> None:
+        """resume=False over an existing run: move its files aside (never delete a user's results).
+
+        The status file goes first: a kill part-way leaves no status file next to the rest, which
+        resume=True refuses (see _check_nothing_left) and resume=False archives in turn.
+        """
+        names = self._run_files()
         if not names:
             return
         dest = os.path.join(self.save_path, "archive", time.strftime("run-%Y%m%d-%H%M%S") + f"-{os.getpid()}")
-        os.makedirs(dest, mode=0o700)
+        make_dir(dest)
         for n in names:
             os.replace(os.path.join(self.save_path, n), os.path.join(dest, n))
         logger.warning("resume=False: the previous run in %s was moved to %s", self.save_path, dest)
@@ -686,7 +798,9 @@ class HpoBase:
             self._running.add(trial.trial_id)
             try:
                 doc = self._read_trial_file(trial.trial_id)
-            except StateFileError as exc:  # e.g. its unsynced issue-time file after a power cut
+            except FileNotFoundError:  # e.g. its unsynced issue-time file after a power cut
+                doc = None
+            except StateFileError as exc:
                 logger.warning("trial %d was running and its file is unreadable (%s); it is run again",
                                trial.trial_id, exc)
                 doc = None

@@ -33,7 +33,7 @@ from typing import Any
 
 from .rank_summary import RankSummary, load_summary
 from .report import best_of, longest_previous_attempt, register_stop_rule
-from .store import DIR_MODE, StateFileError, atomic_write_json, file_lock
+from .store import StateFileError, atomic_write_json, file_lock, make_dir
 
 logger = logging.getLogger("hpopt")
 
@@ -122,7 +122,7 @@ def median_stop_rule(config: Mapping[str, Any], doc: dict[str, Any]) -> bool:
         others_median = summary.median() if summary.count >= MIN_OTHERS else None
         if add and mean is not None:
             summary.add(mean)
-            os.makedirs(os.path.dirname(path), mode=DIR_MODE, exist_ok=True)
+            make_dir(os.path.dirname(path))
             atomic_write_json(path, summary.to_json(step=k, run_id=run_id), indent=None)
     stop = best is not None and should_stop(best, others_median, mode)
     if stop:

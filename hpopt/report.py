@@ -7,12 +7,14 @@ locked read-modify-write of that trial's file only: its cost does not depend on 
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import math
 import numbers
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from .store import (
@@ -47,11 +49,56 @@ def write_trial_file(path: str, doc: Mapping[str, Any], durable: bool = True) ->
     atomic_write_json(path, doc, durable=durable, indent=None)
 
 
+_TRIAL_STATES = (Status.READY, Status.RUNNING, Status.STOP, Status.CUDAOOM)
+_TRIAL_REMEDY = ("delete it to run the trial again (its scores are lost; they may also sit in a backup), "
+                 "or restore it from a backup")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+_SCORE_TYPES = frozenset((int, float, type(None)))  # NaN/inf cannot occur: read_json refuses them
+
+
+def _are_scores(scores: Any) -> bool:
+    """A list of numbers and nulls; type() checks run in C, report() reads a file per call."""
+    return isinstance(scores, list) and set(map(type, scores)) <= _SCORE_TYPES
+
+
+def read_trial_file(path: str) -> dict[str, Any]:
+    """A trial file, checked: a damaged one raises StateFileError naming it, never gives a wrong score.
+
+    Every reader goes through here (report(), the controller, resume, ASHA's rebuild), so a file that
+    parses but is not a trial file (scores that are text, an unknown status) is refused at once rather
+    than ranked as a score.
+    """
+    doc = read_json_dict(path, TRIAL_KEYS, remedy=_TRIAL_REMEDY)
+    problem = None
+    if not _is_int(doc["status"]) or doc["status"] not in _TRIAL_STATES:
+        problem = f"its status {doc['status']!r} is not one of {[int(s) for s in _TRIAL_STATES]}"
+    elif not _are_scores(doc["scores"]):
+        problem = f"its scores {str(doc['scores'])[:80]} are not a list of numbers and nulls"
+    elif "attempt" in doc and not (_is_int(doc["attempt"]) and doc["attempt"] >= 0):
+        problem = f"its attempt {doc['attempt']!r} is not an int >= 0"
+    elif not isinstance(doc.get("previous_attempts", []), list) or not all(
+            isinstance(a, Mapping) and isinstance(a.get("scores"), list) for a in doc.get("previous_attempts", [])):
+        problem = "its previous_attempts are not a list of {attempt, scores} objects"
+    if problem is not None:
+        raise StateFileError(f"{path} is not a valid hpopt trial file ({problem}); {_TRIAL_REMEDY}")
+    return doc
+
+
+class TrialFileMissingError(FileNotFoundError, ValueError):
+    """report() got a config whose trial file does not exist: an OSError for the missing file, and a
+    ValueError because the config is usually the wrong one (another save_path, a cleared folder)."""
+
+
 def _check_config(config: Any, caller: str) -> Mapping[str, Any]:
     if not isinstance(config, Mapping):
         raise TypeError(
             f"{caller}(config=...) needs the train_config dict returned by get_next_sample(), "
-            f"not {type(config).__name__}"
+            f"not {type(config).__name__}: {str(config)[:80]!r}"
         )
     missing = [k for k in _CONFIG_KEYS if k not in config]
     if missing:
@@ -59,6 +106,21 @@ def _check_config(config: Any, caller: str) -> Mapping[str, Any]:
             f"{caller}(config=...) lacks the keys {missing}; pass the train_config dict returned by "
             "get_next_sample() unchanged"
         )
+    tid, path, iterations = config["trial_id"], config["file_path"], config["iterations"]
+    if not _is_int(tid) or tid < 0:
+        raise TypeError(f"{caller}(config=...): config['trial_id'] must be an int >= 0, got {tid!r}")
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{caller}(config=...): config['file_path'] must be a path, got {path!r}")
+    remote = "://" in os.fspath(path)  # a trial file an adapter keeps elsewhere (s3://, ray://) names itself
+    if not remote and os.path.basename(os.fspath(path)) != f"hpopt_trial_{tid}.json":
+        raise ValueError(
+            f"{caller}(config=...): config['file_path'] {os.fspath(path)!r} is not the file of trial {tid} "
+            "(config['trial_id']); pass the train_config dict returned by get_next_sample() unchanged"
+        )
+    if not _is_int(iterations) or iterations < 1:
+        raise TypeError(f"{caller}(config=...): config['iterations'] must be an int >= 1, got {iterations!r}")
+    if config["mode"] not in ("max", "min"):
+        raise ValueError(f"{caller}(config=...): config['mode'] must be 'max' or 'min', got {config['mode']!r}")
     return config
 
 
@@ -97,13 +159,14 @@ def longest_previous_attempt(doc: Mapping[str, Any]) -> int:
 
 def _open_trial(config: Mapping[str, Any], caller: str) -> dict[str, Any] | None:
     """Load the trial's file; None (with a warning) when the config belongs to an older attempt or run."""
-    path = config["file_path"]
-    if not os.path.exists(path):
-        raise FileNotFoundError(
-            f"{caller}(): trial file {path} does not exist; the config was not issued by get_next_sample() "
-            "for this save_path, or the folder was moved or cleared"
-        )
-    doc = read_json_dict(path, TRIAL_KEYS)
+    path = os.fspath(config["file_path"])
+    try:
+        doc = read_trial_file(path)
+    except FileNotFoundError:
+        raise _missing(config, caller) from None
+    if doc.get("trial_id", config["trial_id"]) != config["trial_id"]:
+        raise ValueError(f"{caller}(config=...): {path} holds trial {doc.get('trial_id')!r}, not "
+                         f"config['trial_id'] = {config['trial_id']!r}; the config does not belong to this file")
     run_id, attempt = config.get("run_id"), config.get("attempt")
     if (run_id is not None and doc.get("run_id") not in (None, run_id)) or (
         attempt is not None and doc.get("attempt", attempt) != attempt
@@ -133,6 +196,30 @@ def _save_path_of(config: Mapping[str, Any]) -> str:
     return os.path.dirname(os.fspath(config["file_path"])) or "."
 
 
+def _missing(config: Mapping[str, Any], caller: str) -> TrialFileMissingError:
+    path = os.fspath(config["file_path"])
+    return TrialFileMissingError(
+        errno.ENOENT,
+        f"{caller}(config=...): config['file_path'] {path!r} does not exist: the config was not issued by "
+        "get_next_sample() for this save_path, or the folder was moved or cleared (a controller that finds "
+        "a running trial's file gone runs the trial again)",
+    )
+
+
+@contextlib.contextmanager
+def _locked_trial(config: Mapping[str, Any], caller: str) -> Iterator[None]:
+    """The trial's lock; a save_path that does not exist is named as the config's fault, not as a lock file."""
+    lock = trial_lock(_save_path_of(config), int(config["trial_id"]))
+    try:
+        lock.__enter__()
+    except FileNotFoundError:
+        raise _missing(config, caller) from None
+    try:
+        yield
+    finally:
+        lock.__exit__(None, None, None)
+
+
 def report(config: Mapping[str, Any], score: float) -> Status:
     """Record one iteration's score; returns Status.STOP when the trainer should stop, else RUNNING.
 
@@ -143,7 +230,7 @@ def report(config: Mapping[str, Any], score: float) -> Status:
     value = _check_score(score)
     if (remote := _remote(config)) is not None:
         return remote.report(config, value)
-    with trial_lock(_save_path_of(config), int(config["trial_id"])):
+    with _locked_trial(config, "report"):
         doc = _open_trial(config, "report")
         if doc is None or doc["status"] != Status.RUNNING:
             return Status.STOP
@@ -171,7 +258,7 @@ def reportOOM(config: Mapping[str, Any]) -> None:  # noqa: N802 - name kept from
     config = _check_config(config, "reportOOM")
     if (remote := _remote(config)) is not None:
         return remote.reportOOM(config)
-    with trial_lock(_save_path_of(config), int(config["trial_id"])):
+    with _locked_trial(config, "reportOOM"):
         doc = _open_trial(config, "reportOOM")
         if doc is None:
             return
@@ -187,7 +274,7 @@ def finalize_trial(config: Mapping[str, Any]) -> None:
     config = _check_config(config, "finalize_trial")
     if (remote := _remote(config)) is not None:
         return remote.finalize_trial(config)
-    with trial_lock(_save_path_of(config), int(config["trial_id"])):
+    with _locked_trial(config, "finalize_trial"):
         doc = _open_trial(config, "finalize_trial")
         if doc is None or doc["status"] == Status.STOP:
             return
@@ -223,7 +310,7 @@ def get_current_status(save_path: str, trial_id: int) -> Status:
     path = trial_path(save_path, trial_id)
     if not os.path.exists(path):
         return Status.READY
-    return Status(int(read_json_dict(path, TRIAL_KEYS)["status"]))
+    return Status(read_trial_file(path)["status"])
 
 
 def get_previous_status(save_path: str) -> Status:
@@ -245,4 +332,4 @@ def get_best_score(save_path: str, trial_id: int, mode: str = "max") -> float | 
     path = trial_path(save_path, trial_id)
     if not os.path.exists(path):
         return None
-    return best_of(read_json_dict(path, TRIAL_KEYS)["scores"], mode)
+    return best_of(read_trial_file(path)["scores"], mode)

@@ -11,8 +11,8 @@ import os
 from typing import Any
 
 from .base import load_status
-from .report import best_of
-from .store import StateFileError, read_json_dict, trial_path
+from .report import best_of, read_trial_file
+from .store import StateFileError, trial_path
 from .trial import Status
 
 
@@ -51,7 +51,7 @@ def run_status(save_path: str) -> dict[str, Any]:
     for entry in status["config_list"]:
         tid = int(entry["trial_id"])
         try:
-            doc: dict[str, Any] = read_json_dict(trial_path(save_path, tid), ("status", "scores"))
+            doc: dict[str, Any] = read_trial_file(trial_path(save_path, tid))
         except (OSError, StateFileError):
             doc = {"scores": []}
         if doc.get("attempt", entry.get("attempt")) != entry.get("attempt"):

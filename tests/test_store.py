@@ -29,7 +29,7 @@ def test_atomic_write_with_and_without_o_tmpfile(tmp_path, monkeypatch, tmpfile)
     monkeypatch.setattr(store, "_TMPFILE_OK", tmpfile and store._TMPFILE_OK)
     path = tmp_path / "f.json"
     # A temp file left by a killed writer with our pid and thread does not block the next write.
-    stale = tmp_path / f".f.json.{os.getpid()}.{__import__('threading').get_ident()}.tmp"
+    stale = Path(store.temp_path(str(path)))
     stale.write_text("torn")
     for durable in (True, False):
         atomic_write_json(path, {"durable": durable}, durable=durable, indent=None)
@@ -140,8 +140,8 @@ def test_load_status_while_the_controller_writes(tmp_path, monkeypatch):
         hpopt.report(hpo.get_next_sample(), 0.5)
     real_read = base.read_json_dict
 
-    def read_then_controller_works(path, required=()):
-        doc = real_read(path, required)
+    def read_then_controller_works(path, required=(), **kw):
+        doc = real_read(path, required, **kw)
         if str(path).endswith("hpopt_status.json"):
             for _ in range(150):  # past the next checkpoint (journal as long as the trial list)
                 hpopt.report(hpo.get_next_sample(), 0.5)

@@ -59,3 +59,25 @@ def run_loop(hpo: Any, log_path: str | None = None, oom: bool = False) -> None:
         except SimulatedOOM as err:
             assert str(err).startswith("CUDA out of memory")
             hpopt.reportOOM(cfg)
+
+
+def recorded_scores(save_path: str, trial_id: int, attempt: int) -> list[float | None] | None:
+    """The scores one attempt of a trial has on disk (the current one, or one kept in previous_attempts)."""
+    doc = hpopt.load_json(hpopt.get_trial_path(save_path, trial_id))
+    if doc.get("attempt") == attempt:
+        return doc["scores"]
+    for old in doc.get("previous_attempts", []):
+        if old.get("attempt") == attempt:
+            return old["scores"]
+    return None
+
+
+def reports_on_disk(save_path: str, log_lines: list[str]) -> list[str]:
+    """The lines of ``train``'s log ("trial,attempt,epoch,score") whose report is NOT on disk."""
+    missing = []
+    for line in log_lines:
+        tid, attempt, epoch, score = line.strip().split(",")
+        scores = recorded_scores(save_path, int(tid), int(attempt))
+        if scores is None or len(scores) <= int(epoch) or scores[int(epoch)] != float(score):
+            missing.append(line)
+    return missing
