@@ -189,3 +189,70 @@ def test_numeric_choices_are_one_ordered_coordinate(tmp_path):
     while (cfg := hpo.get_next_sample()) is not None:
         hpopt.report(cfg, -abs(np.log10(cfg["params"]["lr"]) + 2.5))
     assert hpo.get_best_config()["lr"] in (1e-3, 1e-2)
+
+
+def _fitted_gp(tmp_path, n=14):
+    """The GP that baye_opt fits after n trials of a 3-D function (targets far from mean 0, std 1)."""
+    space = {"a": hpopt.search_space("uniform", [-5, 10]), "b": hpopt.search_space("uniform", [0, 15]),
+             "c": hpopt.search_space("loguniform", [1e-3, 1.0])}
+    hpo = make(tmp_path, space=space, num_trials=n, mode="max")
+    run(hpo, f=lambda p: 50 + branin(p["a"], p["b"]) * (1 + math.log10(p["c"]) ** 2))
+    optimizer = hpo._fit_optimizer(*hpo._observations(), seed=0)
+    optimizer._gp.fit(optimizer.space.params, optimizer.space.target)
+    return hpo, optimizer
+
+
+def test_ucb_surface_equals_gp_predict_and_its_gradient_finite_differences(tmp_path):
+    from hpopt.gp_ucb import UcbSurface
+
+    _, optimizer = _fitted_gp(tmp_path)
+    gp = optimizer._gp
+    ucb = UcbSurface(gp, kappa=2.5)
+    rng = np.random.default_rng(3)
+    points = np.vstack([rng.random((200, 3)), gp.X_train_[:3]])  # training inputs too (std near 0 there)
+    mean, std = gp.predict(points, return_std=True)
+    got_mean, got_std = ucb.mean_std(points)
+    np.testing.assert_allclose(got_mean, mean, rtol=1e-9, atol=1e-9 * np.abs(mean).max())
+    np.testing.assert_allclose(got_std, std, rtol=1e-6, atol=1e-9 * std.max())
+    np.testing.assert_allclose(ucb(points), mean + 2.5 * std, rtol=1e-9)
+    h = 1e-6
+    for x in rng.random((10, 3)):
+        value, grad = ucb.value_and_grad(x)
+        assert value == pytest.approx(float(ucb(x[None])[0]), rel=1e-12)
+        mean0, std0, d_mean, d_std = ucb.mean_std_grad(x)
+        fd_mean = [(ucb.mean_std(x + h * e)[0][0] - ucb.mean_std(x - h * e)[0][0]) / (2 * h) for e in np.eye(3)]
+        fd_std = [(ucb.mean_std(x + h * e)[1][0] - ucb.mean_std(x - h * e)[1][0]) / (2 * h) for e in np.eye(3)]
+        np.testing.assert_allclose(d_mean, fd_mean, rtol=1e-5, atol=1e-6 * (1 + np.abs(fd_mean).max()))
+        np.testing.assert_allclose(d_std, fd_std, rtol=1e-5, atol=1e-6 * (1 + np.abs(fd_std).max()))
+        np.testing.assert_allclose(grad, d_mean + 2.5 * d_std, rtol=1e-12)
+
+
+def test_ucb_surface_refuses_another_kernel():
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import RBF
+
+    from hpopt.gp_ucb import UcbSurface
+
+    gp = GaussianProcessRegressor(kernel=RBF(0.5)).fit(np.array([[0.0], [1.0]]), np.array([0.0, 1.0]))
+    with pytest.raises(TypeError, match="Matern"):
+        UcbSurface(gp, kappa=1.0)
+
+
+def test_lbfgs_refinement_climbs_above_the_batched_search(tmp_path, monkeypatch):
+    import hpopt.smbo
+    from hpopt.gp_ucb import UcbSurface
+
+    hpo, optimizer = _fitted_gp(tmp_path)
+    gp, xs, ys = optimizer._gp, optimizer.space.params, optimizer.space.target
+    ucb = UcbSurface(gp, hpo.kappa)
+    monkeypatch.setattr(hpopt.smbo, "_REFINE_STARTS", 0)
+    batched = hpo._maximize_ucb(gp, xs, ys, np.random.default_rng(0))
+    monkeypatch.undo()
+    refined = hpo._maximize_ucb(gp, xs, ys, np.random.default_rng(0))
+    assert np.all((refined >= 0) & (refined <= hpo._upper_box()))
+    assert ucb(refined[None])[0] > ucb(batched[None])[0]
+    # a local maximum of the box: the gradient vanishes, or points out of the box where x is on a bound
+    _, grad = ucb.value_and_grad(refined)
+    free = (refined > 1e-9) & (refined < hpo._upper_box() - 1e-9)
+    assert np.all(np.abs(grad[free]) < 1e-3 * (1 + np.abs(grad).max()))
+    assert np.all(grad[refined <= 1e-9] <= 1e-6) and np.all(grad[refined >= hpo._upper_box() - 1e-9] >= -1e-6)
