@@ -1,0 +1,75 @@
+"""Seconds per hpopt bayes_opt suggestion at a given number of observations (the ≤ 0.2 s target at 50).
+
+The benchmark's mean seconds per suggestion averages over a whole run (5 to 50 observations) and is
+inflated when other jobs share the machine; this measures the suggestion at one run size directly. Per
+function it runs hpopt's bayes_opt through the benchmark's adapter for ``--observations`` evaluations,
+then times ``--suggestions`` more asks (each told its value, so the run size grows by one per ask) and
+prints their median, min and max wall time, and the median CPU time of the process. BLAS is limited to one
+thread, as in run.py, so on a quiet machine the two agree; under load the wall time grows and the CPU time
+much less (it still grows somewhat: shared caches and cores).
+
+    bench/bo_quality/.venv/bin/python bench/bo_quality/suggest_time.py                  # branin, hartmann6
+    bench/bo_quality/.venv/bin/python bench/bo_quality/suggest_time.py --functions mixed --observations 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+from contenders import CONTENDERS  # noqa: E402
+from functions import PROBLEMS  # noqa: E402
+
+
+def suggestion_times(function: str, observations: int, suggestions: int, seed: int
+                     ) -> tuple[list[float], list[float]]:
+    """Wall and CPU seconds of each ask after ``observations`` evaluations of ``function``."""
+    problem = PROBLEMS[function]
+    cls = CONTENDERS["hpopt-bo"]
+    cls.load()
+    opt = cls(problem, seed=seed, budget=observations + suggestions)
+    wall: list[float] = []
+    cpu: list[float] = []
+    try:
+        for i in range(observations + suggestions):
+            t0, c0 = time.perf_counter(), time.process_time()
+            params = opt.ask()
+            if i >= observations:
+                wall.append(time.perf_counter() - t0)
+                cpu.append(time.process_time() - c0)
+            opt.tell(problem(params))
+    finally:
+        opt.close()
+    return wall, cpu
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--functions", nargs="+", default=["branin", "hartmann6"], choices=list(PROBLEMS))
+    parser.add_argument("--observations", type=int, default=50)
+    parser.add_argument("--suggestions", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.observations < 1 or args.suggestions < 1:
+        parser.error("--observations and --suggestions must be >= 1")
+    warnings.filterwarnings("ignore")
+    for function in args.functions:
+        wall, cpu = suggestion_times(function, args.observations, args.suggestions, args.seed)
+        print(f"{function:<11s} {len(PROBLEMS[function].params)}-D, {args.observations} observations: "
+              f"median {statistics.median(wall):.3f} s per suggestion (min {min(wall):.3f}, max {max(wall):.3f}, "
+              f"{len(wall)} suggestions); CPU median {statistics.median(cpu):.3f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
