@@ -117,6 +117,18 @@ def _open_trial(config: Mapping[str, Any], caller: str) -> dict[str, Any] | None
     return doc
 
 
+def _remote(config: Mapping[str, Any]) -> Any | None:
+    """The S3 trial-file writer when the trial's file is in S3 (a trainer inside a SageMaker job), else None.
+
+    Imported only then, so that the core never loads boto3 otherwise.
+    """
+    if str(config["file_path"]).startswith("s3://"):
+        from .adapters import s3_trial
+
+        return s3_trial
+    return None
+
+
 def _save_path_of(config: Mapping[str, Any]) -> str:
     return os.path.dirname(os.fspath(config["file_path"])) or "."
 
@@ -129,6 +141,8 @@ def report(config: Mapping[str, Any], score: float) -> Status:
     """
     config = _check_config(config, "report")
     value = _check_score(score)
+    if (remote := _remote(config)) is not None:
+        return remote.report(config, value)
     with trial_lock(_save_path_of(config), int(config["trial_id"])):
         doc = _open_trial(config, "report")
         if doc is None or doc["status"] != Status.RUNNING:
@@ -155,6 +169,8 @@ def report(config: Mapping[str, Any], score: float) -> Status:
 def reportOOM(config: Mapping[str, Any]) -> None:  # noqa: N802 - name kept from the original API
     """Tell hpopt the trial ran out of GPU memory; the controller shrinks the batch size and re-samples it."""
     config = _check_config(config, "reportOOM")
+    if (remote := _remote(config)) is not None:
+        return remote.reportOOM(config)
     with trial_lock(_save_path_of(config), int(config["trial_id"])):
         doc = _open_trial(config, "reportOOM")
         if doc is None:
@@ -169,6 +185,8 @@ def finalize_trial(config: Mapping[str, Any]) -> None:
     ``early_stopped`` is 1 when the last 5 scores did not improve on the best before them (original rule).
     """
     config = _check_config(config, "finalize_trial")
+    if (remote := _remote(config)) is not None:
+        return remote.finalize_trial(config)
     with trial_lock(_save_path_of(config), int(config["trial_id"])):
         doc = _open_trial(config, "finalize_trial")
         if doc is None or doc["status"] == Status.STOP:

@@ -20,6 +20,26 @@ never a busy loop). When a child ends, its trial is judged:
 Ctrl-C or SIGTERM stops every child (SIGTERM to its process group, SIGKILL after a grace period) and
 raises :class:`RunInterrupted`; the state stays resumable: ``hpopt.create(..., resume=True)`` and
 ``run_local`` again continue the run.
+
+Where a trial runs is pluggable, so that every adapter shares this loop and trial life cycle (issue,
+retry, fail, OOM, timeout, stop, progress, summary) instead of writing its own. :func:`run_trials` is the
+loop; it takes a :class:`Launcher`, whose ``start(config, log_path, env)`` starts one trial attempt and
+returns a :class:`TrialHandle`:
+
+- ``poll()`` -> None while it runs, then its exit code: 0 ended by itself, > 0 crashed, < 0 killed by
+  that signal (a remote launcher maps its job's end onto these); ``wait(timeout)`` blocks up to timeout;
+- ``terminate()`` asks it to stop (SIGTERM, or stop the remote job), ``kill()`` insists (SIGKILL);
+  ``close()`` frees what was held for waiting;
+- ``waitable``: an object ``multiprocessing.connection.wait`` can block on until it ends, or None: then
+  the loop polls it every ``poll_interval`` seconds (a remote handle rate-limits its own API calls);
+- ``label`` names it in logs ("pid 1234", "job hpopt-…"); ``end_reason``, once it ended, may say why it
+  failed better than an exit code (it becomes the trial's error).
+
+The launcher's ``start`` appends the attempt's output to ``log_path`` (created empty by the loop); a
+handle whose output holds "CUDA out of memory" after a non-zero exit is treated as an OOM. Scores reach
+the trial file through ``hpopt.report`` (called by the trainer, or by the handle's ``poll()`` for a
+trainer that reports elsewhere), and the algorithm's decisions reach the handle through that file: a
+trial that the controller collected or re-issued while its handle still runs is stopped or ignored here.
 """
 
 from __future__ import annotations
@@ -37,7 +57,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait as wait_for
 from types import FrameType
-from typing import Any
+from typing import Any, Protocol
 
 from ..report import best_of, finalize_trial, reportOOM
 from ..store import StateFileError, atomic_write_json, read_json_dict
@@ -57,14 +77,14 @@ from .workers import (
     log_mentions_oom,
 )
 
-__all__ = ["RunInterrupted", "RunSummary", "TrialFailedError", "load_train_config", "run_local"]
+__all__ = ["Launcher", "RunInterrupted", "RunSummary", "TrialFailedError", "TrialHandle", "load_train_config",
+           "run_local", "run_trials"]
 
 logger = logging.getLogger("hpopt")
 
 RESOURCES = ("auto", "cpu", "gpu")
 KILL_GRACE_S = 10.0  # how long a child may take to exit after SIGTERM before it gets SIGKILL
 _TICK_S = 1.0  # progress refresh while waiting
-_POLL_S = 0.1  # wait step when a child gives no descriptor to wait on (no pidfd)
 
 
 class TrialFailedError(RuntimeError):
@@ -101,11 +121,53 @@ class RunSummary:
     kept_artifacts: list[str] = field(default_factory=list)
 
 
+class TrialHandle(Protocol):
+    """One running trial attempt, wherever it runs (see the module docstring)."""
+
+    label: str
+    waitable: Any
+    poll_interval: float
+    end_reason: str | None
+
+    def poll(self) -> int | None: ...
+    def wait(self, timeout: float | None = None) -> int | None: ...
+    def terminate(self) -> None: ...
+    def kill(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class Launcher(Protocol):
+    """Starts trial attempts for :func:`run_trials`."""
+
+    def start(self, config: dict[str, Any], log_path: str, env: dict[str, str]) -> TrialHandle: ...
+
+
+class _ProcessLauncher:
+    """run_local's launcher: a callable in a ``multiprocessing`` child, or a command in a subprocess."""
+
+    def __init__(self, trainer: Trainer | Command, save_path: str, workdir: str | None, start_method: str) -> None:
+        self.callable = callable(trainer)
+        self.trainer = trainer
+        self.argv = None if callable(trainer) else command_argv(trainer)  # type: ignore[arg-type]
+        self.save_path = save_path
+        self.workdir = workdir
+        self.start_method = start_method
+
+    def start(self, config: dict[str, Any], log_path: str, env: dict[str, str]) -> Worker:
+        if self.callable:
+            return CallableWorker(self.trainer, config, log_path, env, self.workdir,  # type: ignore[arg-type]
+                                  self.start_method)
+        path = artifacts.config_path(self.save_path, int(config["trial_id"]), int(config["attempt"]))
+        atomic_write_json(path, config, durable=False)
+        return CommandWorker(self.argv or [], log_path, {**env, TRAIN_CONFIG_ENV: os.path.abspath(path)},
+                             self.workdir)
+
+
 @dataclass
 class _Attempt:
-    """A trial attempt running in a child of ours."""
+    """A trial attempt started by the launcher."""
 
-    worker: Worker
+    worker: TrialHandle
     config: dict[str, Any]
     log_path: str
     gpus: list[int]
@@ -204,14 +266,12 @@ def _slots(resources: str, n_parallel: int | None, gpus_per_trial: int) -> tuple
 class _LocalRun:
     """The controller loop of one run_local call."""
 
-    def __init__(self, hpo: Any, trainer: Trainer | Command, *, n_parallel: int, allocator: GpuAllocator | None,
+    def __init__(self, hpo: Any, launcher: Launcher, *, n_parallel: int, allocator: GpuAllocator | None,
                  gpus_per_trial: int, cpu_only: bool, job_retries: int, ignore_fail: bool, timeout: float | None,
-                 workdir: str | None, env: Mapping[str, str], progress: bool, start_method: str) -> None:
+                 env: Mapping[str, str], progress: bool) -> None:
         self.hpo = hpo
         self.save_path: str = hpo.save_path
-        self.callable = callable(trainer)
-        self.trainer = trainer
-        self.argv = None if callable(trainer) else command_argv(trainer)  # type: ignore[arg-type]
+        self.launcher = launcher
         self.n_parallel = n_parallel
         self.allocator = allocator
         self.gpus_per_trial = gpus_per_trial
@@ -219,11 +279,9 @@ class _LocalRun:
         self.job_retries = job_retries
         self.ignore_fail = ignore_fail
         self.timeout = timeout
-        self.workdir = workdir
         self.env = dict(env)
-        self.start_method = start_method
         self.progress = ProgressLine(progress)
-        self.running: dict[int, _Attempt] = {}  # by pid
+        self.running: dict[TrialHandle, _Attempt] = {}
         self.latest: dict[int, int] = {}  # trial id -> attempt last started here
         self.retries: dict[int, int] = {}
         self.done = self.failed = 0
@@ -246,28 +304,21 @@ class _LocalRun:
         elif self.cpu_only:
             env["CUDA_VISIBLE_DEVICES"] = ""  # resources="cpu": trials must not grab a GPU
         try:
-            if self.callable:
-                worker: Worker = CallableWorker(self.trainer, config, log, env, self.workdir,  # type: ignore[arg-type]
-                                                self.start_method)
-            else:
-                path = artifacts.config_path(self.save_path, tid, attempt)
-                atomic_write_json(path, config, durable=False)
-                env[TRAIN_CONFIG_ENV] = os.path.abspath(path)
-                worker = CommandWorker(self.argv or [], log, env, self.workdir)
+            worker = self.launcher.start(config, log, env)
         except BaseException:
             if self.allocator is not None:
                 self.allocator.release(gpus)
             raise
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
-        self.running[worker.pid] = _Attempt(worker, config, log, gpus, deadline)
+        self.running[worker] = _Attempt(worker, config, log, gpus, deadline)
         self.latest[tid] = attempt
-        logger.info("trial %d attempt %d started (pid %d%s), log %s", tid, attempt, worker.pid,
+        logger.info("trial %d attempt %d started (%s%s), log %s", tid, attempt, worker.label,
                     f", GPUs {env['CUDA_VISIBLE_DEVICES']}" if gpus else "", log)
 
     # --- a child ended ---------------------------------------------------------------------------
 
     def reap(self, run: _Attempt, code: int) -> None:
-        del self.running[run.worker.pid]
+        del self.running[run.worker]
         run.worker.close()
         if self.allocator is not None:
             self.allocator.release(run.gpus)
@@ -290,7 +341,8 @@ class _LocalRun:
             logger.warning("trial %d ran out of GPU memory (see %s); it is re-sampled", tid, run.log_path)
             reportOOM(run.config)
         else:
-            self.crashed(run, f"exit code {code}" if code > 0 else f"killed by {_signal_name(-code)}")
+            self.crashed(run, run.worker.end_reason
+                         or (f"exit code {code}" if code > 0 else f"killed by {_signal_name(-code)}"))
 
     def _trial_doc(self, run: _Attempt) -> dict[str, Any] | None:
         try:
@@ -353,8 +405,8 @@ class _LocalRun:
             run.worker.wait(max(0.0, end - time.monotonic()))
         for run in runs:
             if run.worker.poll() is None:
-                logger.warning("trial %d did not stop within %g s of SIGTERM; killing it", run.trial_id,
-                               KILL_GRACE_S)
+                logger.warning("trial %d (%s) did not stop within %g s of being asked to; killing it", run.trial_id,
+                               run.worker.label, KILL_GRACE_S)
                 run.worker.kill()
                 run.worker.wait(KILL_GRACE_S)
             else:
@@ -381,8 +433,9 @@ class _LocalRun:
         timeout = min(moments) - now if moments else None
         if self.progress.enabled or not self.running:
             timeout = _TICK_S if timeout is None else min(timeout, _TICK_S)
-        if any(r.worker.waitable is None for r in self.running.values()):
-            timeout = _POLL_S if timeout is None else min(timeout, _POLL_S)
+        polled = [r.worker.poll_interval for r in self.running.values() if r.worker.waitable is None]
+        if polled:
+            timeout = min(polled) if timeout is None else min(timeout, *polled)
         return None if timeout is None else max(0.0, timeout)
 
     def run(self, stop: _StopSignals) -> None:
@@ -469,12 +522,27 @@ def run_local(
     if bad:
         raise TypeError(f"env must map str to str; bad entries: {bad}")
     slots, allocator = _slots(resources, n_parallel, gpus_per_trial)
-    artifacts.claim_folders(hpo.save_path, hpo.run_id)
-    loop = _LocalRun(hpo, trainer, n_parallel=slots, allocator=allocator, gpus_per_trial=gpus_per_trial,
-                     cpu_only=resources == "cpu", job_retries=job_retries, ignore_fail=ignore_fail, timeout=timeout,
-                     workdir=workdir, env=env, progress=progress, start_method=start_method)
+    launcher = _ProcessLauncher(trainer, hpo.save_path, workdir, start_method)
     logger.info("running trials of %s in %d parallel %s", hpo.save_path, slots,
                 f"slots on GPUs {allocator.indices}" if allocator else "CPU slots")
+    return run_trials(hpo, launcher, n_parallel=slots, allocator=allocator, gpus_per_trial=gpus_per_trial,
+                      cpu_only=resources == "cpu", job_retries=job_retries, ignore_fail=ignore_fail, timeout=timeout,
+                      env=env, keep_top_k=keep_top_k, progress=progress)
+
+
+def run_trials(hpo: Any, launcher: Launcher, *, n_parallel: int, job_retries: int = 0, ignore_fail: bool = False,
+               timeout: float | None = None, env: Mapping[str, str] | None = None, keep_top_k: int | None = 1,
+               progress: bool = True, allocator: GpuAllocator | None = None, gpus_per_trial: int = 1,
+               cpu_only: bool = False) -> RunSummary:
+    """The run loop shared by the adapters: run every trial of ``hpo`` through ``launcher`` until finished.
+
+    Arguments as for :func:`run_local` (checked there, or by the adapter calling this); ``allocator``
+    hands out GPUs (None: none). Claims ``save_path``'s logs/, artifacts/ and configs/ for this run.
+    """
+    artifacts.claim_folders(hpo.save_path, hpo.run_id)
+    loop = _LocalRun(hpo, launcher, n_parallel=n_parallel, allocator=allocator, gpus_per_trial=gpus_per_trial,
+                     cpu_only=cpu_only, job_retries=job_retries, ignore_fail=ignore_fail, timeout=timeout,
+                     env=env or {}, progress=progress)
     stop = _StopSignals()
     stop.install()
     try:

@@ -151,10 +151,17 @@ def _callable_child(trainer: Trainer, config: dict[str, Any], log_path: str, wor
 
 
 class Worker:
-    """A running trial attempt: a child process with a file descriptor that is readable once it ended."""
+    """A running trial attempt: a child process with a file descriptor that is readable once it ended.
+
+    It is the local adapter's ``TrialHandle`` (see ``hpopt.adapters.local``).
+    """
+
+    poll_interval = 0.1  # seconds between polls when there is no descriptor to wait on (no pidfd)
+    end_reason: str | None = None  # the exit code says it all
 
     def __init__(self, pid: int, waitable: Any) -> None:
         self.pid = pid
+        self.label = f"pid {pid}"
         self.waitable = waitable  # for multiprocessing.connection.wait; None when only polling works
 
     def poll(self) -> int | None:

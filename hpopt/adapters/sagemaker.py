@@ -1,0 +1,523 @@
+"""Run an hpopt object's trials as SageMaker training jobs, up to ``n_parallel`` at once.
+
+    from hpopt.adapters.sagemaker import run_sagemaker
+    summary = run_sagemaker(hpo, job_template, n_parallel=3)    # on the controller
+    config = hpopt.adapters.sagemaker.load_train_config()      # in the job's entry script
+
+The run loop and the trial life cycle (retries, ignore_fail, timeout, OOM, Ctrl-C, summary) are the
+local adapter's (:func:`hpopt.adapters.local.run_trials`); this module supplies a launcher whose trial
+handle is a training job:
+
+- **start**: ``create_training_job`` with the user's template (image, role, instances, channels, output
+  path, max runtime), the trial's params as HyperParameters and its train_config as the hyperparameter
+  ``hpopt_train_config``. That train_config's ``file_path`` is an S3 object for this attempt, so
+  ``hpopt.report`` inside the job uploads its scores there (:mod:`hpopt.adapters.s3_trial`).
+- **poll** (every ``poll_interval`` s per running job): ``describe_training_job``, and a conditional GET
+  of the job's scores object (304 when unchanged). New scores are applied to the controller's trial file
+  through ``hpopt.report``, where the algorithm decides; when it says STOP before the last iteration the
+  job is stopped with ``stop_training_job``. Finished jobs are no longer polled.
+- **end**: Completed (with a report) -> the trial ended by itself; Completed without any report, Failed,
+  or stopped by anyone but hpopt -> a crash, retried per ``job_retries``, with the FailureReason in the
+  trial's log and error. "CUDA out of memory" in the FailureReason counts as an OOM.
+
+Every job created is recorded in ``save_path/logs/sagemaker_jobs.jsonl`` (fsynced before the create
+call) with how it ended and its billable seconds. After a controller crash, ``resume=True`` re-issues
+the trials that were running; the launcher then adopts each one's job if it is still running, or has
+completed with scores, instead of paying for a new one: nothing the jobs reported is lost.
+
+Credentials come from boto3's normal chain (or ``boto_session``); nothing secret is logged: the logs
+name jobs, statuses and S3 URIs, never the template's Environment or credentials.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+import signal
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from ..report import report as apply_report
+from ..report import reportOOM
+from ..trial import Status
+from .artifacts import LOGS
+from .local import RunSummary, _check_args, run_trials
+from .s3_trial import S3TrialReader, split_s3_uri
+
+__all__ = ["SageMakerRunSummary", "job_name", "load_train_config", "run_sagemaker"]
+
+logger = logging.getLogger("hpopt")
+
+TRAIN_CONFIG_HP = "hpopt_train_config"
+JOB_MODEL_DIR = "/opt/ml/model"  # SM_MODEL_DIR's usual value: what the job saves there goes to the output path
+JOBS_FILE = "sagemaker_jobs.jsonl"
+MAX_NAME = 63
+MAX_HP_VALUE = 2500  # SageMaker's limit on one hyperparameter value
+_TEMPLATE_REQUIRED = ("AlgorithmSpecification", "ResourceConfig", "StoppingCondition")
+_TRANSIENT = ("ThrottlingException", "Throttling", "ServiceUnavailable", "InternalFailure", "SlowDown")
+
+
+@dataclass
+class SageMakerRunSummary(RunSummary):
+    """A RunSummary plus what the jobs cost (every job of the run, earlier sessions included)."""
+
+    billable_seconds: int = 0
+    jobs: int = 0
+
+
+# --- names and the template -------------------------------------------------------------------------
+
+
+def job_name(save_path: str, run_id: str, trial_id: int, attempt: int) -> str:
+    """A SageMaker-valid job name (<= 63 of [a-zA-Z0-9-], no leading, trailing or double hyphen) naming the
+    save_path folder, the run and the trial: ``hpopt-{folder}-{run id[:10]}-t{id}-a{attempt}``."""
+    tail = f"-{run_id[:10]}-t{int(trial_id)}-a{int(attempt)}"
+    folder = re.sub(r"[^a-zA-Z0-9]+", "-", os.path.basename(os.path.abspath(save_path))).strip("-") or "run"
+    folder = folder[: MAX_NAME - len("hpopt-") - len(tail)].rstrip("-")
+    return f"hpopt-{folder}{tail}"
+
+
+def _tag_value(text: str) -> str:
+    """A tag value SageMaker accepts (letters, digits, spaces, _.:/=+-@; <= 256)."""
+    return re.sub(r"[^\w\s.:/=+\-@]", "_", text)[-256:]
+
+
+def _hp_value(value: Any) -> str:
+    """HyperParameters are strings: a str as is, anything else as JSON (1e-3, true, [1, 2])."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def check_template(job: Any, param_names: list[str]) -> dict[str, Any]:
+    """The create_training_job request template, checked; errors name the key, never print values."""
+    if not isinstance(job, Mapping):
+        raise TypeError(f"job must be a dict of create_training_job arguments, got {type(job).__name__}")
+    template = dict(job)
+    role = template.get("RoleArn")
+    if not isinstance(role, str) or not role.strip():
+        raise ValueError("job['RoleArn'] is required: the IAM role SageMaker runs each training job with, e.g. "
+                         "'arn:aws:iam::123456789012:role/SageMakerTraining' (it must be able to write to the "
+                         "output path); hpopt does not start without one")
+    output = template.get("OutputDataConfig")
+    path = output.get("S3OutputPath") if isinstance(output, Mapping) else None
+    if not isinstance(path, str) or not path.startswith("s3://") or len(path) <= 5:
+        raise ValueError("job['OutputDataConfig']['S3OutputPath'] is required: an s3://bucket/prefix where "
+                         "SageMaker puts each job's model and hpopt the jobs' scores; hpopt does not start "
+                         "without one")
+    for key in _TEMPLATE_REQUIRED:
+        if not isinstance(template.get(key), Mapping):
+            raise ValueError(f"job[{key!r}] is required by create_training_job (see docs/sagemaker.md)")
+    if not template["StoppingCondition"].get("MaxRuntimeInSeconds"):
+        raise ValueError("job['StoppingCondition']['MaxRuntimeInSeconds'] is required: the longest one trial's "
+                         "job may run (SageMaker stops it then, and the trial counts as crashed)")
+    if "TrainingJobName" in template:
+        raise ValueError("job must not set 'TrainingJobName': hpopt names each trial's job (see job_name())")
+    hps = template.get("HyperParameters") or {}
+    if not isinstance(hps, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in hps.items()):
+        raise TypeError("job['HyperParameters'] must map str to str")
+    clash = sorted(set(hps) & {*param_names, TRAIN_CONFIG_HP})
+    if clash:
+        raise ValueError(f"job['HyperParameters'] sets {clash}, which hpopt sets for each trial (search-space "
+                         f"parameters and {TRAIN_CONFIG_HP!r}); remove them from the template")
+    env = template.get("Environment") or {}
+    if not isinstance(env, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+        raise TypeError("job['Environment'] must map str to str")
+    return template
+
+
+# --- in the job ----------------------------------------------------------------------------------
+
+
+def load_train_config() -> dict[str, Any]:
+    """Inside a training job: the trial's train_config, from the hyperparameters SageMaker gives the job.
+
+    Read from ``$SM_HPS`` (framework containers) or ``/opt/ml/input/config/hyperparameters.json`` (any
+    container); ``artifact_dir`` is the job's model folder (``$SM_MODEL_DIR``), uploaded by SageMaker.
+    """
+    raw_env = os.environ.get("SM_HPS")
+    if raw_env:
+        hps = json.loads(raw_env)
+    else:
+        path = os.path.join(os.environ.get("SM_INPUT_CONFIG_DIR", "/opt/ml/input/config"), "hyperparameters.json")
+        try:
+            with open(path) as f:
+                hps = json.load(f)
+        except FileNotFoundError:
+            raise RuntimeError(f"neither $SM_HPS nor {path} exists: this script is meant to run as a SageMaker "
+                               "training job started by hpopt.adapters.sagemaker.run_sagemaker") from None
+    value = hps.get(TRAIN_CONFIG_HP) if isinstance(hps, dict) else None
+    if value is None:
+        raise RuntimeError(f"the job's hyperparameters lack {TRAIN_CONFIG_HP!r}: it was not started by run_sagemaker")
+    config = json.loads(value) if isinstance(value, str) else dict(value)
+    config["artifact_dir"] = os.environ.get("SM_MODEL_DIR", JOB_MODEL_DIR)
+    return config
+
+
+# --- the record of jobs ----------------------------------------------------------------------------
+
+
+class _JobBook:
+    """``save_path/logs/sagemaker_jobs.jsonl``: each job created (before the call) and how it ended."""
+
+    def __init__(self, save_path: str, run_id: str) -> None:
+        self.path = os.path.join(save_path, LOGS, JOBS_FILE)
+        self.run_id = run_id
+        self.created: dict[str, dict[str, Any]] = {}
+        self.ended: dict[str, dict[str, Any]] = {}
+        self.latest: dict[int, str] = {}  # trial id -> its last job
+        try:
+            with open(self.path) as f:
+                lines = f.read().splitlines()
+        except FileNotFoundError:
+            lines = []
+        for line in lines:
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue  # a torn last line: that append never returned
+            if isinstance(rec, dict) and rec.get("run_id") == run_id:
+                self._note(rec)
+
+    def _note(self, rec: dict[str, Any]) -> None:
+        if rec.get("event") == "created":
+            self.created[rec["job"]] = rec
+            self.latest[int(rec["trial_id"])] = rec["job"]
+        elif rec.get("event") == "ended":
+            self.ended[rec["job"]] = rec
+
+    def append(self, rec: dict[str, Any]) -> None:
+        rec = {"run_id": self.run_id, **rec}
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.write(fd, (json.dumps(rec, separators=(",", ":")) + "\n").encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self._note(rec)
+
+    def billable_seconds(self) -> int:
+        return sum(int(r.get("billable_seconds") or 0) for r in self.ended.values())
+
+
+def _error_code(exc: Exception) -> str:
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+def _transient(exc: Exception) -> bool:
+    from botocore.exceptions import BotoCoreError
+
+    return isinstance(exc, BotoCoreError) or _error_code(exc) in _TRANSIENT
+
+
+# --- launcher and handle ---------------------------------------------------------------------------
+
+
+class _SageMakerLauncher:
+    """Creates (or, after a controller restart, adopts) one training job per trial attempt."""
+
+    def __init__(self, hpo: Any, template: dict[str, Any], sm: Any, s3: Any, reports_uri: str,
+                 poll_interval: float) -> None:
+        self.hpo = hpo
+        self.template = template
+        self.sm, self.s3 = sm, s3
+        self.reports_uri = reports_uri.rstrip("/")
+        self.poll_interval = poll_interval
+        self.book = _JobBook(hpo.save_path, hpo.run_id)
+        self.live: set[str] = set()
+
+    def describe(self, name: str) -> dict[str, Any]:
+        return self.sm.describe_training_job(TrainingJobName=name)
+
+    def start(self, config: dict[str, Any], log_path: str, env: dict[str, str]) -> _TrainingJob:
+        adopted = self._adoptable(config)
+        if adopted is not None:
+            rec = self.book.created[adopted]
+            _log(log_path, f"adopted SageMaker training job {adopted} (started for attempt {rec['attempt']} "
+                           f"before the controller restarted); scores from {rec['report']}")
+            return _TrainingJob(self, adopted, rec["report"], config, log_path)
+        tid, attempt = int(config["trial_id"]), int(config["attempt"])
+        name = job_name(self.hpo.save_path, self.hpo.run_id, tid, attempt)
+        report_uri = f"{self.reports_uri}/{self.hpo.run_id}/trial_{tid}_attempt_{attempt}.json"
+        job_config = {**config, "file_path": report_uri, "artifact_dir": JOB_MODEL_DIR}
+        encoded = json.dumps(job_config, separators=(",", ":"))
+        if len(encoded) > MAX_HP_VALUE:
+            raise ValueError(f"trial {tid}'s train_config takes {len(encoded)} characters, over SageMaker's "
+                             f"{MAX_HP_VALUE} per hyperparameter; shorten save_path or reports_uri")
+        params = {k: _hp_value(v) for k, v in config["params"].items()}
+        long = [k for k, v in params.items() if len(v) > MAX_HP_VALUE]
+        if long:
+            raise ValueError(f"trial {tid}: the values of {long} are longer than SageMaker's {MAX_HP_VALUE} "
+                             "characters per hyperparameter")
+        request = {
+            **self.template,
+            "TrainingJobName": name,
+            "HyperParameters": {**(self.template.get("HyperParameters") or {}), **params, TRAIN_CONFIG_HP: encoded},
+            "Environment": {**(self.template.get("Environment") or {}), **env},
+            "Tags": [*(self.template.get("Tags") or []),
+                     {"Key": "hpopt:save_path", "Value": _tag_value(os.path.abspath(self.hpo.save_path))},
+                     {"Key": "hpopt:run_id", "Value": self.hpo.run_id},
+                     {"Key": "hpopt:trial", "Value": f"{tid}.{attempt}"}],
+        }
+        # Recorded before the call: a crash right after it must not leave a job nobody knows about.
+        self.book.append({"event": "created", "job": name, "trial_id": tid, "attempt": attempt,
+                          "params": config["params"], "report": report_uri, "time": time.time()})
+        self.sm.create_training_job(**request)
+        resources = self.template["ResourceConfig"]
+        _log(log_path, f"created SageMaker training job {name} ({resources.get('InstanceCount', 1)} x "
+                       f"{resources.get('InstanceType', '?')}); scores from {report_uri}")
+        return _TrainingJob(self, name, report_uri, config, log_path)
+
+    def _adoptable(self, config: Mapping[str, Any]) -> str | None:
+        """The trial's job from before a controller restart, if it still runs or completed with scores."""
+        name = self.book.latest.get(int(config["trial_id"]))
+        if name is None or name in self.book.ended or name in self.live:
+            return None
+        rec = self.book.created[name]
+        if rec["params"] != config["params"] or int(rec["attempt"]) >= int(config["attempt"]):
+            return None
+        try:
+            desc = self.describe(name)
+        except Exception as exc:
+            if _error_code(exc) == "ValidationException":  # never created (the controller died first)
+                self.book.append({"event": "ended", "job": name, "status": "NotCreated", "billable_seconds": 0})
+                return None
+            raise
+        status = desc["TrainingJobStatus"]
+        doc = S3TrialReader(self.s3, rec["report"]).read()
+        oom = doc is not None and doc.get("status") == Status.CUDAOOM
+        if status == "InProgress" and not oom:
+            return name
+        if status == "Completed" and doc is not None and doc["scores"] and not oom:
+            return name
+        if status != "InProgress":
+            self.record_end(name, desc)
+        return None
+
+    def record_end(self, name: str, desc: Mapping[str, Any]) -> None:
+        if name not in self.book.ended:
+            self.book.append({"event": "ended", "job": name, "status": desc.get("TrainingJobStatus"),
+                              "billable_seconds": int(desc.get("BillableTimeInSeconds") or 0)})
+
+    def settle(self, run_over: bool) -> None:
+        """Deal with the jobs of this run that no handle watches (left by an earlier session): record how
+        they ended, and stop those still running whose trial is done (all of them once ``run_over``), as
+        nobody will read them. Jobs of trials still to run are left for adoption."""
+        finished = {int(e["trial_id"]) for e in self.hpo.get_current_status()["config_list"]
+                    if e["status"] == Status.STOP}
+        for name, rec in list(self.book.created.items()):
+            if name in self.book.ended or name in self.live:
+                continue
+            if not run_over and int(rec["trial_id"]) not in finished:
+                continue
+            try:
+                desc = self.describe(name)
+            except Exception as exc:
+                if _error_code(exc) == "ValidationException":
+                    self.book.append({"event": "ended", "job": name, "status": "NotCreated", "billable_seconds": 0})
+                    continue
+                logger.warning("could not describe SageMaker job %s: %s", name, exc)
+                continue
+            if desc["TrainingJobStatus"] in ("Completed", "Failed", "Stopped"):
+                self.record_end(name, desc)
+            elif desc["TrainingJobStatus"] == "InProgress":
+                logger.warning("stopping SageMaker job %s: its trial %s was settled without it", name,
+                               rec["trial_id"])
+                self.sm.stop_training_job(TrainingJobName=name)
+
+
+class _TrainingJob:
+    """A trial attempt running as a SageMaker training job (a ``TrialHandle``)."""
+
+    waitable = None
+
+    def __init__(self, launcher: _SageMakerLauncher, name: str, report_uri: str, config: dict[str, Any],
+                 log_path: str) -> None:
+        self.launcher = launcher
+        self.name = name
+        self.label = f"job {name}"
+        self.config = config
+        self.log_path = log_path
+        self.poll_interval = launcher.poll_interval
+        self.end_reason: str | None = None
+        self._reader = S3TrialReader(launcher.s3, report_uri)
+        self._applied = 0
+        self._oom = False
+        self._code: int | None = None
+        self._next_poll = 0.0
+        self._stop_requested = False
+        self._secondary: str | None = None
+        launcher.live.add(name)
+
+    # The scores the job uploaded, applied to the controller's trial file
+    def _pull(self, running: bool) -> None:
+        doc = self._reader.read()
+        if doc is None or self._oom:
+            return
+        if doc.get("status") == Status.CUDAOOM:
+            self._oom = True
+            _log(self.log_path, "the job reported CUDA out of memory")
+            reportOOM(self.config)
+            return
+        status = Status.RUNNING
+        for value in doc["scores"][self._applied:]:
+            status = apply_report(self.config, math.nan if value is None else value)
+            self._applied += 1
+            if status == Status.STOP:
+                break
+        if status == Status.STOP and running and self._applied < int(self.config["iterations"]):
+            logger.info("trial %s: stopped by the algorithm after %d iterations; stopping job %s",
+                        self.config["trial_id"], self._applied, self.name)
+            _log(self.log_path, f"stopped by the algorithm after {self._applied} iterations")
+            self.terminate()
+
+    def poll(self) -> int | None:
+        if self._code is not None:
+            return self._code
+        now = time.monotonic()
+        if now < self._next_poll:
+            return None
+        self._next_poll = now + self.poll_interval
+        try:
+            desc = self.launcher.describe(self.name)
+            status = desc["TrainingJobStatus"]
+            self._pull(running=status == "InProgress")
+        except Exception as exc:
+            if not _transient(exc):
+                raise
+            logger.warning("SageMaker job %s: %s; trying again in %g s", self.name, exc, self.poll_interval)
+            return None
+        secondary = desc.get("SecondaryStatus")
+        if secondary != self._secondary:
+            self._secondary = secondary
+            _log(self.log_path, f"{status} / {secondary}")
+        if status in ("InProgress", "Stopping"):
+            return None
+        self._code = self._end(status, desc)
+        return self._code
+
+    def _end(self, status: str, desc: Mapping[str, Any]) -> int:
+        self.launcher.record_end(self.name, desc)
+        billable = int(desc.get("BillableTimeInSeconds") or 0)
+        reason = desc.get("FailureReason")
+        _log(self.log_path, f"job {self.name} ended {status} after {self._applied} reports; billable {billable} s"
+             + (f"\nFailureReason: {reason}" if reason else ""))
+        model = (desc.get("ModelArtifacts") or {}).get("S3ModelArtifacts")
+        artifact_dir = self.config.get("artifact_dir")
+        if model and artifact_dir and os.path.isdir(artifact_dir):
+            with open(os.path.join(artifact_dir, "sagemaker_job.json"), "w") as f:
+                json.dump({"job": self.name, "status": status, "model": model, "billable_seconds": billable}, f)
+        if status == "Completed":
+            if self._applied or self._oom:
+                return 0
+            self.end_reason = f"SageMaker job {self.name} completed without reporting a score"
+            return 1
+        if status == "Failed":
+            self.end_reason = f"SageMaker job {self.name} failed: {reason or 'no FailureReason given'}"
+            return 1
+        if self._stop_requested:
+            return -signal.SIGTERM
+        self.end_reason = (f"SageMaker job {self.name} was stopped outside hpopt ({desc.get('SecondaryStatus')}"
+                           f"{': ' + reason if reason else ''})")
+        return 1
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        end = None if timeout is None else time.monotonic() + timeout
+        while (code := self.poll()) is None:
+            now = time.monotonic()
+            if end is not None and now >= end:
+                return None
+            pause = max(0.0, self._next_poll - now)
+            time.sleep(pause if end is None else min(pause, end - now))
+        return code
+
+    def terminate(self) -> None:
+        if self._code is not None or self._stop_requested:
+            return
+        self._stop_requested = True
+        try:
+            self.launcher.sm.stop_training_job(TrainingJobName=self.name)
+        except Exception as exc:
+            if _error_code(exc) != "ValidationException" and not _transient(exc):  # already ended: fine
+                raise
+            logger.warning("stop_training_job(%s): %s", self.name, exc)
+        _log(self.log_path, "stop_training_job sent")
+        self._next_poll = 0.0
+
+    def kill(self) -> None:
+        """SageMaker has no harder stop than stop_training_job (it escalates inside the job itself)."""
+        self.terminate()
+
+    def close(self) -> None:
+        self.launcher.live.discard(self.name)
+
+
+def _log(path: str, line: str) -> None:
+    with open(path, "a") as f:
+        f.write(f"[hpopt {time.strftime('%Y-%m-%d %H:%M:%S')}] {line}\n")
+
+
+# --- the entry point -------------------------------------------------------------------------------
+
+
+def run_sagemaker(
+    hpo: Any,
+    job: Mapping[str, Any],
+    *,
+    n_parallel: int = 1,
+    job_retries: int = 0,
+    ignore_fail: bool = False,
+    timeout: float | None = None,
+    env: Mapping[str, str] | None = None,
+    keep_top_k: int | None = 1,
+    progress: bool = True,
+    reports_uri: str | None = None,
+    poll_interval: float = 10.0,
+    boto_session: Any = None,
+) -> SageMakerRunSummary:
+    """Run every trial of ``hpo`` as a SageMaker training job until the run is finished.
+
+    ``job``: the create_training_job arguments every trial shares (``RoleArn``,
+    ``OutputDataConfig.S3OutputPath``, ``AlgorithmSpecification``, ``ResourceConfig``,
+    ``StoppingCondition`` required; ``InputDataConfig``, ``HyperParameters``, ``Environment``, ``Tags``...
+    optional); hpopt adds the name, the trial's hyperparameters, ``env`` and tags. ``reports_uri``: where
+    the jobs upload their scores (default ``{S3OutputPath}/hpopt-reports``). ``poll_interval``: seconds
+    between two looks at one running job (one describe and one conditional GET). ``boto_session``: a
+    ``boto3.Session`` (default: boto3's normal credential chain). The other arguments are run_local's.
+
+    Raises as run_local does; the state stays resumable, and a restarted controller adopts the jobs
+    still running. ``hpo`` stays open.
+    """
+    _check_args(n_parallel, 1, "cpu", job_retries, timeout, keep_top_k, "spawn")
+    if n_parallel is None:
+        raise ValueError("n_parallel must be an int >= 1 (jobs at once), got None")
+    if isinstance(poll_interval, bool) or not isinstance(poll_interval, (int, float)) or not poll_interval > 0:
+        raise ValueError(f"poll_interval must be a number of seconds > 0, got {poll_interval!r}")
+    template = check_template(job, list(hpo.search_space))
+    if reports_uri is None:
+        reports_uri = template["OutputDataConfig"]["S3OutputPath"].rstrip("/") + "/hpopt-reports"
+    split_s3_uri(reports_uri, "reports_uri")
+    env = dict(env or {})
+    bad = [k for k, v in env.items() if not isinstance(k, str) or not isinstance(v, str)]
+    if bad:
+        raise TypeError(f"env must map str to str; bad entries: {bad}")
+    try:
+        import boto3
+    except ImportError as exc:
+        raise ImportError("run_sagemaker needs boto3: pip install 'hpopt[sagemaker]'") from exc
+    session = boto_session if boto_session is not None else boto3.Session()
+    os.makedirs(os.path.join(hpo.save_path, LOGS), mode=0o700, exist_ok=True)
+    launcher = _SageMakerLauncher(hpo, template, session.client("sagemaker"), session.client("s3"), reports_uri,
+                                  float(poll_interval))
+    logger.info("running trials of %s as SageMaker training jobs, %d at once; scores through %s", hpo.save_path,
+                n_parallel, reports_uri)
+    launcher.settle(run_over=False)
+    summary = run_trials(hpo, launcher, n_parallel=n_parallel, job_retries=job_retries, ignore_fail=ignore_fail,
+                         timeout=timeout, env=env, keep_top_k=keep_top_k, progress=progress)
+    launcher.settle(run_over=summary.finished)
+    return SageMakerRunSummary(**{f.name: getattr(summary, f.name) for f in fields(summary)},
+                               billable_seconds=launcher.book.billable_seconds(), jobs=len(launcher.book.created))
