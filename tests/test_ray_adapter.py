@@ -65,7 +65,7 @@ def test_report_dispatches_on_the_file_path_scheme():
 def test_report_actor_applies_each_report_once_and_runs_the_stop_rules(tmp_path):
     """TrialReports as a plain object: the same code the actor runs, on real trial files."""
     hpo = make(tmp_path, search_alg="asha", num_trials=6, max_iterations=4)
-    cfg = hpo.get_next_sample()
+    cfg, other = hpo.get_next_sample(), hpo.get_next_sample()
     remote_cfg = {**cfg, "file_path": ray_trial.file_path("hpopt-x", cfg["file_path"])}
     desk = ray_trial.TrialReports(str(tmp_path / "hpo"))
     assert desk.report(remote_cfg, 0, 0.5) == hpopt.Status.RUNNING
@@ -76,6 +76,8 @@ def test_report_actor_applies_each_report_once_and_runs_the_stop_rules(tmp_path)
     desk.finalize_trial(remote_cfg)
     assert hpopt.load_json(cfg["file_path"])["status"] == hpopt.Status.STOP
     assert desk.report(remote_cfg, 2, 0.7) == hpopt.Status.STOP
+    desk.reportOOM({**other, "file_path": ray_trial.file_path("hpopt-x", other["file_path"])})
+    assert hpopt.load_json(other["file_path"])["status"] == hpopt.Status.CUDAOOM
     (tmp_path / "hpo" / "logs").mkdir()
     desk.append_log("trial_0_attempt_0.log", b"line 1\n")
     desk.append_log("trial_0_attempt_0.log", b"line 2\n")
@@ -163,6 +165,7 @@ def cluster():
                 os.environ[k] = v
 
 
+@pytest.mark.slow
 def test_trials_run_on_both_nodes_and_fake_gpus(cluster, tmp_path):
     record = str(tmp_path / "reports.jsonl")
     hpo = make(tmp_path, num_trials=6)
@@ -198,6 +201,7 @@ def recording_trainer():
     return trainer
 
 
+@pytest.mark.slow
 def test_asha_stops_trials_through_report_and_a_deaf_trial_is_cancelled(cluster, tmp_path):
     record = str(tmp_path / "reports.jsonl")
     hpo = make(tmp_path, search_alg="asha", sampler="bayes", num_trials=9, max_iterations=9, num_full_iterations=9,
@@ -237,6 +241,7 @@ def test_a_killed_task_is_retried_by_hpopt(cluster, tmp_path):
     hpo.close()
 
 
+@pytest.mark.slow
 def test_controller_sigkilled_then_resume_keeps_every_acknowledged_report(cluster, tmp_path):
     save_path, record = str(tmp_path / "hpo"), str(tmp_path / "reports.jsonl")
     argv = [sys.executable, os.path.join(HERE, "ray_controller.py"), cluster["address"], save_path, record]
