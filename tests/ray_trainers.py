@@ -31,14 +31,18 @@ def where() -> dict[str, Any]:
 
 
 def recording_trainer(config: dict[str, Any], record: str, sleep: float = 0.0, kill_attempt0_of: int = -1,
-                      ignore_stop: float = 0.0) -> None:
+                      ignore_stop: float = 0.0, stall_on_node: str = "") -> None:
     """Report objective(params, epoch) each epoch; append each acknowledged report to ``record``.
 
     ``kill_attempt0_of``: that trial's first attempt SIGKILLs its own worker after its first report.
     ``ignore_stop``: after STOP, go on sleeping this long (a trainer that does not listen).
+    ``stall_on_node``: on that node, never end (until the node is taken away).
     """
     tid, attempt = config["trial_id"], config["attempt"]
-    append(record + ".starts", {"trial_id": tid, "attempt": attempt, "time": time.time(), **where()})
+    here = where()
+    append(record + ".starts", {"trial_id": tid, "attempt": attempt, "time": time.time(), **here})
+    while here["node"] == stall_on_node:
+        time.sleep(1)
     print(f"trial {tid} attempt {attempt} starts", flush=True)
     for epoch in range(config["iterations"]):
         time.sleep(sleep)

@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -102,6 +103,8 @@ def test_run_ray_checks_its_arguments():
     with pytest.raises(TypeError, match="runtime_env"):
         _check_ray_args(**{**ok, "runtime_env": "env.yaml"})
     assert _one_line("Traceback (most recent call last):\n  File x\nValueError: bad\n") == "ValueError: bad"
+    assert _one_line("NodeDiedError: the node is dead.\nThis can happen if...", last=False) == \
+        "NodeDiedError: the node is dead."
 
 
 def test_experiment_file_takes_ray_settings(tmp_path):
@@ -151,7 +154,7 @@ def cluster():
                     role = "gpu" if "gpu_node" in res else "worker" if "worker_node" in res else "head"
                     nodes[role] = n["NodeID"]
                 assert len(nodes) == 3
-                yield {"address": c.address, "nodes": nodes}
+                yield {"address": c.address, "nodes": nodes, "cluster": c, "node_args": node}
             finally:
                 ray.shutdown()
                 c.shutdown()
@@ -238,6 +241,41 @@ def test_a_killed_task_is_retried_by_hpopt(cluster, tmp_path):
     assert "the task failed" in log
     doc = hpopt.load_json(str(tmp_path / "hpo" / "hpopt_trial_1.json"))
     assert doc["previous_attempts"][0]["scores"] == [pytest.approx(objective(second["config"], 0))]
+    hpo.close()
+
+
+@pytest.mark.slow
+def test_a_trial_on_a_lost_node_is_retried_elsewhere(cluster, tmp_path):
+    import ray
+
+    doomed = cluster["cluster"].add_node(num_cpus=1, resources={"doomed": 1}, **cluster["node_args"])
+    cluster["cluster"].wait_for_nodes()
+    doomed_id = next(n["NodeID"] for n in ray.nodes() if n["Alive"] and "doomed" in n["Resources"])
+    record = str(tmp_path / "reports.jsonl")
+    hpo = make(tmp_path, num_trials=4)
+    trainer = functools.partial(recording_trainer(), record=record, sleep=0.5, stall_on_node=doomed_id)
+
+    def remove_when_a_trial_runs_there():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(s["node"] == doomed_id for s in lines(record + ".starts")):
+            time.sleep(0.1)
+        cluster["cluster"].remove_node(doomed)
+
+    remover = threading.Thread(target=remove_when_a_trial_runs_there)
+    remover.start()
+    try:
+        summary = run_ray(hpo, trainer, n_parallel=4, job_retries=1, progress=False)
+    finally:
+        remover.join()
+    assert summary.finished and summary.trials_done == 4 and summary.trials_retried >= 1
+    starts = lines(record + ".starts")
+    lost = {s["trial_id"] for s in starts if s["node"] == doomed_id}
+    assert lost
+    for tid in lost:
+        again = [s for s in starts if s["trial_id"] == tid and s["attempt"] == 1]
+        assert again and again[0]["node"] != doomed_id
+        assert "the task failed" in (tmp_path / "hpo" / "logs" / f"trial_{tid}_attempt_0.log").read_text()
+        assert entries(hpo)[tid]["score"] == pytest.approx(objective(entries(hpo)[tid]["config"], 2))
     hpo.close()
 
 

@@ -318,7 +318,8 @@ class _RayTrial:
             _note(self.log_path, "the task was cancelled" + (" (its worker killed)" if self._forced else ""))
         except Exception as exc:  # the worker or its node died, the trainer could not be unpickled, ...
             self._code = 1
-            self.end_reason = _one_line(f"{type(exc).__name__}: {exc}")
+            traceback_text = isinstance(exc, rex.RayTaskError)  # its message ends with the exception raised
+            self.end_reason = _one_line(f"{type(exc).__name__}: {exc}", last=traceback_text)
             _note(self.log_path, f"the task failed: {exc}")
         else:
             self._code = int(result["code"])
@@ -352,10 +353,10 @@ class _RayTrial:
         self.launcher.forget(self)
 
 
-def _one_line(text: str) -> str:
-    """A failure's last line (a Ray error's str holds a whole traceback), short enough for an error field."""
+def _one_line(text: str, last: bool = True) -> str:
+    """One line of a failure (a traceback's last, a message's first), short enough for an error field."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return (lines[-1] if lines else text)[:300]
+    return ((lines[-1] if last else lines[0]) if lines else text)[:300]
 
 
 def _note(path: str, line: str) -> None:
