@@ -27,7 +27,7 @@ def where() -> dict[str, Any]:
     import ray
 
     return {"node": ray.get_runtime_context().get_node_id(), "cuda": os.environ.get("CUDA_VISIBLE_DEVICES"),
-            "pid": os.getpid()}
+            "pid": os.getpid(), "mark": os.environ.get("TRIAL_MARK")}
 
 
 def recording_trainer(config: dict[str, Any], record: str, sleep: float = 0.0, kill_attempt0_of: int = -1,

@@ -230,13 +230,14 @@ def test_a_killed_task_is_retried_by_hpopt(cluster, tmp_path):
     record = str(tmp_path / "reports.jsonl")
     hpo = make(tmp_path, num_trials=2)
     trainer = functools.partial(recording_trainer(), record=record, kill_attempt0_of=1)
-    summary = run_ray(hpo, trainer, n_parallel=2, job_retries=1, progress=False)
+    summary = run_ray(hpo, trainer, n_parallel=2, job_retries=1, env={"TRIAL_MARK": "from env"}, progress=False)
     assert summary.finished and summary.trials_done == 2 and summary.trials_retried == 1
     second = entries(hpo)[1]
     assert second["retries"] == 1 and second["attempt"] == 1
     assert second["score"] == pytest.approx(objective(second["config"], 2))
     starts = lines(record + ".starts")
     assert sorted((s["trial_id"], s["attempt"]) for s in starts) == [(0, 0), (1, 0), (1, 1)]  # not Ray's retries
+    assert {s["mark"] for s in starts} == {"from env"}  # env reaches the trials (as runtime_env env_vars)
     log = (tmp_path / "hpo" / "logs" / "trial_1_attempt_0.log").read_text()
     assert "the task failed" in log
     doc = hpopt.load_json(str(tmp_path / "hpo" / "hpopt_trial_1.json"))
