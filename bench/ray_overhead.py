@@ -1,8 +1,9 @@
 """hpopt's Ray adapter against Ray Tune on the same two-node cluster: report round trip and trial throughput.
 
-It starts a Ray cluster of two nodes on 127.0.0.1 (a head and a worker node, one CPU each, plus a node
-with 2 CPUs; ``ray.cluster_utils.Cluster``) inside a network namespace that has only a loopback interface
-(needs root; see tests/loopback_netns.py), then measures, in one run:
+It starts a Ray cluster of two nodes on 127.0.0.1 (``ray.cluster_utils.Cluster``: a head with one CPU,
+where the controller and its report actor run, and a worker node with ``--parallel`` - 1 CPUs and the
+custom resource ``worker_node``) inside a network namespace that has only a loopback interface (needs
+root; see tests/loopback_netns.py), then measures, in one run:
 
 * **report round trip**: a trainer on the worker node (custom resource ``worker_node``) calls
   ``hpopt.report`` ``--reports`` times in one trial (random search: the answer is RUNNING each time);
@@ -192,11 +193,10 @@ def main() -> None:
         started = time.perf_counter()
         cluster = Cluster(initialize_head=True, head_node_args=dict(num_cpus=1, include_dashboard=False, **node))
         try:
-            cluster.add_node(num_cpus=1, resources={"worker_node": 1}, **node)
-            cluster.add_node(num_cpus=max(1, args.parallel - 2), **node)
+            cluster.add_node(num_cpus=max(1, args.parallel - 1), resources={"worker_node": 1}, **node)
             cluster.wait_for_nodes()
             ray.init(address=cluster.address, log_to_driver=False)
-            print(f"cluster of 3 nodes on 127.0.0.1 up in {time.perf_counter() - started:.1f} s", flush=True)
+            print(f"cluster of 2 nodes on 127.0.0.1 up in {time.perf_counter() - started:.1f} s", flush=True)
             figures["local_report"] = local_round_trip(args.reports, tmp, "local")
             figures["local_report_ram"] = local_round_trip(args.reports, ram_tmp, "local")
             # Each side once to warm the workers up, then measured.

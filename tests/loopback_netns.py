@@ -40,7 +40,10 @@ def _loopback_up() -> None:
 def loopback_only_network() -> Iterator[None]:
     """Inside: this thread (and what it starts) sees only ``lo`` (up, 127.0.0.1)."""
     libc = _libc()
-    original = os.open(f"/proc/self/task/{threading.get_native_id()}/ns/net", os.O_RDONLY)
+    try:
+        original = os.open(f"/proc/self/task/{threading.get_native_id()}/ns/net", os.O_RDONLY)
+    except OSError as exc:
+        raise NamespaceUnavailable(exc.errno, f"cannot open this thread's network namespace: {exc}") from exc
     try:
         if libc.unshare(_CLONE_NEWNET) != 0:
             err = ctypes.get_errno()
