@@ -60,7 +60,7 @@ def recording_trainer(config: dict[str, Any], record: str, sleep: float = 0.0, k
 
 
 def script_main() -> None:
-    """A command trainer: ``python ray_trainers.py RECORD``; reports through its Ray task's relay."""
+    """A command trainer: ``python ray_trainers.py RECORD [--deaf]``; reports through its Ray task's relay."""
     from hpopt.adapters.local import load_train_config
 
     config = load_train_config()
@@ -72,6 +72,9 @@ def script_main() -> None:
         if status == hpopt.Status.STOP:
             break
     print(f"trial {config['trial_id']} done", flush=True)
+    if "--deaf" in sys.argv:  # does not end after STOP: the Ray task stops it with SIGTERM
+        signal.signal(signal.SIGTERM, lambda *_: (print("got SIGTERM", flush=True), sys.exit(143)))
+        time.sleep(120)
 
 
 if __name__ == "__main__":

@@ -308,14 +308,14 @@ def test_controller_sigkilled_then_resume_keeps_every_acknowledged_report(cluste
 
 def test_hpopt_run_with_a_script_and_baye_opt_on_the_cluster(cluster, tmp_path):
     record = str(tmp_path / "reports.jsonl")
-    exp = {"script": [os.path.join(HERE, "ray_trainers.py"), record],
+    exp = {"script": [os.path.join(HERE, "ray_trainers.py"), record, "--deaf"],
            "search_space": {"x": {"type": "uniform", "range": [-5, 5]}, "lr": {"type": "loguniform",
                             "range": [1e-4, 0.1]}, "bs": {"type": "quniform", "range": [8, 128, 8]},
                             "opt": {"type": "choice", "range": ["sgd", "adam"]}},
            "search_alg": "bayes_opt", "n_parallel": 2, "save_path": "hpo",
            "algorithm": {"full_dataset_size": 1000, "num_full_iterations": 4, "num_trials": 5,
                          "max_iterations": 2, "seed": 2},
-           "resources": "ray", "ray": {"address": cluster["address"], "num_cpus": 1}}
+           "resources": "ray", "ray": {"address": cluster["address"], "num_cpus": 1, "stop_grace_s": 1}}
     path = tmp_path / "experiment.json"
     path.write_text(json.dumps(exp))
     from hpopt.cli import main
@@ -325,5 +325,6 @@ def test_hpopt_run_with_a_script_and_baye_opt_on_the_cluster(cluster, tmp_path):
     assert status["num_workers"] == 2 and len(status["config_list"]) == 5
     reports = lines(record)
     assert len(reports) == 10 and len({r["pid"] for r in reports}) == 5  # one script process per trial
-    log = (tmp_path / "hpo" / "logs" / "trial_0_attempt_0.log").read_text()
-    assert "trial 0 done" in log
+    for tid in range(5):  # each script ignored STOP; its task ended it with SIGTERM, no worker was killed
+        log = (tmp_path / "hpo" / "logs" / f"trial_{tid}_attempt_0.log").read_text()
+        assert f"trial {tid} done" in log and "got SIGTERM" in log and "its worker killed" not in log

@@ -207,7 +207,10 @@ def _run_command(command: Command, config: dict[str, Any], log: str, tmp: str, g
     relay = threading.Thread(target=ray_trial.serve_relay, args=(ours,), name="hpopt-report-relay", daemon=True)
     relay.start()
     try:
-        code = proc.wait()
+        # Ray's cancel raises KeyboardInterrupt between two Python statements: wait in short steps, not in
+        # one blocking waitpid that would hold it off until the trainer exits by itself.
+        while (code := _wait(proc, 0.2)) is None:
+            pass
     except KeyboardInterrupt:  # cancelled: stop the trainer's process group, then insist
         _signal_group(proc.pid, signal.SIGTERM)
         try:
@@ -220,6 +223,13 @@ def _run_command(command: Command, config: dict[str, Any], log: str, tmp: str, g
         _signal_group(proc.pid, signal.SIGKILL)  # whatever it left behind in its group
         relay.join(5)
     return code, (None if code == 0 else (f"exit code {code}" if code > 0 else f"killed by signal {-code}"))
+
+
+def _wait(proc: subprocess.Popen[bytes], timeout: float) -> int | None:
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        return None
 
 
 def _pack(folder: str) -> bytes | None:
