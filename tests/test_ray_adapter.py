@@ -17,6 +17,7 @@ import threading
 import time
 
 import pytest
+from ray_trainers import recording_trainer
 from workloads import objective, space
 
 import hpopt
@@ -172,7 +173,7 @@ def cluster():
 def test_trials_run_on_both_nodes_and_fake_gpus(cluster, tmp_path):
     record = str(tmp_path / "reports.jsonl")
     hpo = make(tmp_path, num_trials=6)
-    summary = run_ray(hpo, functools.partial(recording_trainer(), record=record, sleep=0.3), n_parallel=3,
+    summary = run_ray(hpo, functools.partial(recording_trainer, record=record, sleep=0.3), n_parallel=3,
                       progress=False)
     assert summary.finished and summary.trials_done == 6 and summary.trials_failed == 0
     starts = lines(record + ".starts")
@@ -189,7 +190,7 @@ def test_trials_run_on_both_nodes_and_fake_gpus(cluster, tmp_path):
     hpo = make(tmp_path, name="gpu", search_alg="asha", num_trials=4, min_iterations=1, reduction_factor=3,
                num_brackets=1, subset_ratio=1.0)
     hpo.epoch_budget = 1000.0
-    summary = run_ray(hpo, functools.partial(recording_trainer(), record=gpu_record, sleep=0.3), num_gpus=1,
+    summary = run_ray(hpo, functools.partial(recording_trainer, record=gpu_record, sleep=0.3), num_gpus=1,
                       num_cpus=0.5, progress=False)
     assert summary.finished and summary.trials_done == 4
     starts = lines(gpu_record + ".starts")
@@ -198,19 +199,13 @@ def test_trials_run_on_both_nodes_and_fake_gpus(cluster, tmp_path):
     hpo.close()
 
 
-def recording_trainer():
-    from ray_trainers import recording_trainer as trainer
-
-    return trainer
-
-
 @pytest.mark.slow
 def test_asha_stops_trials_through_report_and_a_deaf_trial_is_cancelled(cluster, tmp_path):
     record = str(tmp_path / "reports.jsonl")
     hpo = make(tmp_path, search_alg="asha", sampler="bayes", num_trials=9, max_iterations=9, num_full_iterations=9,
                min_iterations=1, reduction_factor=3, num_brackets=1, subset_ratio=1.0, seed=3)
     hpo.epoch_budget = 1000.0  # num_trials ends the run, not the planned budget
-    trainer = functools.partial(recording_trainer(), record=record, ignore_stop=120.0)
+    trainer = functools.partial(recording_trainer, record=record, ignore_stop=120.0)
     started = time.monotonic()
     summary = run_ray(hpo, trainer, n_parallel=3, stop_grace_s=1.0, progress=False)
     assert time.monotonic() - started < 100  # deaf trials were cancelled, not waited for
@@ -229,7 +224,7 @@ def test_asha_stops_trials_through_report_and_a_deaf_trial_is_cancelled(cluster,
 def test_a_killed_task_is_retried_by_hpopt(cluster, tmp_path):
     record = str(tmp_path / "reports.jsonl")
     hpo = make(tmp_path, num_trials=2)
-    trainer = functools.partial(recording_trainer(), record=record, kill_attempt0_of=1)
+    trainer = functools.partial(recording_trainer, record=record, kill_attempt0_of=1)
     summary = run_ray(hpo, trainer, n_parallel=2, job_retries=1, env={"TRIAL_MARK": "from env"}, progress=False)
     assert summary.finished and summary.trials_done == 2 and summary.trials_retried == 1
     second = entries(hpo)[1]
@@ -254,7 +249,7 @@ def test_a_trial_on_a_lost_node_is_retried_elsewhere(cluster, tmp_path):
     doomed_id = next(n["NodeID"] for n in ray.nodes() if n["Alive"] and "doomed" in n["Resources"])
     record = str(tmp_path / "reports.jsonl")
     hpo = make(tmp_path, num_trials=4)
-    trainer = functools.partial(recording_trainer(), record=record, sleep=0.5, stall_on_node=doomed_id)
+    trainer = functools.partial(recording_trainer, record=record, sleep=0.5, stall_on_node=doomed_id)
 
     def remove_when_a_trial_runs_there():
         deadline = time.monotonic() + 60
