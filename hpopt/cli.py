@@ -42,17 +42,24 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _error(f"{exp.path}: hpopt.create() refused the settings: {exc}", 2)
     resume_hint = f"hpopt run {args.experiment} --resume"
     try:
-        summary = run_local(hpo, exp.script, n_parallel=exp.n_parallel, gpus_per_trial=exp.gpus_per_trial,
-                            resources=exp.resources, job_retries=exp.job_retries, ignore_fail=exp.ignore_fail,
-                            timeout=exp.timeout, workdir=exp.workdir, env=exp.env, keep_top_k=exp.keep_top_k,
-                            progress=not args.no_progress)
+        if exp.resources == "ray":
+            from .adapters.ray import run_ray
+
+            summary = run_ray(hpo, _in_workdir(exp.script, exp.workdir), n_parallel=exp.n_parallel,
+                              job_retries=exp.job_retries, ignore_fail=exp.ignore_fail, timeout=exp.timeout,
+                              env=exp.env, keep_top_k=exp.keep_top_k, progress=not args.no_progress, **exp.ray)
+        else:
+            summary = run_local(hpo, exp.script, n_parallel=exp.n_parallel, gpus_per_trial=exp.gpus_per_trial,
+                                resources=exp.resources, job_retries=exp.job_retries, ignore_fail=exp.ignore_fail,
+                                timeout=exp.timeout, workdir=exp.workdir, env=exp.env, keep_top_k=exp.keep_top_k,
+                                progress=not args.no_progress)
     except TrialFailedError as exc:
         return _error(f"{exc}\nto go on: {resume_hint}", 1)
     except RunInterrupted as exc:
         print(f"hpopt: {exc}; every trial was stopped and the state saved. Continue with: {resume_hint}",
               file=sys.stderr)
         return 128 + exc.signum
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, ImportError) as exc:
         return _error(str(exc), 2)
     except RuntimeError as exc:
         return _error(f"{exc}\nafter fixing it: {resume_hint}", 1)
@@ -68,6 +75,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     for path in summary.kept_artifacts:
         print(f"artifacts kept: {path}")
     return 0
+
+
+def _in_workdir(script: str | list[str], workdir: str) -> list[str]:
+    """A Ray trial runs the script on a node, in its own folder: name a script in workdir by its full path
+    (the same on every node, as with a shared image or file system; else ship it with runtime_env)."""
+    import shlex
+
+    argv = shlex.split(script) if isinstance(script, str) else list(script)
+    if argv and (os.sep in argv[0] or argv[0].endswith(".py")) and not os.path.isabs(argv[0]):
+        argv[0] = os.path.join(workdir, argv[0])
+    return argv
 
 
 def cmd_status(args: argparse.Namespace) -> int:

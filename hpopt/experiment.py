@@ -31,7 +31,9 @@ KEYS = {
     "target": '"max" (default) or "min": whether a higher score is better',
     "job_retries": "how often a crashed trial is run again: an int >= 0 (default 0)",
     "ignore_fail": "true to go on when a trial fails for good (default false: the run stops)",
-    "resources": '"auto" (default), "gpu" or "cpu"',
+    "resources": '"auto" (default), "gpu" or "cpu" (local processes), or "ray" (tasks on a Ray cluster)',
+    "ray": '{"address": "auto", "num_cpus": 1, "num_gpus": 1, "resources": {...}, "runtime_env": {...}}: '
+           'with "resources": "ray", where and with what each trial runs',
     "save_path": 'the folder for the run\'s state, logs and artifacts (default "hpo")',
     "workdir": "the folder trials run in (default: the experiment file's folder)",
     "timeout": "seconds a trial attempt may run before it is killed: a number > 0 (default: no limit)",
@@ -40,6 +42,16 @@ KEYS = {
     "description": "free text, ignored",
 }
 REQUIRED = ("script", "search_space")
+# Keys of "ray": run_ray's arguments for the cluster and each trial's resources.
+RAY_KEYS = {
+    "address": 'the cluster: "auto" (the one this machine belongs to), "host:port", or null for a local one',
+    "num_cpus": "CPUs per trial (default 1)",
+    "num_gpus": "GPUs per trial (default 0); Ray sets CUDA_VISIBLE_DEVICES",
+    "resources": 'custom resources per trial, e.g. {"gpu_node": 1}',
+    "runtime_env": "Ray's runtime_env for the trials (working_dir, pip, env_vars, ...)",
+    "ray_options": "other Ray task options (memory, accelerator_type, scheduling_strategy, ...)",
+    "stop_grace_s": "seconds a trial told to stop may go on before it is cancelled (default 10)",
+}
 # create() arguments that have a key of their own in the experiment file (or that hpopt run sets).
 _SET_ELSEWHERE = {"search_space": "search_space", "save_path": "save_path", "search_alg": "search_alg",
                   "mode": "target", "resume": "the --resume option"}
@@ -69,6 +81,7 @@ class Experiment:
     timeout: float | None = None
     env: dict[str, str] = field(default_factory=dict)
     keep_top_k: int | None = 1
+    ray: dict[str, Any] = field(default_factory=dict)
 
     def create_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for hpopt.create() (without ``resume``)."""
@@ -187,7 +200,7 @@ def _check(path: str, doc: Mapping[str, Any], base: str) -> Experiment:
             if not _is_int(doc[key], minimum):
                 raise _fail(path, key, f"an int >= {minimum}", doc[key])
             exp[key] = int(doc[key])
-    for key, choices in (("target", ("max", "min")), ("resources", ("auto", "gpu", "cpu"))):
+    for key, choices in (("target", ("max", "min")), ("resources", ("auto", "gpu", "cpu", "ray"))):
         if key in doc:
             if doc[key] not in choices:
                 hint = did_you_mean(doc[key], choices) if isinstance(doc[key], str) else ""
@@ -213,7 +226,26 @@ def _check(path: str, doc: Mapping[str, Any], base: str) -> Experiment:
         if k is not None and not _is_int(k, 0):
             raise _fail(path, "keep_top_k", "an int >= 0, or null to keep every trial's artifacts", k)
         exp["keep_top_k"] = k
+    if "ray" in doc or exp.get("resources") == "ray":
+        exp["ray"] = _ray(path, doc)
     return Experiment(path=path, **exp)
+
+
+def _ray(path: str, doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The "ray" object (its values are checked by run_ray, before anything runs)."""
+    if doc.get("resources") != "ray":
+        raise ExperimentError(f'{path}: \'ray\' is used only with "resources": "ray"; add that, or remove \'ray\'')
+    if "gpus_per_trial" in doc:
+        raise ExperimentError(f'{path}: with "resources": "ray", GPUs per trial are ray.num_gpus, not '
+                              "'gpus_per_trial'")
+    raw = doc.get("ray", {})
+    if not isinstance(raw, Mapping):
+        raise _fail(path, "ray", KEYS["ray"], raw)
+    for key in raw:
+        if key not in RAY_KEYS:
+            raise ExperimentError(f"{path}: 'ray' has an unknown key {key!r}{did_you_mean(key, RAY_KEYS)}; the keys "
+                                  f"are {', '.join(RAY_KEYS)}")
+    return dict(raw)
 
 
 def load_experiment(path: str) -> Experiment:

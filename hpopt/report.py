@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import importlib
 import logging
 import math
 import numbers
@@ -180,16 +181,18 @@ def _open_trial(config: Mapping[str, Any], caller: str) -> dict[str, Any] | None
     return doc
 
 
+# Trial files a trainer cannot write directly: the scheme of ``file_path`` ("s3://...", "ray://...") names
+# the module that carries report(), reportOOM() and finalize_trial() there. Imported only when such a
+# config is used, so the core never loads boto3 or ray otherwise.
+REMOTE_SCHEMES = {"s3": "hpopt.adapters.s3_trial", "ray": "hpopt.adapters.ray_trial"}
+
+
 def _remote(config: Mapping[str, Any]) -> Any | None:
-    """The S3 trial-file writer when the trial's file is in S3 (a trainer inside a SageMaker job), else None.
-
-    Imported only then, so that the core never loads boto3 otherwise.
-    """
-    if str(config["file_path"]).startswith("s3://"):
-        from .adapters import s3_trial
-
-        return s3_trial
-    return None
+    """The module that carries this trial's reports when its file is remote (see REMOTE_SCHEMES), else None."""
+    scheme, sep, _ = str(config["file_path"]).partition("://")
+    if not sep or scheme not in REMOTE_SCHEMES:
+        return None
+    return importlib.import_module(REMOTE_SCHEMES[scheme])
 
 
 def _save_path_of(config: Mapping[str, Any]) -> str:

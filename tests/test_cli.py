@@ -186,7 +186,7 @@ def test_sigterm_then_resume_loses_nothing(tmp_path, capsys):
      "search_space.x has an unknown key 'rang' (did you mean 'range'?)"),
     ({"script": "missing_train.py"}, "'script' names 'missing_train.py', which does not exist"),
     ({"search_alg": "ashaa"}, "search_alg must be one of"),
-    ({"resources": "tpu"}, "'resources' must be one of ['auto', 'gpu', 'cpu']"),
+    ({"resources": "tpu"}, "'resources' must be one of ['auto', 'gpu', 'cpu', 'ray']"),
 ])
 def test_bad_experiment_files_name_the_key(tmp_path, capsys, change, message):
     path = write_experiment(tmp_path, **change)

@@ -1,0 +1,635 @@
+"""Run an hpopt object's trials on a Ray cluster: many machines and GPUs, no shared file system.
+
+    from hpopt.adapters.ray import run_ray
+    summary = run_ray(hpo, train, address="auto", num_gpus=1, n_parallel=8)   # train(config) as a Ray task
+    summary = run_ray(hpo, ["python", "train.py"], num_cpus=4)                # a script on the node
+
+The run loop and the trial life cycle (retries, ignore_fail, OOM, timeout, Ctrl-C, best artifacts,
+summary) are the local adapter's (:func:`hpopt.adapters.local.run_trials`); this module supplies a
+launcher whose trial handle is a Ray task:
+
+- **start**: one Ray task per trial attempt, with the per-trial resources (``num_cpus``, ``num_gpus``,
+  custom ``resources``, ``runtime_env``); Ray places it and sets ``CUDA_VISIBLE_DEVICES``. Ray's own task
+  retries are off (``max_retries=0``): hpopt's ``job_retries`` decides. A callable trainer runs in the
+  task's worker process; a command runs as its child (its own process group, killed if the worker dies).
+- **reports**: the task's train_config has ``file_path = ray://{actor}/hpopt_trial_{id}.json``, so
+  ``hpopt.report`` in the trainer goes to the run's report actor (:mod:`hpopt.adapters.ray_trial`), which
+  Ray keeps on the controller's node; it writes the trial file there, durably, and answers RUNNING/STOP.
+- **output and artifacts**: the trainer's stdout/stderr go to a file on its node that the task forwards
+  to ``save_path/logs/`` through the actor twice a second; ``artifact_dir`` is a folder on the node whose
+  contents come back with the task's result and land in ``save_path/artifacts/trial_{id}``.
+- **end**: the task returns the trainer's exit code (0 done or ended itself, >0 raised, OOM reported);
+  a task whose worker or node died is a crash (retried per ``job_retries``). The controller blocks on the
+  tasks' completion (a pipe per task that Ray's completion callback writes), never a busy loop.
+- **stop**: a trial whose trial file says STOP (ASHA, median stop, its last iteration, failed) and whose
+  task has not ended ``stop_grace_s`` later is cancelled (KeyboardInterrupt in the task), then
+  force-cancelled (its worker killed) after another ``stop_grace_s``.
+
+When the controller dies, Ray ends its tasks and its actor with it (they belong to its job). Every report
+it acknowledged is in a trial file; ``hpopt.create(..., resume=True)`` and ``run_ray`` again re-issue the
+trials that were running (same params, next attempt; earlier scores kept under ``previous_attempts``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import io
+import logging
+import math
+import numbers
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from ..store import StateFileError, read_json_dict, trial_path
+from ..trial import Status
+from . import ray_trial
+from .local import RunSummary, _check_args, run_trials
+from .workers import TRAIN_CONFIG_ENV, Command, Trainer, command_argv, is_cuda_oom
+
+__all__ = ["run_ray"]
+
+logger = logging.getLogger("hpopt")
+
+STOP_GRACE_S = 10.0
+LOG_FORWARD_S = 0.5  # how often a task sends its trainer's new output to the controller
+_LOG_CHUNK = 1 << 20
+_WATCH_S = 0.25  # how often the controller looks for trials told STOP whose task still runs
+
+
+# --- inside the Ray task (on any node) ---------------------------------------------------------------
+
+
+class _LogForwarder:
+    """Sends what the trainer wrote to its node-local log to the controller's log, in order."""
+
+    def __init__(self, actor: Any, name: str, path: str) -> None:
+        self.actor, self.name, self.path = actor, name, path
+        self.offset = 0
+        self._stop = threading.Event()
+        self._last: Any = None
+        self._thread = threading.Thread(target=self._loop, name="hpopt-log-forwarder", daemon=True)
+        self._thread.start()
+
+    def _send(self) -> None:
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                while chunk := f.read(_LOG_CHUNK):
+                    self._last = self.actor.append_log.remote(self.name, chunk)
+                    self.offset += len(chunk)
+        except FileNotFoundError:
+            pass
+
+    def _loop(self) -> None:
+        while not self._stop.wait(LOG_FORWARD_S):
+            self._send()
+
+    def close(self, note: str = "") -> None:
+        """Send the rest (and ``note``) and wait until the controller has it."""
+        import ray
+
+        self._stop.set()
+        self._thread.join()
+        self._send()
+        if note:
+            self._last = self.actor.append_log.remote(self.name, note.encode())
+        if self._last is not None:
+            with contextlib.suppress(Exception):
+                ray.get(self._last, timeout=30)
+
+
+@contextlib.contextmanager
+def _output_to(path: str) -> Any:
+    """Point this process's stdout and stderr (fds 1 and 2, and sys.stdout/err) at ``path`` for a while."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    saved = os.dup(1), os.dup(2)
+    old = sys.stdout, sys.stderr
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115 - closed below
+    sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+    try:
+        yield
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+                stream.close()
+        sys.stdout, sys.stderr = old
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        os.close(saved[0])
+        os.close(saved[1])
+
+
+def _run_callable(trainer: Trainer, config: dict[str, Any], log: str) -> tuple[int, str | None]:
+    """The trainer in this worker process: (exit code, why it failed). KeyboardInterrupt (a cancel) passes."""
+    cwd = os.getcwd()
+    with _output_to(log):
+        try:
+            trainer(config)
+            return 0, None
+        except KeyboardInterrupt:
+            traceback.print_exc()
+            raise
+        except BaseException as exc:  # the trainer's last word: a crash or an OOM
+            traceback.print_exc()
+            if isinstance(exc, SystemExit):
+                if exc.code in (0, None):
+                    return 0, None
+                return (exc.code if isinstance(exc.code, int) else 1), f"SystemExit({exc.code!r})"
+            if is_cuda_oom(exc):
+                from ..report import reportOOM
+
+                reportOOM(config)
+                return 0, None
+            return 1, _one_line(f"{type(exc).__name__}: {exc}")
+        finally:
+            os.chdir(cwd)
+
+
+_PR_SET_PDEATHSIG = 1
+try:
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):  # not Linux: no parent-death signal
+    _prctl = None
+
+
+def _die_with_parent() -> None:
+    """In the command's child, before exec: SIGKILL when the Ray worker that started it dies."""
+    if _prctl is not None:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+def _run_command(command: Command, config: dict[str, Any], log: str, tmp: str, grace: float) -> tuple[int, str | None]:
+    """The trainer as a child of this task; its reports come back over a socket (ray_trial relays them)."""
+    import json
+
+    path = os.path.join(tmp, "train_config.json")
+    with open(path, "w") as f:
+        json.dump(config, f)
+    ours, theirs = socket.socketpair()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", TRAIN_CONFIG_ENV: path, ray_trial.RELAY_FD_ENV: str(theirs.fileno())}
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        argv = command_argv(command)
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=fd, stderr=fd, env=env,
+                                pass_fds=(theirs.fileno(),), start_new_session=True,
+                                preexec_fn=_die_with_parent if _prctl is not None else None)
+    except OSError as exc:
+        os.write(fd, f"hpopt: cannot start {command!r}: {exc}\n".encode())
+        ours.close()
+        return 127, f"cannot start {command!r}: {exc}"
+    finally:
+        os.close(fd)
+        theirs.close()
+    relay = threading.Thread(target=ray_trial.serve_relay, args=(ours,), name="hpopt-report-relay", daemon=True)
+    relay.start()
+    try:
+        # Ray's cancel raises KeyboardInterrupt between two Python statements: wait in short steps, not in
+        # one blocking waitpid that would hold it off until the trainer exits by itself.
+        while (code := _wait(proc, 0.2)) is None:
+            pass
+    except KeyboardInterrupt:  # cancelled: stop the trainer's process group, then insist
+        _signal_group(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            _signal_group(proc.pid, signal.SIGKILL)
+            proc.wait()
+        raise
+    finally:
+        _signal_group(proc.pid, signal.SIGKILL)  # whatever it left behind in its group
+        relay.join(5)
+    return code, (None if code == 0 else (f"exit code {code}" if code > 0 else f"killed by signal {-code}"))
+
+
+def _wait(proc: subprocess.Popen[bytes], timeout: float) -> int | None:
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        return None
+
+
+def _pack(folder: str) -> bytes | None:
+    if not os.path.isdir(folder) or not os.listdir(folder):
+        return None
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name in sorted(os.listdir(folder)):
+            tar.add(os.path.join(folder, name), arcname=name)
+    return buf.getvalue()
+
+
+def _trial_task(trainer: Trainer | Command, is_command: bool, config: dict[str, Any], log_name: str,
+                grace: float) -> dict[str, Any]:
+    """A trial attempt as a Ray task: run the trainer on this node, forward its output, return its end."""
+    import ray
+
+    actor = ray_trial._actor(ray_trial.actor_name_of(config["file_path"]))
+    node = ray.get_runtime_context().get_node_id()
+    tmp = tempfile.mkdtemp(prefix=f"hpopt-trial{config['trial_id']}-")
+    try:
+        log = os.path.join(tmp, "output.log")
+        artifacts = os.path.join(tmp, "artifacts")
+        os.mkdir(artifacts)
+        config = {**config, "artifact_dir": artifacts}
+        forwarder = _LogForwarder(actor, log_name, log)
+        host = socket.gethostname()
+        actor.append_log.remote(log_name, f"[hpopt] on node {node} ({host}), CUDA_VISIBLE_DEVICES="
+                                          f"{os.environ.get('CUDA_VISIBLE_DEVICES', '')!r}\n".encode())
+        note = ""
+        try:
+            if is_command:
+                code, reason = _run_command(trainer, config, log, tmp, grace)  # type: ignore[arg-type]
+            else:
+                code, reason = _run_callable(trainer, config, log)  # type: ignore[arg-type]
+        except KeyboardInterrupt:
+            note = "[hpopt] the task was cancelled\n"
+            raise
+        finally:
+            forwarder.close(note)
+        return {"code": code, "reason": reason, "node": node, "artifacts": _pack(artifacts)}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# --- on the controller ---------------------------------------------------------------------------------
+
+
+class _RayTrial:
+    """A trial attempt running as a Ray task (a ``TrialHandle``)."""
+
+    poll_interval = 1.0  # unused: ``waitable`` is a pipe that Ray's completion callback writes
+
+    def __init__(self, launcher: _RayLauncher, ref: Any, config: dict[str, Any], log_path: str) -> None:
+        self.launcher = launcher
+        self.ref = ref
+        self.config = config
+        self.log_path = log_path
+        self.label = f"Ray task {ref.task_id().hex()[:16]}"
+        self.end_reason: str | None = None
+        self.node: str | None = None
+        self.stop_seen: float | None = None
+        self._cancelled = self._forced = False
+        self._code: int | None = None
+        self._guard = threading.Lock()
+        self._closed = False
+        self.waitable, self._wake = os.pipe()
+        self._future = ref.future()
+        self._future.add_done_callback(self._done)
+
+    @property
+    def trial_id(self) -> int:
+        return int(self.config["trial_id"])
+
+    @property
+    def attempt(self) -> int:
+        return int(self.config["attempt"])
+
+    def _done(self, _future: Any) -> None:
+        with self._guard:
+            if not self._closed:
+                with contextlib.suppress(OSError):
+                    os.write(self._wake, b"!")
+
+    def poll(self) -> int | None:
+        if self._code is not None:
+            return self._code
+        if not self._future.done():
+            return None
+        import ray.exceptions as rex
+
+        try:
+            result = self._future.result()
+        except rex.TaskCancelledError:
+            self._code = -int(signal.SIGKILL if self._forced else signal.SIGTERM)
+            _note(self.log_path, "the task was cancelled" + (" (its worker killed)" if self._forced else ""))
+        except Exception as exc:  # the worker or its node died, the trainer could not be unpickled, ...
+            self._code = 1
+            traceback_text = isinstance(exc, rex.RayTaskError)  # its message ends with the exception raised
+            self.end_reason = _one_line(f"{type(exc).__name__}: {exc}", last=traceback_text)
+            _note(self.log_path, f"the task failed: {exc}")
+        else:
+            self._code = int(result["code"])
+            self.end_reason = result.get("reason")
+            self.node = result.get("node")
+            if result.get("artifacts"):
+                _unpack(result["artifacts"], str(self.config["artifact_dir"]))
+        return self._code
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        with contextlib.suppress(Exception):
+            self._future.result(timeout)
+        return self.poll()
+
+    def terminate(self) -> None:
+        if self._code is None and not self._cancelled and not self._future.done():
+            self._cancelled = True
+            self.launcher.cancel(self.ref, force=False)
+
+    def kill(self) -> None:
+        if self._code is None and not self._forced and not self._future.done():
+            self._cancelled = self._forced = True
+            self.launcher.cancel(self.ref, force=True)
+
+    def close(self) -> None:
+        with self._guard:
+            if not self._closed:
+                self._closed = True
+                os.close(self.waitable)
+                os.close(self._wake)
+        self.launcher.forget(self)
+
+
+def _one_line(text: str, last: bool = True) -> str:
+    """One line of a failure (a traceback's last, a message's first), short enough for an error field."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return ((lines[-1] if last else lines[0]) if lines else text)[:300]
+
+
+def _note(path: str, line: str) -> None:
+    with open(path, "a") as f:
+        f.write(f"[hpopt {time.strftime('%Y-%m-%d %H:%M:%S')}] {line}\n")
+
+
+def _unpack(blob: bytes, dest: str) -> None:
+    os.makedirs(dest, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(blob), mode="r") as tar:
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(dest, filter="data")
+        else:  # Python < 3.11.4: refuse what would leave dest
+            root = os.path.realpath(dest)
+            for member in tar.getmembers():
+                target = os.path.realpath(os.path.join(dest, member.name))
+                if not (target == root or target.startswith(root + os.sep)) or member.issym() or member.islnk():
+                    raise ValueError(f"refusing artifact member {member.name!r}")
+            tar.extractall(dest)  # noqa: S202 - checked above
+
+
+class _RayLauncher:
+    """Submits one Ray task per trial attempt; holds the run's report actor; cancels trials told STOP."""
+
+    def __init__(self, hpo: Any, trainer: Trainer | Command, options: dict[str, Any], stop_grace_s: float) -> None:
+        import ray
+
+        from ..store import ensure_dir
+
+        self.hpo = hpo
+        self.save_path = os.path.abspath(hpo.save_path)
+        self.is_command = not callable(trainer)
+        self.trainer_ref = ray.put(trainer)
+        self.options = options
+        self.grace = stop_grace_s
+        self.task = ray.remote(_trial_task)
+        ensure_dir(os.path.join(self.save_path, "logs"))
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        self.actor_name = f"hpopt-{hpo.run_id[:12]}-{uuid.uuid4().hex[:8]}"
+        here = ray.get_runtime_context().get_node_id()
+        self.actor = ray.remote(ray_trial.TrialReports).options(
+            name=self.actor_name, namespace=ray_trial.NAMESPACE, num_cpus=0, max_restarts=3, max_task_retries=3,
+            scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=here, soft=False),
+        ).remote(self.save_path)
+        node = ray.get(self.actor.ping.remote(), timeout=120)
+        if node != here:
+            raise RuntimeError(f"the report actor landed on node {node}, not the controller's {here}")
+        self.live: set[_RayTrial] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._seen: dict[int, tuple[int, int, bool]] = {}
+        self._watcher = threading.Thread(target=self._watch, name="hpopt-ray-stop-watcher", daemon=True)
+        self._watcher.start()
+
+    def start(self, config: dict[str, Any], log_path: str, env: dict[str, str]) -> _RayTrial:
+        task_config = {**config, "file_path": ray_trial.file_path(self.actor_name, str(config["file_path"]))}
+        opts = dict(self.options)
+        env_vars = {k: v for k, v in env.items() if k != "PYTHONUNBUFFERED"}
+        if env_vars:
+            runtime_env = dict(opts.get("runtime_env") or {})
+            runtime_env["env_vars"] = {**(runtime_env.get("env_vars") or {}), **env_vars}
+            opts["runtime_env"] = runtime_env
+        ref = self.task.options(name=f"hpopt-trial-{config['trial_id']}-attempt-{config['attempt']}", max_retries=0,
+                                retry_exceptions=False, **opts).remote(
+            self.trainer_ref, self.is_command, task_config, os.path.basename(log_path), self.grace)
+        handle = _RayTrial(self, ref, config, log_path)
+        with self._lock:
+            self.live.add(handle)
+        return handle
+
+    def cancel(self, ref: Any, force: bool) -> None:
+        import ray
+
+        with contextlib.suppress(Exception):  # it ended meanwhile
+            ray.cancel(ref, force=force, recursive=True)
+
+    def forget(self, handle: _RayTrial) -> None:
+        with self._lock:
+            self.live.discard(handle)
+
+    # Trials told STOP (by the algorithm, their last iteration, or fail_trial) whose task goes on
+    def _told_to_stop(self, handle: _RayTrial) -> bool:
+        path = trial_path(self.save_path, handle.trial_id)
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return False
+        seen = self._seen.get(handle.trial_id)
+        if seen is not None and seen[:2] == (st.st_mtime_ns, st.st_size):
+            return seen[2]
+        try:
+            doc = read_json_dict(path, ("status",))
+        except (OSError, StateFileError):
+            return False
+        stopped = doc.get("attempt", handle.attempt) != handle.attempt or int(doc["status"]) != Status.RUNNING
+        self._seen[handle.trial_id] = (st.st_mtime_ns, st.st_size, stopped)
+        return stopped
+
+    def _watch(self) -> None:
+        while not self._stop.wait(_WATCH_S):
+            with self._lock:
+                handles = list(self.live)
+            now = time.monotonic()
+            for h in handles:
+                if h._future.done():
+                    continue
+                if h.stop_seen is None:
+                    if self._told_to_stop(h):
+                        h.stop_seen = now
+                    continue
+                if now - h.stop_seen >= 2 * self.grace:
+                    if not h._forced:
+                        logger.warning("trial %d (%s) still runs %g s after it was cancelled; killing its worker",
+                                       h.trial_id, h.label, self.grace)
+                        h.kill()
+                elif now - h.stop_seen >= self.grace and not h._cancelled:
+                    logger.warning("trial %d (%s) was told to stop %g s ago and still runs; cancelling it",
+                                   h.trial_id, h.label, self.grace)
+                    _note(h.log_path, f"told to stop {self.grace:g} s ago and still running: cancelled")
+                    h.terminate()
+
+    def close(self) -> None:
+        import ray
+
+        self._stop.set()
+        self._watcher.join()
+        with contextlib.suppress(Exception):
+            ray.kill(self.actor)
+
+
+# --- connecting and the entry point --------------------------------------------------------------
+
+
+def _connect(address: str | None, init_kwargs: Mapping[str, Any]) -> bool:
+    """Connect to the cluster (or start a local one); True when this call did it (and should disconnect)."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    kwargs: dict[str, Any] = {"log_to_driver": False, **init_kwargs}
+    ray.init(address=address, **kwargs)
+    return True
+
+
+def _is_real(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value)
+
+
+def _check_ray_args(address: Any, num_cpus: Any, num_gpus: Any, resources: Any, runtime_env: Any,
+                    stop_grace_s: Any, ray_options: Any) -> None:
+    if address is not None and (not isinstance(address, str) or not address):
+        raise ValueError(f"address must be None (a local Ray instance), 'auto' or 'host:port', got {address!r}")
+    if isinstance(address, str) and address.startswith("ray://"):
+        raise ValueError(f"address {address!r} is a Ray Client address; run_ray needs the controller on a node of "
+                         "the cluster (the report actor writes save_path on the controller's node): run it there "
+                         "(e.g. as a KubeRay RayJob or in the head pod) with address='auto'")
+    for name, value in (("num_cpus", num_cpus), ("num_gpus", num_gpus)):
+        if not _is_real(value) or value < 0:
+            raise ValueError(f"{name} must be a number >= 0 (per trial), got {value!r}")
+    if resources is not None:
+        if not isinstance(resources, Mapping) or not all(
+                isinstance(k, str) and _is_real(v) and v >= 0 for k, v in resources.items()):
+            raise ValueError(f"resources must map custom resource names to amounts >= 0, got {resources!r}")
+        clash = sorted(set(resources) & {"CPU", "GPU", "memory", "object_store_memory"})
+        if clash:
+            raise ValueError(f"resources must not set {clash}: use num_cpus / num_gpus (or ray_options) instead")
+    if runtime_env is not None and not isinstance(runtime_env, Mapping):
+        raise TypeError(f"runtime_env must be a dict (Ray's runtime_env), got {type(runtime_env).__name__}")
+    if not _is_real(stop_grace_s) or stop_grace_s <= 0:
+        raise ValueError(f"stop_grace_s must be a number of seconds > 0, got {stop_grace_s!r}")
+    if ray_options is not None and not isinstance(ray_options, Mapping):
+        raise TypeError(f"ray_options must be a dict of Ray task options, got {type(ray_options).__name__}")
+    taken = sorted(set(ray_options or {}) & {"num_cpus", "num_gpus", "resources", "runtime_env", "max_retries",
+                                             "retry_exceptions", "name"})
+    if taken:
+        raise ValueError(f"ray_options must not set {taken}: they are run_ray arguments, or hpopt's to set")
+
+
+def _slots(num_cpus: float, num_gpus: float, resources: Mapping[str, float]) -> int:
+    """How many trials the cluster fits now (at least 1; more queue in Ray)."""
+    import ray
+
+    total = ray.cluster_resources()
+    fits = [total.get(name, 0.0) / amount for name, amount in
+            (("CPU", num_cpus), ("GPU", num_gpus), *resources.items()) if amount > 0]
+    if not fits:
+        return max(1, int(total.get("CPU", 1)))
+    return max(1, int(min(fits) + 1e-9))
+
+
+def run_ray(
+    hpo: Any,
+    trainer: Trainer | Command,
+    *,
+    address: str | None = None,
+    n_parallel: int | None = None,
+    num_cpus: float = 1,
+    num_gpus: float = 0,
+    resources: Mapping[str, float] | None = None,
+    runtime_env: Mapping[str, Any] | None = None,
+    ray_options: Mapping[str, Any] | None = None,
+    job_retries: int = 0,
+    ignore_fail: bool = False,
+    timeout: float | None = None,
+    env: Mapping[str, str] | None = None,
+    keep_top_k: int | None = 1,
+    progress: bool = True,
+    stop_grace_s: float = STOP_GRACE_S,
+    init_kwargs: Mapping[str, Any] | None = None,
+) -> RunSummary:
+    """Run every trial of ``hpo`` as a Ray task on a cluster until the run is finished.
+
+    ``trainer``: a callable ``trainer(config)`` (sent to the nodes by Ray; define it at module level in a
+    module the nodes can import, or ship it with ``runtime_env``) or a command run on the node (its first
+    word ``.py``: run with the node's Python), which reads its train_config with
+    ``hpopt.adapters.local.load_train_config()``. Both call ``hpopt.report`` as usual.
+    ``address``: None starts a local Ray instance (unless this process is connected already); "auto" the
+    cluster this machine belongs to; "host:port" a GCS address. ``num_cpus``, ``num_gpus``, ``resources``
+    (custom resources), ``runtime_env`` (Ray's: ``working_dir``, ``pip``, ``env_vars``...) and
+    ``ray_options`` (other task options: ``memory``, ``accelerator_type``, ``scheduling_strategy``...) apply
+    to each trial. ``n_parallel``: trials at once (default: as many as the cluster's resources fit now).
+    ``timeout`` counts from submission, time queued for resources included. ``stop_grace_s``: how long a
+    trial told STOP may go on before it is cancelled (and as long again before its worker is killed).
+    ``init_kwargs``: extra ``ray.init`` arguments. The others are run_local's.
+
+    Raises as run_local does; the state stays resumable. ``hpo`` stays open; the Ray connection this call
+    opened is closed.
+    """
+    _check_args(n_parallel, 1, "cpu", job_retries, timeout, keep_top_k, "spawn")
+    _check_ray_args(address, num_cpus, num_gpus, resources, runtime_env, stop_grace_s, ray_options)
+    if not callable(trainer) and not isinstance(trainer, (str, list, tuple)):
+        raise TypeError(f"trainer must be a callable trainer(config) or a command (str or list of str), "
+                        f"got {trainer!r}")
+    if not callable(trainer):
+        command_argv(trainer)  # an empty command fails here, not on a node
+    env = dict(env or {})
+    bad = [k for k, v in env.items() if not isinstance(k, str) or not isinstance(v, str)]
+    if bad:
+        raise TypeError(f"env must map str to str; bad entries: {bad}")
+    if init_kwargs is not None and not isinstance(init_kwargs, Mapping):
+        raise TypeError(f"init_kwargs must be a dict of ray.init arguments, got {type(init_kwargs).__name__}")
+    try:
+        import ray
+    except ImportError as exc:
+        raise ImportError("run_ray needs Ray: pip install 'hpopt[ray]'") from exc
+    owned = _connect(address, init_kwargs or {})
+    launcher = None
+    try:
+        options: dict[str, Any] = {**(ray_options or {}), "num_cpus": num_cpus, "num_gpus": num_gpus}
+        if resources:
+            options["resources"] = dict(resources)
+        if runtime_env:
+            options["runtime_env"] = dict(runtime_env)
+        slots = n_parallel or _slots(num_cpus, num_gpus, resources or {})
+        launcher = _RayLauncher(hpo, trainer, options, float(stop_grace_s))
+        logger.info("running trials of %s as Ray tasks, %d at once (%s per trial); reports through actor %s",
+                    hpo.save_path, slots, {k: v for k, v in options.items() if k != "runtime_env"},
+                    launcher.actor_name)
+        return run_trials(hpo, launcher, n_parallel=slots, job_retries=job_retries, ignore_fail=ignore_fail,
+                          timeout=timeout, env=env, keep_top_k=keep_top_k, progress=progress)
+    finally:
+        if launcher is not None:
+            launcher.close()
+        if owned:
+            ray.shutdown()
