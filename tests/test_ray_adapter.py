@@ -310,7 +310,7 @@ def test_hpopt_run_with_a_script_and_baye_opt_on_the_cluster(cluster, tmp_path):
            "search_alg": "bayes_opt", "n_parallel": 2, "save_path": "hpo",
            "algorithm": {"full_dataset_size": 1000, "num_full_iterations": 4, "num_trials": 5,
                          "max_iterations": 2, "seed": 2},
-           "resources": "ray", "ray": {"address": cluster["address"], "num_cpus": 1, "stop_grace_s": 1}}
+           "resources": "ray", "ray": {"address": cluster["address"], "num_cpus": 1, "stop_grace_s": 4}}
     path = tmp_path / "experiment.json"
     path.write_text(json.dumps(exp))
     from hpopt.cli import main
