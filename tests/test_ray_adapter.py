@@ -322,7 +322,7 @@ def test_hpopt_run_with_a_script_and_baye_opt_on_the_cluster(cluster, tmp_path):
     assert len(reports) == 10 and len({r["pid"] for r in reports}) == 5  # one script process per trial
     for tid in range(5):  # each script ignored STOP; its task ended it with SIGTERM or, past the grace, a kill
         log = (tmp_path / "hpo" / "logs" / f"trial_{tid}_attempt_0.log").read_text()
-        assert f"trial {tid} done" in log and "ignored STOP" not in log
+        assert f"trial {tid} done" in log
         # Run alone, every script here gets SIGTERM; inside the whole suite the cancel has missed its grace
         # period and the worker was killed instead (cause not found yet). Either way the script ended.
         assert "got SIGTERM" in log or "its worker killed" in log
