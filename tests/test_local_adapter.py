@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from workloads import objective, space
+from workloads import entries, jsonl, make_random, objective
 
 import hpopt
 from hpopt.adapters import local
@@ -23,22 +23,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPT = [sys.executable, os.path.join(HERE, "trial_script.py")]
 
 
-def make(tmp_path, **kw):
-    args = dict(full_dataset_size=1000, num_full_iterations=6, search_space=space(), save_path=str(tmp_path / "hpo"),
-                search_alg="random", num_trials=4, max_iterations=3, seed=11)
-    args.update(kw)
-    return hpopt.create(**args)
-
-
-def lines(path):
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return [json.loads(line) for line in f]
-
-
-def entries(hpo):
-    return hpo.get_current_status()["config_list"]
 
 
 def alive(pid):
@@ -56,11 +40,11 @@ def alive(pid):
 def test_four_parallel_script_trials_keep_the_best_artifacts(tmp_path):
     rec = tmp_path / "rec"
     rec.mkdir()
-    hpo = make(tmp_path)
+    hpo = make_random(tmp_path)
     summary = run_local(hpo, SCRIPT, n_parallel=4, resources="cpu", progress=False,
                         env={"TRIAL_RECORD": str(rec), "TRIAL_SLEEP": "0.2"})
     assert summary.finished and summary.trials_done == 4 and summary.trials_failed == 0
-    starts, ends = lines(rec / "starts.jsonl"), lines(rec / "ends.jsonl")
+    starts, ends = jsonl(rec / "starts.jsonl"), jsonl(rec / "ends.jsonl")
     assert sorted(s["trial_id"] for s in starts) == [0, 1, 2, 3]
     assert max(s["time"] for s in starts) < min(e["time"] for e in ends)  # all four ran at once
     assert all(s["cuda"] == "" for s in starts)  # resources="cpu" hides the GPUs
@@ -80,12 +64,12 @@ def test_four_parallel_script_trials_keep_the_best_artifacts(tmp_path):
 def test_crash_twice_then_succeed_with_two_retries(tmp_path):
     rec = tmp_path / "rec"
     rec.mkdir()
-    hpo = make(tmp_path, num_trials=1)
+    hpo = make_random(tmp_path, num_trials=1)
     summary = run_local(hpo, SCRIPT, n_parallel=1, resources="cpu", job_retries=2, progress=False,
                         env={"TRIAL_RECORD": str(rec), "CRASH_UNTIL": "2"})
     assert summary.finished and summary.trials_done == 1 and summary.trials_failed == 0
     assert summary.trials_retried == 2
-    assert [(s["trial_id"], s["attempt"]) for s in lines(rec / "starts.jsonl")] == [(0, 0), (0, 1), (0, 2)]
+    assert [(s["trial_id"], s["attempt"]) for s in jsonl(rec / "starts.jsonl")] == [(0, 0), (0, 1), (0, 2)]
     (entry,) = entries(hpo)
     assert entry["retries"] == 2 and entry["attempt"] == 2 and "error" not in entry
     assert entry["score"] == pytest.approx(objective(entry["config"], 2))  # same params as the crashed attempts
@@ -97,7 +81,7 @@ def test_crash_twice_then_succeed_with_two_retries(tmp_path):
 def test_failed_trial_stops_the_run_then_resume_goes_on(tmp_path):
     rec = tmp_path / "rec"
     rec.mkdir()
-    hpo = make(tmp_path, num_trials=4)
+    hpo = make_random(tmp_path, num_trials=4)
     with pytest.raises(TrialFailedError) as info:
         run_local(hpo, SCRIPT, n_parallel=2, resources="cpu", job_retries=1, progress=False,
                   env={"TRIAL_RECORD": str(rec), "CRASH_TRIAL": "1", "TRIAL_SLEEP": "0.3"})
@@ -105,18 +89,18 @@ def test_failed_trial_stops_the_run_then_resume_goes_on(tmp_path):
     assert err.trial_id == 1 and "exit code 1 (after 1 retry)" in str(err)
     assert err.log_path.endswith("trial_1_attempt_1.log") and "always crashes" in Path(err.log_path).read_text()
     assert not hpo.is_finished()
-    assert not [s["pid"] for s in lines(rec / "starts.jsonl") if alive(s["pid"])]  # every child was stopped
+    assert not [s["pid"] for s in jsonl(rec / "starts.jsonl") if alive(s["pid"])]  # every child was stopped
     failed = entries(hpo)[1]
     assert failed["score"] is None and failed["error"].startswith("exit code 1 (after 1 retry); log: ")
     hpo.close()
-    again = make(tmp_path, num_trials=4, resume=True)
+    again = make_random(tmp_path, num_trials=4, resume=True)
     summary = run_local(again, SCRIPT, n_parallel=2, resources="cpu", progress=False, env={"TRIAL_RECORD": str(rec)})
     assert summary.finished and summary.trials_done == 3 and summary.trials_failed == 1
     assert [e["score"] is None for e in entries(again)] == [False, True, False, False]
 
 
 def test_ignore_fail_goes_on_without_the_failed_trial(tmp_path):
-    hpo = make(tmp_path, num_trials=4)
+    hpo = make_random(tmp_path, num_trials=4)
     summary = run_local(hpo, SCRIPT, n_parallel=2, resources="cpu", ignore_fail=True, progress=False,
                         env={"CRASH_TRIAL": "2"})
     assert summary.finished and summary.trials_done == 3 and summary.trials_failed == 1
@@ -126,7 +110,7 @@ def test_ignore_fail_goes_on_without_the_failed_trial(tmp_path):
 
 
 def test_cuda_oom_on_a_script_stderr_shrinks_the_batch_size(tmp_path):
-    hpo = make(tmp_path, num_trials=5, batch_size_name="bs", max_iterations=1)
+    hpo = make_random(tmp_path, num_trials=5, batch_size_name="bs", max_iterations=1)
     # job_retries=0 and ignore_fail=False: an OOM counted as a crash would raise
     summary = run_local(hpo, SCRIPT, n_parallel=2, resources="cpu", progress=False, env={"OOM_FROM": "64"})
     assert summary.finished and summary.trials_failed == 0 and summary.trials_retried == 0
@@ -153,7 +137,7 @@ def torch_trainer(config):
 
 def test_torch_oom_in_a_callable_shrinks_the_batch_size(tmp_path):
     pytest.importorskip("torch")  # imported here, so forked trial processes start with it loaded
-    hpo = make(tmp_path, num_trials=6, batch_size_name="bs", max_iterations=2)
+    hpo = make_random(tmp_path, num_trials=6, batch_size_name="bs", max_iterations=2)
     summary = run_local(hpo, torch_trainer, n_parallel=2, resources="cpu", progress=False, start_method="fork")
     assert summary.finished and summary.trials_done == 6 and summary.trials_failed == 0
     assert summary.trials_retried == 0 and summary.trials_oom >= 1
@@ -173,7 +157,7 @@ def stubborn_trainer(config):
 
 def test_timeout_sigterm_then_sigkill_counts_as_a_crash(tmp_path, monkeypatch):
     monkeypatch.setattr(local, "KILL_GRACE_S", 0.5)
-    hpo = make(tmp_path, num_trials=1)
+    hpo = make_random(tmp_path, num_trials=1)
     t0 = time.monotonic()
     summary = run_local(hpo, stubborn_trainer, n_parallel=1, resources="cpu", timeout=0.5, job_retries=1,
                         ignore_fail=True, progress=False, start_method="fork", keep_top_k=None)
@@ -195,7 +179,7 @@ def slow_trainer(config):
 
 
 def test_ctrl_c_stops_the_children_and_leaves_a_resumable_run(tmp_path):
-    hpo = make(tmp_path, num_trials=3, max_iterations=60)
+    hpo = make_random(tmp_path, num_trials=3, max_iterations=60)
     handler = signal.getsignal(signal.SIGINT)
     # SIGINT to ourselves once both trials run: the controller stops them and raises RunInterrupted
     timer = subprocess.Popen([sys.executable, "-c", f"import os, time; time.sleep(1.0); os.kill({os.getpid()}, 2)"])
@@ -208,7 +192,7 @@ def test_ctrl_c_stops_the_children_and_leaves_a_resumable_run(tmp_path):
     pids = [int(p) for p in (tmp_path / "pids").read_text().split()]
     assert len(pids) == 2 and not [p for p in pids if alive(p)]
     hpo.close()
-    again = make(tmp_path, num_trials=3, max_iterations=60, resume=True)
+    again = make_random(tmp_path, num_trials=3, max_iterations=60, resume=True)
     assert again.get_next_sample()["attempt"] == 1
 
 
@@ -243,7 +227,7 @@ def gpu_trainer(config, wait_for=0):
     with open(path, "a") as f:
         f.write(json.dumps({"trial_id": config["trial_id"], "cuda": os.environ["CUDA_VISIBLE_DEVICES"]}) + "\n")
     deadline = time.monotonic() + 10
-    while len(lines(path)) < wait_for and time.monotonic() < deadline:
+    while len(jsonl(path)) < wait_for and time.monotonic() < deadline:
         time.sleep(0.02)
     time.sleep(0.2)
     hpopt.report(config, float(config["trial_id"]))
@@ -254,10 +238,10 @@ def six_at_once(config):
 
 
 def test_gpus_least_busy_first_and_rotation(tmp_path, fake_gpus):
-    hpo = make(tmp_path, num_trials=6, max_iterations=1)
+    hpo = make_random(tmp_path, num_trials=6, max_iterations=1)
     summary = run_local(hpo, six_at_once, n_parallel=6, resources="gpu", progress=False, start_method="fork")
     assert summary.finished and summary.trials_done == 6
-    got = {r["trial_id"]: r["cuda"] for r in lines(tmp_path / "gpus.jsonl")}
+    got = {r["trial_id"]: r["cuda"] for r in jsonl(tmp_path / "gpus.jsonl")}
     # six trials on four GPUs: one each, least busy first (1, 2, 3, 0), then the two least busy again
     assert got == {0: "1", 1: "2", 2: "3", 3: "0", 4: "1", 5: "2"}
     calls = fake_gpus.read_text().splitlines()
@@ -265,17 +249,17 @@ def test_gpus_least_busy_first_and_rotation(tmp_path, fake_gpus):
 
 
 def test_two_gpus_per_trial(tmp_path, fake_gpus):
-    hpo = make(tmp_path, num_trials=4, max_iterations=1)
+    hpo = make_random(tmp_path, num_trials=4, max_iterations=1)
     summary = run_local(hpo, gpu_trainer, gpus_per_trial=2, resources="auto", progress=False, start_method="fork")
     assert summary.finished and summary.trials_done == 4
-    got = [r["cuda"] for r in sorted(lines(tmp_path / "gpus.jsonl"), key=lambda r: r["trial_id"])]
+    got = [r["cuda"] for r in sorted(jsonl(tmp_path / "gpus.jsonl"), key=lambda r: r["trial_id"])]
     assert got[:2] == ["1,2", "3,0"]  # n_parallel defaults to 4 GPUs // 2 = 2 trials at once
     assert set(got[2:]) <= {"1,2", "3,0"}  # later trials take a freed pair, never half of a busy one
 
 
 def test_no_gpu_found(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # no nvidia-smi
-    hpo = make(tmp_path)
+    hpo = make_random(tmp_path)
     with pytest.raises(RuntimeError, match="resources='gpu' but nvidia-smi lists no GPU"):
         run_local(hpo, SCRIPT, resources="gpu", progress=False)
     with pytest.raises(ValueError, match="gpus_per_trial must be an int >= 1"):

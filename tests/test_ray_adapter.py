@@ -18,7 +18,7 @@ import time
 
 import pytest
 from ray_trainers import recording_trainer
-from workloads import objective, space
+from workloads import entries, jsonl, make_random, objective
 
 import hpopt
 from hpopt.adapters import ray_trial
@@ -31,22 +31,6 @@ ROOT = os.path.dirname(HERE)
 MB = 1024 * 1024
 
 
-def make(tmp_path, name="hpo", **kw):
-    args = dict(full_dataset_size=1000, num_full_iterations=6, search_space=space(), save_path=str(tmp_path / name),
-                search_alg="random", num_trials=4, max_iterations=3, seed=11)
-    args.update(kw)
-    return hpopt.create(**args)
-
-
-def lines(path):
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return [json.loads(line) for line in f]
-
-
-def entries(hpo):
-    return hpo.get_current_status()["config_list"]
 
 
 # --- without a cluster ------------------------------------------------------------------------------
@@ -66,7 +50,7 @@ def test_report_dispatches_on_the_file_path_scheme():
 
 def test_report_actor_applies_each_report_once_and_runs_the_stop_rules(tmp_path):
     """TrialReports as a plain object: the same code the actor runs, on real trial files."""
-    hpo = make(tmp_path, search_alg="asha", num_trials=6, max_iterations=4)
+    hpo = make_random(tmp_path, search_alg="asha", num_trials=6, max_iterations=4)
     cfg, other = hpo.get_next_sample(), hpo.get_next_sample()
     remote_cfg = {**cfg, "file_path": ray_trial.file_path("hpopt-x", cfg["file_path"])}
     desk = ray_trial.TrialReports(str(tmp_path / "hpo"))
@@ -172,11 +156,11 @@ def cluster():
 @pytest.mark.slow
 def test_trials_run_on_both_nodes_and_fake_gpus(cluster, tmp_path):
     record = str(tmp_path / "reports.jsonl")
-    hpo = make(tmp_path, num_trials=6)
+    hpo = make_random(tmp_path, num_trials=6)
     summary = run_ray(hpo, functools.partial(recording_trainer, record=record, sleep=0.3), n_parallel=3,
                       progress=False)
     assert summary.finished and summary.trials_done == 6 and summary.trials_failed == 0
-    starts = lines(record + ".starts")
+    starts = jsonl(record + ".starts")
     assert len({s["node"] for s in starts}) >= 2  # one CPU per node: three at once need more than one node
     for e in entries(hpo):
         assert e["score"] == pytest.approx(objective(e["config"], 2))
@@ -187,13 +171,13 @@ def test_trials_run_on_both_nodes_and_fake_gpus(cluster, tmp_path):
     hpo.close()
 
     gpu_record = str(tmp_path / "gpu.jsonl")  # and ASHA with its random sampler
-    hpo = make(tmp_path, name="gpu", search_alg="asha", num_trials=4, min_iterations=1, reduction_factor=3,
-               num_brackets=1, subset_ratio=1.0)
+    hpo = make_random(tmp_path, name="gpu", search_alg="asha", num_trials=4, min_iterations=1, reduction_factor=3,
+                      num_brackets=1, subset_ratio=1.0)
     hpo.epoch_budget = 1000.0
     summary = run_ray(hpo, functools.partial(recording_trainer, record=gpu_record, sleep=0.3), num_gpus=1,
                       num_cpus=0.5, progress=False)
     assert summary.finished and summary.trials_done == 4
-    starts = lines(gpu_record + ".starts")
+    starts = jsonl(gpu_record + ".starts")
     assert {s["node"] for s in starts} == {cluster["nodes"]["gpu"]}
     assert {s["cuda"] for s in starts} <= {"0", "1"} and len({s["cuda"] for s in starts}) == 2
     hpo.close()
@@ -202,8 +186,9 @@ def test_trials_run_on_both_nodes_and_fake_gpus(cluster, tmp_path):
 @pytest.mark.slow
 def test_asha_stops_trials_through_report_and_a_deaf_trial_is_cancelled(cluster, tmp_path):
     record = str(tmp_path / "reports.jsonl")
-    hpo = make(tmp_path, search_alg="asha", sampler="bayes", num_trials=9, max_iterations=9, num_full_iterations=9,
-               min_iterations=1, reduction_factor=3, num_brackets=1, subset_ratio=1.0, seed=3)
+    hpo = make_random(tmp_path, search_alg="asha", sampler="bayes", num_trials=9, max_iterations=9,
+                      num_full_iterations=9, min_iterations=1, reduction_factor=3, num_brackets=1, subset_ratio=1.0,
+                      seed=3)
     hpo.epoch_budget = 1000.0  # num_trials ends the run, not the planned budget
     trainer = functools.partial(recording_trainer, record=record, ignore_stop=120.0)
     started = time.monotonic()
@@ -212,7 +197,7 @@ def test_asha_stops_trials_through_report_and_a_deaf_trial_is_cancelled(cluster,
     assert summary.finished and summary.trials_done == 9
     stopped = [e for e in entries(hpo) if e.get("early_stopped")]
     assert stopped, "ASHA stopped no trial"
-    reports = lines(record)
+    reports = jsonl(record)
     for e in stopped:  # the trainer was told STOP by report() before its last iteration
         told = [r for r in reports if r["trial_id"] == e["trial_id"] and r["status"] == hpopt.Status.STOP]
         assert told and told[0]["epoch"] + 1 == e["num_iterations_run"] < 9
@@ -223,14 +208,14 @@ def test_asha_stops_trials_through_report_and_a_deaf_trial_is_cancelled(cluster,
 
 def test_a_killed_task_is_retried_by_hpopt(cluster, tmp_path):
     record = str(tmp_path / "reports.jsonl")
-    hpo = make(tmp_path, num_trials=2)
+    hpo = make_random(tmp_path, num_trials=2)
     trainer = functools.partial(recording_trainer, record=record, kill_attempt0_of=1)
     summary = run_ray(hpo, trainer, n_parallel=2, job_retries=1, env={"TRIAL_MARK": "from env"}, progress=False)
     assert summary.finished and summary.trials_done == 2 and summary.trials_retried == 1
     second = entries(hpo)[1]
     assert second["retries"] == 1 and second["attempt"] == 1
     assert second["score"] == pytest.approx(objective(second["config"], 2))
-    starts = lines(record + ".starts")
+    starts = jsonl(record + ".starts")
     assert sorted((s["trial_id"], s["attempt"]) for s in starts) == [(0, 0), (1, 0), (1, 1)]  # not Ray's retries
     assert {s["mark"] for s in starts} == {"from env"}  # env reaches the trials (as runtime_env env_vars)
     log = (tmp_path / "hpo" / "logs" / "trial_1_attempt_0.log").read_text()
@@ -248,12 +233,12 @@ def test_a_trial_on_a_lost_node_is_retried_elsewhere(cluster, tmp_path):
     cluster["cluster"].wait_for_nodes()
     doomed_id = next(n["NodeID"] for n in ray.nodes() if n["Alive"] and "doomed" in n["Resources"])
     record = str(tmp_path / "reports.jsonl")
-    hpo = make(tmp_path, num_trials=4)
+    hpo = make_random(tmp_path, num_trials=4)
     trainer = functools.partial(recording_trainer, record=record, sleep=0.5, stall_on_node=doomed_id)
 
     def remove_when_a_trial_runs_there():
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not any(s["node"] == doomed_id for s in lines(record + ".starts")):
+        while time.monotonic() < deadline and not any(s["node"] == doomed_id for s in jsonl(record + ".starts")):
             time.sleep(0.1)
         cluster["cluster"].remove_node(doomed)
 
@@ -264,7 +249,7 @@ def test_a_trial_on_a_lost_node_is_retried_elsewhere(cluster, tmp_path):
     finally:
         remover.join()
     assert summary.finished and summary.trials_done == 4 and summary.trials_retried >= 1
-    starts = lines(record + ".starts")
+    starts = jsonl(record + ".starts")
     lost = {s["trial_id"] for s in starts if s["node"] == doomed_id}
     assert lost
     for tid in lost:
@@ -282,15 +267,15 @@ def test_controller_sigkilled_then_resume_keeps_every_acknowledged_report(cluste
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 90
-        while len(lines(record)) < 4 and proc.poll() is None and time.monotonic() < deadline:
+        while len(jsonl(record)) < 4 and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.2)
         assert proc.poll() is None, proc.stdout.read().decode()[-3000:]
-        assert len(lines(record)) >= 4
+        assert len(jsonl(record)) >= 4
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     time.sleep(1.0)  # the killed trainers' last reports have nowhere to go
-    acked = lines(record)
+    acked = jsonl(record)
     assert not any(e["epoch"] == 5 for e in acked)  # killed mid-run
     done = subprocess.run([*argv, "--resume"], capture_output=True, text=True, timeout=150)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -318,7 +303,7 @@ def test_hpopt_run_with_a_script_and_baye_opt_on_the_cluster(cluster, tmp_path):
     assert main(["run", str(path), "--no-progress"]) == 0
     status = hpopt.load_json(str(tmp_path / "hpo" / "hpopt_status.json"))
     assert status["num_workers"] == 2 and len(status["config_list"]) == 5
-    reports = lines(record)
+    reports = jsonl(record)
     assert len(reports) == 10 and len({r["pid"] for r in reports}) == 5  # one script process per trial
     for tid in range(5):  # each script ignored STOP; its task ended it with SIGTERM or, past the grace, a kill
         log = (tmp_path / "hpo" / "logs" / f"trial_{tid}_attempt_0.log").read_text()

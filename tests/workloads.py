@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -81,3 +82,23 @@ def reports_on_disk(save_path: str, log_lines: list[str]) -> list[str]:
         if scores is None or len(scores) <= int(epoch) or scores[int(epoch)] != float(score):
             missing.append(line)
     return missing
+
+
+def make_random(tmp_path: Any, name: str = "hpo", **kw: Any) -> Any:
+    """A small random-search run in ``tmp_path/name`` (the adapters' tests start from it)."""
+    args = dict(full_dataset_size=1000, num_full_iterations=6, search_space=space(), save_path=str(tmp_path / name),
+                search_alg="random", num_trials=4, max_iterations=3, seed=11)
+    args.update(kw)
+    return hpopt.create(**args)
+
+
+def jsonl(path: str) -> list[dict[str, Any]]:
+    """The records of a JSON-lines file a trainer appended to (none when it does not exist yet)."""
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f]
+
+
+def entries(hpo: Any) -> list[dict[str, Any]]:
+    return hpo.get_current_status()["config_list"]
