@@ -92,21 +92,20 @@ class OverheadLedger:
         n = len(trial_doc.get("scores") or [])
         if not _two_numbers(stamps) or not isinstance(issued, (int, float)) or n < 1:
             return None
-        first, last = float(stamps[0]), float(stamps[1])
-        if n >= 2 and last > first:
-            epoch = (last - first) / (n - 1)
+        first = float(stamps[0])
+        suggest = float(extra.get("suggest_s") or 0.0)
+        epoch = trial_epoch_seconds(trial_doc)
+        if epoch is not None:
             self._epoch_seconds.append(epoch)
         elif self._epoch_seconds:
             epoch = statistics.median(self._epoch_seconds)
         else:  # one report and nothing to compare with: the whole span is its cost, the split unknown
-            seconds = float(extra.get("suggest_s") or 0.0) + max(0.0, first - float(issued))
+            seconds = suggest + max(0.0, first - float(issued))
             self._seconds_per_epoch.append(seconds)
             return Cost(0.0, None, seconds)
-        if epoch <= 0:
-            return None
         self._startups.append(max(0.0, first - float(issued) - epoch))
         startup = float(np.quantile(np.fromiter(self._startups, float), _STARTUP_QUANTILE, method="lower"))
-        overhead_s = float(extra.get("suggest_s") or 0.0) + startup
+        overhead_s = suggest + startup
         self._overheads.append(overhead_s / epoch)
         self._overhead_seconds.append(overhead_s)
         self._seconds_per_epoch.append((overhead_s + n * epoch) / n)
