@@ -112,8 +112,8 @@ def _check_config(config: Any, caller: str) -> Mapping[str, Any]:
         raise TypeError(f"{caller}(config=...): config['trial_id'] must be an int >= 0, got {tid!r}")
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"{caller}(config=...): config['file_path'] must be a path, got {path!r}")
-    remote = "://" in os.fspath(path)  # a trial file an adapter keeps elsewhere (s3://, ray://) names itself
-    if not remote and os.path.basename(os.fspath(path)) != f"hpopt_trial_{tid}.json":
+    # A trial file an adapter keeps elsewhere (s3://, ray://) is named by that adapter.
+    if _remote_scheme(path) is None and os.path.basename(os.fspath(path)) != f"hpopt_trial_{tid}.json":
         raise ValueError(
             f"{caller}(config=...): config['file_path'] {os.fspath(path)!r} is not the file of trial {tid} "
             "(config['trial_id']); pass the train_config dict returned by get_next_sample() unchanged"
@@ -187,12 +187,16 @@ def _open_trial(config: Mapping[str, Any], caller: str) -> dict[str, Any] | None
 REMOTE_SCHEMES = {"s3": "hpopt.adapters.s3_trial", "ray": "hpopt.adapters.ray_trial"}
 
 
+def _remote_scheme(path: Any) -> str | None:
+    """The registered scheme of a trial file kept by an adapter (``s3://…``, ``ray://…``), else None."""
+    scheme, sep, _ = str(os.fspath(path)).partition("://")
+    return scheme if sep and scheme in REMOTE_SCHEMES else None
+
+
 def _remote(config: Mapping[str, Any]) -> Any | None:
     """The module that carries this trial's reports when its file is remote (see REMOTE_SCHEMES), else None."""
-    scheme, sep, _ = str(config["file_path"]).partition("://")
-    if not sep or scheme not in REMOTE_SCHEMES:
-        return None
-    return importlib.import_module(REMOTE_SCHEMES[scheme])
+    scheme = _remote_scheme(config["file_path"])
+    return None if scheme is None else importlib.import_module(REMOTE_SCHEMES[scheme])
 
 
 def _save_path_of(config: Mapping[str, Any]) -> str:
