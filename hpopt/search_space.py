@@ -545,6 +545,22 @@ class SearchSpace:
             u = (x - self._lo) / (self._hi - self._lo)
         return min(max(u, 0.0), 1.0)
 
+    def cell_edges(self) -> np.ndarray | None:
+        """The u-interval of each discrete value: ``edges[k] <= u < edges[k + 1]`` decodes to value k.
+
+        None for the continuous types. A model that optimizes over the unit box can snap a point to
+        ``encode(decode(u))`` with these, vectorised: the centre of its cell (the midpoint of the two
+        edges, which is what ``encode`` gives). Needs one array entry per value, so only call it on a
+        space whose ``num_values`` is of a size you are willing to hold.
+        """
+        n = self.num_values
+        if n is None:
+            return None
+        if self._type == "qloguniform":
+            span = self._log_hi - self._log_lo
+            return np.array([(self._log_edge(k) - self._log_lo) / span for k in range(n + 1)])
+        return np.arange(n + 1, dtype=float) / n
+
     def decode(self, u: float) -> Any:
         """Map any real u (clipped to [0, 1]) to a valid value; ValueError for NaN."""
         try:

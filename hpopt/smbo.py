@@ -9,11 +9,18 @@ coordinate per value, decoded to the largest, so no false order is imposed on un
 So string (or any JSON) choices work, and the GP never sees a value outside [0, 1]. A suggestion is
 decoded back (snapped to the grid / choice).
 
-The GP (scikit-learn's, held by bayes_opt) is set up for small noisy budgets: a Matérn-5/2 kernel with one
-length scale per dimension, a learned signal variance and a learned noise term, standardised targets
+The GP (scikit-learn's, held by bayes_opt) is set up for small noisy budgets (``gp_model``): a Matérn-5/2
+kernel with one length scale per dimension, a learned signal variance and a learned noise term, fitted as
+a MAP estimate under weak priors (dimension-scaled log-normal length scales), on standardised targets
 that are first warped by a Yeo-Johnson transform (monotone, so the argmax is unchanged, but a run whose
-scores span orders of magnitude no longer lets a few outliers set the whole GP), and kernel parameters
-refitted with restarts. The acquisition stays GP-UCB with the user's kappa.
+scores span orders of magnitude no longer lets a few outliers set the whole GP). The acquisition stays
+GP-UCB with the user's kappa.
+
+The acquisition is maximized over points the search can really issue: every candidate is snapped to
+``encode(decode(u))`` (a grid cell's or ordered choice's centre, a one-hot vector) before the GP scores
+it. Scored between grid points instead, the UCB's maximum sits where the GP is unsure because nothing can
+be observed there (between batch sizes 104 and 112, say), decodes to a neighbour already tried, and the
+run re-issues the same configs instead of learning.
 
 Kappa decay (the seed's rule, not bayes_opt 3.x's per-suggest one): after n finished trials,
 ``kappa_n = kappa * kappa_decay ** max(0, n - kappa_decay_delay)``. It is derived from the count of
@@ -40,13 +47,15 @@ from typing import Any
 import numpy as np
 
 from .base import HpoBase, config_key
+from .gp_model import make_kernel, map_optimizer
 from .search_space import decode_params
 from .trial import Status, Trial
 
 logger = logging.getLogger("hpopt")
 
 _CANDIDATES = 2048
-_GP_RESTARTS = 2  # kernel refits from random starts: 2 keeps a fit near 0.1 s at 50-200 points
+_GP_RESTARTS = 1  # kernel refits from random starts: with the priors one is as good as two, and cheaper
+_MAX_SNAP_CELLS = 1 << 16  # grids finer than this are treated as continuous by the acquisition search
 _ACQ_RANDOM = 4000  # uniform points scored by UCB in the first round of the acquisition search
 _ACQ_LOCAL = 1000  # perturbed points per round of the batched local search
 _ACQ_SEEDS = 8  # best points that each round perturbs
@@ -120,6 +129,37 @@ class BayesOpt(HpoBase):
                 out.append(sp.encode(params[name]))
         return np.array(out)
 
+    @functools.cached_property
+    def _snap_cells(self) -> list[tuple[int, int, np.ndarray | None]]:
+        """(first GP coordinate, width, cell edges) of each parameter the acquisition must snap: discrete
+        types and ordered choices (edges), one-hot choices (edges None)."""
+        out: list[tuple[int, int, np.ndarray | None]] = []
+        i = 0
+        for (name, sp), width in zip(self._original_space.items(), self._gp_widths, strict=True):
+            if width > 1:
+                out.append((i, width, None))
+            elif name in self._ordered_choices:
+                n = len(self._ordered_choices[name])
+                out.append((i, 1, np.arange(n + 1) / n))
+            elif sp.num_values is not None and sp.num_values <= _MAX_SNAP_CELLS:
+                out.append((i, 1, sp.cell_edges()))
+            i += width
+        return out
+
+    def _snap(self, points: np.ndarray) -> np.ndarray:
+        """Points of the GP box moved to the encoding of the config they decode to (vectorised)."""
+        points = np.array(points, dtype=float)
+        rows = np.arange(len(points))
+        for i, width, edges in self._snap_cells:
+            if edges is None:
+                hot = np.argmax(points[:, i:i + width], axis=1)
+                points[:, i:i + width] = 0.0
+                points[rows, i + hot] = 1.0
+            else:
+                cell = np.clip(np.searchsorted(edges, points[:, i], side="right") - 1, 0, len(edges) - 2)
+                points[:, i] = 0.5 * (edges[cell] + edges[cell + 1])
+        return points
+
     def _decode(self, u: np.ndarray) -> dict[str, Any]:
         """Params for a point of the GP box (one-hot slices decode to their largest coordinate)."""
         u = np.minimum(u, self._upper_box())
@@ -188,7 +228,6 @@ class BayesOpt(HpoBase):
     def _fit_optimizer(self, x_obs: np.ndarray, y_obs: np.ndarray, seed: int) -> Any:
         from bayes_opt import BayesianOptimization
         from bayes_opt.acquisition import UpperConfidenceBound
-        from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
         d = x_obs.shape[1]
         ub = self._upper_box()
@@ -197,10 +236,8 @@ class BayesOpt(HpoBase):
             acquisition_function=UpperConfidenceBound(kappa=self.kappa, exploration_decay=None),
             random_state=seed, verbose=0, allow_duplicate_points=True,
         )
-        kernel = ConstantKernel(1.0, (1e-2, 1e2)) * Matern(
-            length_scale=np.full(d, 0.3), length_scale_bounds=(1e-2, 2e1), nu=2.5
-        ) + WhiteKernel(1e-3, (1e-6, 1e-1))
-        optimizer.set_gp_params(kernel=kernel, alpha=1e-8, normalize_y=True, n_restarts_optimizer=self.gp_restarts)
+        optimizer.set_gp_params(kernel=make_kernel(d), alpha=1e-8, normalize_y=True, optimizer=map_optimizer,
+                                n_restarts_optimizer=self.gp_restarts)
         y = _warp(y_obs)
         pending = self._pending()
         lie = float(np.min(y)) if len(y) else 0.0
@@ -231,7 +268,8 @@ class BayesOpt(HpoBase):
         bayes_opt's own search runs L-BFGS-B with finite-difference gradients, one scikit-learn predict
         call per probe: ~2 s per suggestion here. Instead every round scores a few thousand points in one
         predict call: uniform points plus points around the best observations, then three rounds of
-        shrinking perturbations around the best points so far (a batched local search).
+        shrinking perturbations around the best points so far (a batched local search). Every point is
+        snapped to an issuable config first (see the module docstring).
         """
         ub = self._upper_box()
         d = len(ub)
@@ -242,18 +280,18 @@ class BayesOpt(HpoBase):
 
         top = xs[np.argsort(-ys)[:_ACQ_SEEDS]]
         near = top[rng.integers(len(top), size=_ACQ_LOCAL)] + rng.normal(0.0, 0.1, (_ACQ_LOCAL, d))
-        points = np.clip(np.vstack([rng.random((_ACQ_RANDOM, d)) * ub, near]), 0.0, ub)
+        points = self._snap(np.clip(np.vstack([rng.random((_ACQ_RANDOM, d)) * ub, near]), 0.0, ub))
         scores = ucb(points)
         for sigma in (0.05, 0.015, 0.004):
             best = points[np.argsort(-scores)[:_ACQ_SEEDS]]
             near = best[rng.integers(len(best), size=_ACQ_LOCAL)] + rng.normal(0.0, sigma, (_ACQ_LOCAL, d))
-            points = np.vstack([best, np.clip(near, 0.0, ub)])
+            points = np.vstack([best, self._snap(np.clip(near, 0.0, ub))])
             scores = ucb(points)
         return points[int(np.argmax(scores))]
 
     def _untried(self, tried: set[str], rng: np.random.Generator, optimizer: Any | None) -> dict[str, Any]:
         """Best untried candidate under UCB of the already fitted GP (random order when there is none)."""
-        cands = rng.random((_CANDIDATES, sum(self._gp_widths))) * self._upper_box()
+        cands = self._snap(rng.random((_CANDIDATES, sum(self._gp_widths))) * self._upper_box())
         if optimizer is not None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

@@ -677,3 +677,19 @@ def test_prop_quantized_grid_points(sp: SearchSpace) -> None:
     assert sp.contains(sp.upper) and not sp.contains(sp.upper + sp.q) and not sp.contains(sp.lower - sp.q)
     if n > 1:
         assert not sp.contains(sp.lower + sp.q / 2)
+
+
+@_SETTINGS
+@given(any_space, st.lists(unit, min_size=1, max_size=20))
+def test_prop_cell_edges_give_encode_of_decode(sp: SearchSpace, us: list[float]) -> None:
+    edges = sp.cell_edges()
+    if sp.num_values is None:
+        assert edges is None
+        return
+    assert len(edges) == sp.num_values + 1 and edges[0] == 0.0 and edges[-1] == pytest.approx(1.0)
+    assert np.all(np.diff(edges) > 0)
+    u = np.array(us)
+    cell = np.clip(np.searchsorted(edges, u, side="right") - 1, 0, sp.num_values - 1)
+    centres = 0.5 * (edges[cell] + edges[cell + 1])
+    for x, c in zip(us, centres, strict=True):
+        assert c == pytest.approx(sp.encode(sp.decode(x)), abs=1e-9), (sp, x)

@@ -189,3 +189,52 @@ def test_numeric_choices_are_one_ordered_coordinate(tmp_path):
     while (cfg := hpo.get_next_sample()) is not None:
         hpopt.report(cfg, -abs(np.log10(cfg["params"]["lr"]) + 2.5))
     assert hpo.get_best_config()["lr"] in (1e-3, 1e-2)
+
+
+MIXED = {"lr": hpopt.search_space("loguniform", [1e-5, 1e-1]),
+         "bs": hpopt.search_space("quniform", [8, 256, 8]),
+         "wd": hpopt.search_space("qloguniform", [1, 1000, 7]),
+         "layers": hpopt.search_space("choice", [1, 2, 3, 4]),
+         "opt": hpopt.search_space("choice", ["sgd", "adam", "rmsprop"])}
+
+
+def test_snap_moves_points_to_the_encoding_of_their_config(tmp_path):
+    hpo = make(tmp_path, space=MIXED)
+    points = np.random.default_rng(0).random((500, sum(hpo._gp_widths)))
+    snapped = hpo._snap(points)
+    for u, s in zip(points, snapped, strict=True):
+        assert s == pytest.approx(hpo._gp_encode(hpo._decode(u)), abs=1e-12)
+    assert snapped[:, 0] == pytest.approx(points[:, 0])  # the continuous coordinate is left alone
+    assert hpo._snap(snapped) == pytest.approx(snapped)
+
+
+def test_acquisition_scores_only_configs_the_search_can_issue(tmp_path):
+    """The UCB's argmax is a snapped point: on a grid the GP never picks a spot between grid points."""
+    def f(p):
+        return (math.log10(p["lr"]) + 3) ** 2 + ((p["bs"] - 100) / 64) ** 2 + (p["opt"] != "adam")
+
+    hpo = make(tmp_path, space=MIXED, num_trials=40)
+    chosen = []
+    original = hpo._maximize_ucb
+
+    def spy(*args, **kwargs):
+        u = original(*args, **kwargs)
+        chosen.append(u)
+        return u
+
+    hpo._maximize_ucb = spy
+    configs = run(hpo, f=f)
+    assert len(chosen) >= 30
+    for u in chosen:
+        assert hpo._snap(u[None, :])[0] == pytest.approx(u)
+    assert len({tuple(sorted(c.items())) for c in configs}) == len(configs)
+    best = min(configs, key=f)
+    assert best["opt"] == "adam" and best["bs"] in (96, 104) and f(best) < 0.05
+
+
+def test_snap_respects_an_oom_shrunk_batch_size_bound(tmp_path):
+    hpo = make(tmp_path, space=MIXED, batch_size_name="bs")
+    hpo._space["bs"] = hpo._space["bs"].with_upper(64)
+    ub = hpo._upper_box()
+    points = hpo._snap(np.clip(np.random.default_rng(1).random((200, len(ub))), 0.0, ub))
+    assert all(hpo._decode(u)["bs"] <= 64 for u in points)

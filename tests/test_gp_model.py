@@ -1,0 +1,80 @@
+"""The GP's MAP fit: the prior's gradient, the fit's optimum, and what the prior changes on few points."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.gaussian_process import GaussianProcessRegressor
+
+from hpopt.gp_model import LENGTH_SCALE_BOUNDS, log_prior, make_kernel, map_optimizer
+
+
+@pytest.mark.parametrize("d", [1, 2, 6])
+def test_log_prior_gradient_matches_finite_differences(d):
+    rng = np.random.default_rng(d)
+    for _ in range(5):
+        theta = rng.uniform(-4, 3, d + 2)
+        _, grad = log_prior(theta)
+        eps = 1e-6
+        numeric = [(log_prior(theta + eps * e)[0] - log_prior(theta - eps * e)[0]) / (2 * eps)
+                   for e in np.eye(d + 2)]
+        assert grad == pytest.approx(numeric, rel=1e-5, abs=1e-6)
+
+
+def test_log_prior_peaks_at_longer_length_scales_in_more_dimensions():
+    def mode(d):
+        grid = np.linspace(-4, 4, 801)
+        values = [log_prior(np.r_[0.0, np.full(d, t), -5.0])[0] / d for t in grid]
+        return np.exp(grid[int(np.argmax(values))])
+
+    assert mode(1) < mode(6) < mode(20)
+
+
+def test_log_prior_rejects_a_theta_without_length_scales():
+    with pytest.raises(ValueError, match="length scales"):
+        log_prior(np.zeros(2))
+
+
+def _fit(x, y, optimizer):
+    gp = GaussianProcessRegressor(make_kernel(x.shape[1]), alpha=1e-8, normalize_y=True, optimizer=optimizer,
+                                  n_restarts_optimizer=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gp.fit(x, y)
+    return gp
+
+
+def _hartmann_like(x):
+    return np.exp(-np.sum(((x - 0.3) / 0.4) ** 2, axis=1)) + 0.3 * np.sin(5 * x[:, 0])
+
+
+def test_map_fit_minimizes_the_negative_log_posterior():
+    rng = np.random.default_rng(0)
+    x = rng.random((15, 4))
+    gp = _fit(x, _hartmann_like(x), map_optimizer)
+
+    def neg_post(theta):
+        return -gp.log_marginal_likelihood(theta) - log_prior(theta)[0]
+
+    best = neg_post(gp.kernel_.theta)
+    bounds = gp.kernel_.bounds
+    others = [neg_post(rng.uniform(bounds[:, 0], bounds[:, 1])) for _ in range(50)]
+    assert best <= min(others)
+    assert gp.log_marginal_likelihood_value_ == pytest.approx(-best, rel=1e-6)  # the hook's value is kept
+
+
+def test_map_fit_keeps_every_dimension_where_maximum_likelihood_switches_some_off():
+    """On 10 points in 6-D the likelihood's optimum puts length scales at a bound; the prior's never does."""
+    lo, hi = LENGTH_SCALE_BOUNDS
+    ml_at_bound = 0
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        x = rng.random((10, 6))
+        y = _hartmann_like(x)
+        ml = _fit(x, y, "fmin_l_bfgs_b").kernel_.k1.k2.length_scale
+        mp = _fit(x, y, map_optimizer).kernel_.k1.k2.length_scale
+        ml_at_bound += bool(np.any((ml <= 1.01 * lo) | (ml >= 0.99 * hi)))
+        assert np.all((mp > 5 * lo) & (mp < hi / 5)), mp
+    assert ml_at_bound >= 3
