@@ -4,7 +4,7 @@ Why not scikit-learn's plain maximum-likelihood fit: with 10-50 points in 2-10 d
 is flat in the length scales, and its maximum lies at the extremes: most dimensions declared irrelevant
 (length scale at the upper bound) and the rest very short, with no noise at all. Such a GP is sure of
 itself along the dimensions it switched off and wrong there, and GP-UCB's search follows it (measured on
-Hartmann-6, 10 seeds: median regret 0.09 after 50 trials, against 0.007 with the priors below; see
+Hartmann-6, 10 seeds: median regret 0.09 after 50 trials, against 0.006-0.01 with the priors below; see
 docs/benchmarks.md). So the kernel parameters are fitted as a maximum a posteriori estimate, the
 log-likelihood plus weak priors, through scikit-learn's ``optimizer`` hook (the log-likelihood and its
 gradient stay scikit-learn's), which keeps every length scale in a moderate range:

@@ -54,7 +54,8 @@ from .trial import Status, Trial
 logger = logging.getLogger("hpopt")
 
 _CANDIDATES = 2048
-_GP_RESTARTS = 1  # kernel refits from random starts: with the priors one is as good as two, and cheaper
+_GP_RESTARTS = 0  # extra kernel fits from random starts: with the priors one L-BFGS-B run from the default
+# start did as well as one restart (20 seeds x 4 functions, docs/benchmarks.md) in half the time
 _MAX_SNAP_CELLS = 1 << 16  # grids finer than this are treated as continuous by the acquisition search
 _ACQ_RANDOM = 4000  # uniform points scored by UCB in the first round of the acquisition search
 _ACQ_LOCAL = 1000  # perturbed points per round of the batched local search
