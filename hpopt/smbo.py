@@ -132,17 +132,15 @@ class BayesOpt(HpoBase):
 
     @functools.cached_property
     def _snap_cells(self) -> list[tuple[int, int, np.ndarray | None]]:
-        """(first GP coordinate, width, cell edges) of each parameter the acquisition must snap: discrete
-        types and ordered choices (edges), one-hot choices (edges None)."""
+        """(first GP coordinate, width, cell edges) of each parameter the acquisition must snap: choices
+        and discrete types on one coordinate (edges; an ordered choice's rank cells are the choice's own
+        equal cells), one-hot choices (edges None)."""
         out: list[tuple[int, int, np.ndarray | None]] = []
         i = 0
-        for (name, sp), width in zip(self._original_space.items(), self._gp_widths, strict=True):
+        for sp, width in zip(self._original_space.values(), self._gp_widths, strict=True):
             if width > 1:
                 out.append((i, width, None))
-            elif name in self._ordered_choices:
-                n = len(self._ordered_choices[name])
-                out.append((i, 1, np.arange(n + 1) / n))
-            elif sp.num_values is not None and sp.num_values <= _MAX_SNAP_CELLS:
+            elif sp.is_choice or (sp.num_values is not None and sp.num_values <= _MAX_SNAP_CELLS):
                 out.append((i, 1, sp.cell_edges()))
             i += width
         return out
