@@ -7,24 +7,25 @@
 """
 
 from .api import create, createDummyOpt, createHpoDataset
-from .report import (
-    finalize_trial,
+from .errors import HpoptError, StateFileError
+from .search_space import SearchSpace, search_space
+from .trainer import finalize_trial, report, reportOOM
+from .trial import Status
+from .views.original import (
     get_best_score,
     get_current_status,
     get_previous_status,
     get_status_path,
     get_trial_path,
     load_json,
-    report,
-    reportOOM,
 )
-from .search_space import SearchSpace, search_space
-from .trial import Status
 
 __version__ = "0.4.0"
 
 __all__ = [
+    "HpoptError",
     "SearchSpace",
+    "StateFileError",
     "Status",
     "create",
     "createDummyOpt",

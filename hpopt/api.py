@@ -5,10 +5,10 @@ from __future__ import annotations
 import inspect
 import logging
 import os
+import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from . import median_stop  # noqa: F401 - registers the "median_stop" rule used by report()
 from ._validate import (
     check_int,
     check_non_pure_ratio,
@@ -17,18 +17,15 @@ from ._validate import (
     check_time_ratio,
     did_you_mean,
 )
-from .asha import SAMPLERS, AsyncHyperBand
+from .algorithms import EARLY_STOPS, SAMPLERS, SEARCH_ALGS, build_algorithm
 from .auto_config import AutoConfig, auto_config, auto_config_asha
-from .base import HpoBase, load_status
-from .random_search import RandomSearch
+from .run.budget import Budget
+from .run.controller import Controller
+from .run.settings import RunSettings
 from .search_space import SearchSpace, normalize_space
-from .smbo import BayesOpt
+from .state import StateStore, open_store
 
 logger = logging.getLogger("hpopt")
-
-SMBO_NAMES = ("bayes_opt", "baye_opt", "smbo")
-SEARCH_ALGS = (*SMBO_NAMES, "asha", "random")
-EARLY_STOPS = (None, "median_stop")
 
 
 def create(
@@ -60,8 +57,9 @@ def create(
     default_hyper_parameters: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
     seed: int | None = None,
     sampler: str | None = None,
+    storage: str | StateStore = "file",
     **unknown: Any,
-) -> HpoBase:
+) -> Controller:
     """Start (or, with ``resume=True``, continue) a hyperparameter search stored under ``save_path``.
 
     Values left as None among ``num_trials``, ``max_iterations`` and ``subset_ratio`` are filled by auto
@@ -72,6 +70,8 @@ def create(
     ``(expected_time_ratio - 1) * num_workers * full_train_seconds`` seconds of trial time.
     ASHA (``search_alg="asha"``) also fills ``min_iterations`` and ``num_brackets`` and ends when the
     epoch budget is spent; ``sampler`` ("random" or "bayes") picks how it draws new trials.
+    ``storage="memory"`` keeps the run in this process's memory instead of files under save_path (for
+    simulations, notebooks and tests: nothing is written, nothing survives the process).
     """
     if unknown:
         valid = [p for p in inspect.signature(create).parameters if p != "unknown"]
@@ -131,31 +131,33 @@ def create(
     elif sampler is not None:
         raise ValueError(f"sampler={sampler!r} applies to search_alg='asha' only (got search_alg={search_alg!r})")
 
-    stored = load_status(os.fspath(save_path)) if resume else None
+    store = open_store(storage, save_path)
+    stored = store.load_status() if resume else None
     if stored is not None:
         num_trials = num_trials if num_trials is not None else stored.get("num_trials")
         max_iterations = max_iterations if max_iterations is not None else stored.get("max_iterations")
         subset_ratio = subset_ratio if subset_ratio is not None else stored.get("subset_ratio")
         min_iterations = min_iterations if min_iterations is not None else stored.get("min_iterations")
         num_brackets = num_brackets if num_brackets is not None else stored.get("num_brackets")
+        seed = stored.get("seed", seed)  # the run's searchers must draw what they drew before
     common = dict(full_dataset_size=full_dataset_size, num_full_iterations=num_full_iterations,
                   num_hyperparameters=len(space), expected_time_ratio=expected_time_ratio,
                   non_pure_train_ratio=non_pure_train_ratio, num_workers=num_workers, num_trials=num_trials,
                   max_iterations=max_iterations, subset_ratio=subset_ratio)
-    algorithm: dict[str, Any] = {"charge_overhead": num_trials is None}
+    charge_overhead = num_trials is None
+    time_budget_s = None
     if full_train_seconds is not None:
-        algorithm["time_budget_s"] = (expected_time_ratio - 1) * num_workers * float(full_train_seconds)
-    cls: type[HpoBase] = RandomSearch
+        time_budget_s = (expected_time_ratio - 1) * num_workers * float(full_train_seconds)
+    epoch_budget = None
+    asha: dict[str, Any] = {}
     if search_alg == "asha":
         # Always planned: besides filling what is unset, the plan gives the epoch budget that ends the run.
         plan = auto_config_asha(**common, min_iterations=min_iterations, reduction_factor=reduction_factor,
                                 num_brackets=num_brackets)
         _log_plan(plan)
-        cls = AsyncHyperBand
-        algorithm.update(min_iterations=plan.min_iterations, reduction_factor=reduction_factor,
-                         num_brackets=plan.num_brackets, epoch_budget=plan.epoch_budget,
-                         sampler=sampler or "random", num_init_trials=num_init_trials, kappa=kappa,
-                         kappa_decay=kappa_decay, kappa_decay_delay=kappa_decay_delay)
+        asha = dict(min_iterations=plan.min_iterations, reduction_factor=reduction_factor,
+                    num_brackets=plan.num_brackets, sampler=sampler)
+        epoch_budget = plan.epoch_budget
         num_trials, max_iterations, subset_ratio = plan.num_trials, plan.max_iterations, plan.subset_ratio
     elif num_trials is None or max_iterations is None or subset_ratio is None:
         plan = auto_config(**common)
@@ -163,22 +165,22 @@ def create(
         if num_trials is None:
             # The number of trials is auto config's to choose, so the time budget ends the run: trials that
             # cost more than planned (start-up, suggestion time) leave room for fewer of them.
-            algorithm["epoch_budget"] = plan.epoch_budget
+            epoch_budget = plan.epoch_budget
         num_trials, max_iterations, subset_ratio = plan.num_trials, plan.max_iterations, plan.subset_ratio
-    if search_alg in SMBO_NAMES:
-        cls = BayesOpt
-        algorithm.update(num_init_trials=num_init_trials, kappa=kappa, kappa_decay=kappa_decay,
-                         kappa_decay_delay=kappa_decay_delay)
-    return cls(
-        **algorithm,
-        save_path=os.fspath(save_path), search_space=space, full_dataset_size=full_dataset_size,
-        num_full_iterations=num_full_iterations, num_trials=num_trials, max_iterations=max_iterations,
-        subset_ratio=float(subset_ratio), mode=mode, metric=metric, early_stop=early_stop,
-        batch_size_name=batch_size_name, image_resize=resize, num_workers=num_workers, seed=seed, resume=resume,
-        default_configs=defaults,
-        settings={"expected_time_ratio": expected_time_ratio, "non_pure_train_ratio": non_pure_train_ratio,
-                  "full_train_seconds": full_train_seconds},
-    )
+    seed = int(seed) if seed is not None else secrets.randbits(32)
+    algorithm = build_algorithm(search_alg, space=space, mode=mode, seed=seed, early_stop=early_stop,
+                                num_init_trials=num_init_trials, num_defaults=len(defaults), kappa=kappa,
+                                kappa_decay=kappa_decay, kappa_decay_delay=kappa_decay_delay,
+                                max_iterations=max_iterations, **asha)
+    settings = RunSettings(
+        search_space=space, full_dataset_size=full_dataset_size, num_full_iterations=num_full_iterations,
+        num_trials=num_trials, max_iterations=max_iterations, subset_ratio=float(subset_ratio), mode=mode,
+        metric=metric, early_stop=algorithm.early_stop if search_alg == "asha" else early_stop,
+        batch_size_name=batch_size_name, image_resize=list(resize), num_workers=num_workers, seed=seed,
+        extra={"expected_time_ratio": expected_time_ratio, "non_pure_train_ratio": non_pure_train_ratio,
+               "full_train_seconds": full_train_seconds})
+    budget = Budget(epoch_budget, time_budget_s, charge_overhead)
+    return Controller(store, algorithm, settings, budget, resume_run=resume, default_configs=defaults)
 
 
 def _log_plan(plan: AutoConfig) -> None:

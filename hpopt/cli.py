@@ -89,7 +89,7 @@ def _in_workdir(script: str | list[str], workdir: str) -> list[str]:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from .run_status import format_table, run_status
+    from .views.run_status import format_table, run_status
 
     try:
         view = run_status(args.save_path)
@@ -106,7 +106,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from .plot import plot_run
+    from .views.plot import plot_run
 
     try:
         out = plot_run(args.save_path, args.output)

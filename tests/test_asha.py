@@ -14,8 +14,20 @@ import pytest
 from workloads import run_loop, space
 
 import hpopt
-from hpopt.asha import goes_on, read_rung, rung_path
+from hpopt.algorithms.rank_summary import RankSummary
+from hpopt.algorithms.stoppers import goes_on, rung_summary_name
 from hpopt.auto_config import asha_expected_epochs, expected_epochs_after
+from hpopt.state import FileStore
+from hpopt.state.file_store import summary_path
+
+
+def rung_path(save: str, bracket: int, rung: int) -> str:
+    return summary_path(save, "asha", rung_summary_name(bracket, rung))
+
+
+def read_rung(save: str, bracket: int, rung: int) -> RankSummary:
+    return FileStore(save).read_summary("asha", rung_summary_name(bracket, rung))
+
 
 ROOT = Path(__file__).parent.parent
 
@@ -95,9 +107,9 @@ def test_stop_decisions_on_hand_made_curves(tmp_path, mode):
              [0.1, 0.2, 0.3, 0.4])]
     assert [n for _, n in runs] == [4, 1, 4, 2, 1]
     # At rung 2 (best so far): 0.5 (alone), 0.95 (best of 2), then 0.7: 2 of 3 better, top 1 -> stops.
-    summary1 = read_rung(rung_path(str(tmp_path), 0, 1))
+    summary1 = read_rung(str(tmp_path), 0, 1)
     assert summary1.count == 5 and summary1.means == sorted(sign * v for v in [0.5, 0.4, 0.9, 0.6, 0.1])
-    assert read_rung(rung_path(str(tmp_path), 0, 2)).count == 3
+    assert read_rung(str(tmp_path), 0, 2).count == 3
     assert not os.path.exists(rung_path(str(tmp_path), 0, 4))  # max is the end, not a decision
     trials = hpo.get_current_status()["config_list"]
     assert [t.get("early_stopped", 0) for t in trials] == [0, 1, 0, 1, 1]
@@ -217,19 +229,19 @@ def test_resume_mid_run_rebuilds_rungs_and_reissues_running(tmp_path):
     finished = [_report_curve(hpo, [v] * 4) for v in (0.2, 0.8, 0.5, 0.9)]
     out = hpo.get_next_sample()
     assert hpopt.report(out, 0.85) == hpopt.Status.RUNNING  # past rung 1 when the controller dies
-    rung1 = read_rung(rung_path(str(tmp_path), 0, 1))
+    rung1 = read_rung(str(tmp_path), 0, 1)
     os.unlink(rung_path(str(tmp_path), 0, 2))  # a record lost in the crash
     del hpo  # no close(): the controller "dies"
 
     again = _asha(tmp_path, num_trials=12, reduction_factor=2, max_iterations=4, num_full_iterations=4,
                   resume=True)
-    assert read_rung(rung_path(str(tmp_path), 0, 1)).means == rung1.means
-    assert read_rung(rung_path(str(tmp_path), 0, 2)).count == 3  # rebuilt: trials 0, 1, 3 reached 2
+    assert read_rung(str(tmp_path), 0, 1).means == rung1.means
+    assert read_rung(str(tmp_path), 0, 2).count == 3  # rebuilt: trials 0, 1, 3 reached 2
     cfg = again.get_next_sample()
     assert cfg["trial_id"] == out["trial_id"] and cfg["attempt"] == out["attempt"] + 1
     assert cfg["params"] == out["params"]
     hpopt.report(cfg, 0.85)  # rung 1 again: its first attempt is already counted there
-    assert read_rung(rung_path(str(tmp_path), 0, 1)).count == 5
+    assert read_rung(str(tmp_path), 0, 1).count == 5
     assert again.get_best_config() == finished[3][0]["params"]
     with pytest.raises(ValueError, match="reduction_factor changed"):
         _asha(tmp_path, num_trials=12, reduction_factor=3, max_iterations=4, num_full_iterations=4,
@@ -253,14 +265,14 @@ def test_oom_shrinks_batch_size_and_resamples(tmp_path):
 def test_bayes_sampler_fits_the_highest_rung_with_enough_results(tmp_path):
     hpo = _asha(tmp_path, sampler="bayes", num_trials=30, num_init_trials=5)
     need = max(5, len(space()) + 1)
-    assert hpo._model_rung() is None
+    assert hpo.algorithm.searcher.model_rung() is None
     while (cfg := hpo.get_next_sample()) is not None:
         for epoch in range(cfg["iterations"]):
             if hpopt.report(cfg, -((cfg["params"]["x"] - 1.0) ** 2) + 0.01 * epoch) == hpopt.Status.STOP:
                 break
-    level = hpo._model_rung()
-    assert level is not None and len(hpo._rung_scores[level]) >= need
-    x, y = hpo._observations()
+    level = hpo.algorithm.searcher.model_rung()
+    assert level is not None and len(hpo.algorithm.searcher._rung_scores[level]) >= need
+    x, y = hpo.algorithm.searcher.observations()
     assert len(y) >= need and x.shape[0] == len(y)
     keys = [json.dumps(t["config"], sort_keys=True) for t in hpo.get_current_status()["config_list"]]
     assert len(keys) == len(set(keys))  # no config issued twice

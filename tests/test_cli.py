@@ -14,8 +14,10 @@ from importlib.metadata import entry_points
 import pytest
 from workloads import objective
 
+import hpopt
 from hpopt import cli
-from hpopt.report import best_of
+from hpopt.algorithms.scores import best_of
+from hpopt.state import read_trial_doc
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPT = os.path.join(HERE, "trial_script.py")
@@ -84,7 +86,7 @@ def test_status_json_matches_the_trial_files(finished_asha, capsys):
     trials = view["trials"]
     assert trials and [t["trial_id"] for t in trials] == list(range(len(trials)))
     for t in trials:
-        doc = read(save_path / f"hpopt_trial_{t['trial_id']}.json")
+        doc = hpopt.load_json(save_path / f"hpopt_trial_{t['trial_id']}.json")
         assert t["status"] in ("done", "stopped") and t["iterations"] == 9
         assert t["iterations_run"] == len(doc["scores"])
         assert t["iterations_run"] == 9 if t["status"] == "done" else t["iterations_run"] in (1, 3)
@@ -128,8 +130,8 @@ def test_sigterm_then_resume_loses_nothing(tmp_path, capsys):
     def partly_reported():
         """A trial in the middle of training: 1 or 2 of its 4 epochs reported, so at least 0.5 s to go."""
         for name in os.listdir(save_path) if save_path.exists() else []:
-            if name.startswith("hpopt_trial_"):
-                doc = read(save_path / name)
+            if name.startswith("hpopt_trial_") and name.endswith(".json"):
+                doc = read_trial_doc(save_path / name, int(name[len("hpopt_trial_"):-len(".json")]))
                 if doc["status"] == 1 and 0 < len(doc["scores"]) <= 2:
                     return doc
         return None
@@ -150,7 +152,7 @@ def test_sigterm_then_resume_loses_nothing(tmp_path, capsys):
     finished_before = {t["trial_id"]: t for t in view["trials"] if t["status"] == "done"}
     interrupted = [t["trial_id"] for t in view["trials"] if t["status"] == "running"]
     assert finished_before and interrupted
-    partial = {tid: read(save_path / f"hpopt_trial_{tid}.json")["scores"] for tid in interrupted}
+    partial = {tid: hpopt.load_json(save_path / f"hpopt_trial_{tid}.json")["scores"] for tid in interrupted}
     assert any(partial.values())
 
     done = hpopt_cmd("run", path, "--resume", "--no-progress")
@@ -160,7 +162,7 @@ def test_sigterm_then_resume_loses_nothing(tmp_path, capsys):
     starts = lines(rec / "starts.jsonl")
     for t in view["trials"]:
         assert t["score"] == pytest.approx(objective(t["params"], 3))
-        doc = read(save_path / f"hpopt_trial_{t['trial_id']}.json")
+        doc = hpopt.load_json(save_path / f"hpopt_trial_{t['trial_id']}.json")
         if t["trial_id"] in finished_before:  # kept as it was: never run again
             assert t["attempt"] == 0 and t["score"] == finished_before[t["trial_id"]]["score"]
             assert [s["attempt"] for s in starts if s["trial_id"] == t["trial_id"]] == [0]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.gaussian_process import GaussianProcessRegressor
 
-from hpopt.gp_model import LENGTH_SCALE_BOUNDS, log_prior, make_kernel, map_optimizer
+from hpopt.algorithms.gp_model import LENGTH_SCALE_BOUNDS, log_prior, make_kernel, map_optimizer
 
 
 @pytest.mark.parametrize("d", [1, 2, 6])

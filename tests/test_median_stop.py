@@ -17,10 +17,36 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import hpopt
-import hpopt.median_stop as ms
-import hpopt.rank_summary as rs
-from hpopt.rank_summary import RankSummary
-from hpopt.store import StateFileError, atomic_write_json, ensure_dir
+import hpopt.algorithms.rank_summary as rs
+from hpopt.algorithms.rank_summary import RankSummary
+from hpopt.algorithms.stoppers import MIN_OTHERS, MedianStopper, Progress, should_stop
+from hpopt.errors import StateFileError
+from hpopt.state import FileStore
+from hpopt.state.file_store import summary_path
+from hpopt.state.files import atomic_write_json, ensure_dir
+
+STOPPER = MedianStopper()
+
+
+def step_path(save: str, k: int) -> str:
+    return summary_path(save, "median_stop", f"step_{k}")
+
+
+def step_median(save: str, k: int) -> float | None:
+    return FileStore(save).read_summary("median_stop", f"step_{k}").median()
+
+
+def judge_at(save: str, config: dict[str, Any], scores: list[float], longest_previous: int = 0) -> bool:
+    """What report() does at the k-th score: the pure rule on the step's summary, kept by the file store."""
+    k = len(scores)
+    name = STOPPER.summary_at(config, k)
+    if name is None:
+        return False
+    mode = config["mode"]
+    best = max(scores) if mode == "max" else min(scores)
+    progress = Progress(k, best, sum(scores) / k, longest_previous >= k)
+    return FileStore(save).judge_summary("median_stop", name, config["run_id"],
+                                         lambda summary: STOPPER.judge(config, progress, summary))
 
 
 def _run(tmp_path: Path, n: int, mode: str = "max", **kw: Any) -> tuple[Any, str, list[dict[str, Any]]]:
@@ -47,7 +73,7 @@ def _stop_step(cfg: dict[str, Any], scores: list[float]) -> int | None:
 
 
 def _step_values(save: str, k: int) -> list[float]:
-    doc = hpopt.load_json(ms.step_path(save, k))
+    doc = hpopt.load_json(step_path(save, k))
     assert all(c == 1 for c in doc["counts"])  # still exact
     return doc["means"]
 
@@ -57,12 +83,12 @@ def _early_stopped(cfg: dict[str, Any]) -> int:
 
 
 def test_should_stop() -> None:
-    assert ms.should_stop(1.0, 2.0, "max") and not ms.should_stop(3.0, 2.0, "max")
-    assert ms.should_stop(3.0, 2.0, "min") and not ms.should_stop(1.0, 2.0, "min")
-    assert not ms.should_stop(2.0, 2.0, "max") and not ms.should_stop(2.0, 2.0, "min")  # a tie never stops
-    assert not ms.should_stop(-1e9, None, "max") and not ms.should_stop(1e9, None, "min")
+    assert should_stop(1.0, 2.0, "max") and not should_stop(3.0, 2.0, "max")
+    assert should_stop(3.0, 2.0, "min") and not should_stop(1.0, 2.0, "min")
+    assert not should_stop(2.0, 2.0, "max") and not should_stop(2.0, 2.0, "min")  # a tie never stops
+    assert not should_stop(-1e9, None, "max") and not should_stop(1e9, None, "min")
     with pytest.raises(ValueError, match="mode"):
-        ms.should_stop(1.0, 2.0, "maximize")
+        should_stop(1.0, 2.0, "maximize")
 
 
 def test_max_mode_hand_made_curves(tmp_path: Path) -> None:
@@ -82,10 +108,10 @@ def test_max_mode_hand_made_curves(tmp_path: Path) -> None:
         # The stopping trial's own mean was added after the decision.
         assert sorted(_step_values(save, 1)) == [3, 4, 5, 5, 6, 9]
         assert sorted(_step_values(save, 4)) == [3, 5.25, 5.5, 6.5, 7.5]
-        assert ms.step_median(save, 1) == 5.0
-        assert ms.step_median(save, 2) == 5.5  # 4.5 5 5.5 5.5 6.5
-        assert ms.step_median(save, 4) == 5.5
-        assert ms.step_median(save, 5) is None
+        assert step_median(save, 1) == 5.0
+        assert step_median(save, 2) == 5.5  # 4.5 5 5.5 5.5 6.5
+        assert step_median(save, 4) == 5.5
+        assert step_median(save, 5) is None
 
 
 def test_min_mode_hand_made_curves(tmp_path: Path) -> None:
@@ -107,7 +133,7 @@ def test_min_mode_hand_made_curves(tmp_path: Path) -> None:
 
 
 def test_fewer_than_minimum_others_never_stops(tmp_path: Path) -> None:
-    assert ms.MIN_OTHERS == 3
+    assert MIN_OTHERS == 3
     hpo, _, cfgs = _run(tmp_path, 4, "max")
     with hpo:
         assert _stop_step(cfgs[0], [10, 10, 10]) is None
@@ -159,17 +185,14 @@ def test_reissued_attempt_pure_rule(tmp_path: Path) -> None:
     ensure_dir(save)
     config = {"file_path": os.path.join(save, "hpopt_trial_0.json"), "mode": "max", "trial_id": 0,
               "early_stop": "median_stop", "run_id": "r1"}
-    previous = [{"attempt": 0, "scores": [1.0, 2.0]}, {"attempt": 1, "scores": [1.0, 2.0, 3.0]}]
+    # Earlier attempts reached steps 2 and 3: only steps 4 and 5 are new for this trial.
     for k in range(1, 6):
         scores = [float(s) for s in range(1, k + 1)]
-        doc = {"scores": scores, "median": [sum(scores[:i]) / i for i in range(1, k + 1)],
-               "previous_attempts": previous}
-        assert ms.median_stop_rule(config, doc) is False
-    assert [os.path.exists(ms.step_path(save, k)) for k in range(1, 6)] == [False, False, False, True, True]
+        assert judge_at(save, config, scores, longest_previous=3) is False
+    assert [os.path.exists(step_path(save, k)) for k in range(1, 6)] == [False, False, False, True, True]
     # early_stop None: never judged and nothing written.
-    doc = {"scores": [0.0], "median": [0.0]}
-    assert ms.median_stop_rule({**config, "early_stop": None}, doc) is False
-    assert not os.path.exists(ms.step_path(save, 1))
+    assert judge_at(save, {**config, "early_stop": None}, [0.0]) is False
+    assert not os.path.exists(step_path(save, 1))
 
 
 def test_bounded_summary_2000_values(tmp_path: Path) -> None:
@@ -180,27 +203,26 @@ def test_bounded_summary_2000_values(tmp_path: Path) -> None:
     def through_rule(i: int) -> None:
         config = {"file_path": os.path.join(save, f"hpopt_trial_{i}.json"), "mode": "max", "trial_id": i,
                   "early_stop": "median_stop", "run_id": "r1"}
-        ms.median_stop_rule(config, {"scores": [float(values[i])], "median": [float(values[i])]})
+        judge_at(save, config, [float(values[i])])
 
     for i in range(400):  # through report()'s hook, past the switch from exact to approximate
         through_rule(i)
         if i + 1 == rs.SUMMARY_SIZE:  # still exact: numpy's median
-            assert ms.step_median(save, 1) == pytest.approx(float(np.median(values[: i + 1])), abs=1e-12)
+            assert step_median(save, 1) == pytest.approx(float(np.median(values[: i + 1])), abs=1e-12)
     # The middle values the same way minus the per-value lock and fsync (about 2 ms each), to keep this fast.
-    loaded = ms._load(ms.step_path(save, 1))
-    assert loaded is not None
+    loaded = FileStore(save).read_summary("median_stop", "step_1")
     for v in values[400:1900]:
-        loaded[0].add(float(v))
-    atomic_write_json(ms.step_path(save, 1), loaded[0].to_json(step=1, run_id="r1"))
+        loaded.add(float(v))
+    atomic_write_json(step_path(save, 1), loaded.to_json(step=1, run_id="r1"))
     for i in range(1900, 2000):
         through_rule(i)
-    path = ms.step_path(save, 1)
+    path = step_path(save, 1)
     assert os.path.getsize(path) < rs.MAX_SUMMARY_BYTES
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode) == 0o700
     doc = hpopt.load_json(path)
     assert doc["count"] == 2000 and len(doc["means"]) == rs.SUMMARY_SIZE
-    est = ms.step_median(save, 1)
+    est = step_median(save, 1)
     assert est is not None
     below, at_or_below = float(np.mean(values < est)), float(np.mean(values <= est))
     rank_error = 0.0 if below <= 0.5 <= at_or_below else min(abs(below - 0.5), abs(at_or_below - 0.5))
@@ -241,14 +263,14 @@ def test_damaged_summary_names_the_file(tmp_path: Path) -> None:
     hpo, save, cfgs = _run(tmp_path, 3, "max")
     with hpo:
         assert _stop_step(cfgs[0], [1]) is None
-        path = ms.step_path(save, 2)
+        path = step_path(save, 2)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         Path(path).write_text("{not json")
         with pytest.raises(StateFileError, match="step_2.json.*delete it"):
             hpopt.report(cfgs[0], 1)
         Path(path).write_text(json.dumps({"count": 2, "means": [2.0, 1.0], "counts": [1, 1]}))
         with pytest.raises(StateFileError, match="not sorted"):
-            ms.step_median(save, 2)
+            step_median(save, 2)
         os.unlink(path)  # the documented way out: the step restarts
         assert hpopt.report(cfgs[1], 1) == hpopt.Status.RUNNING
         assert hpopt.report(cfgs[1], 1) == hpopt.Status.RUNNING
@@ -258,7 +280,7 @@ def test_damaged_summary_names_the_file(tmp_path: Path) -> None:
 def test_summary_of_an_earlier_run_is_restarted(tmp_path: Path) -> None:
     hpo, save, cfgs = _run(tmp_path, 1, "max")
     with hpo:
-        path = ms.step_path(save, 1)
+        path = step_path(save, 1)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         Path(path).write_text(json.dumps({"run_id": "an-old-run", "count": 3, "means": [9.0, 9.0, 9.0],
                                           "counts": [1, 1, 1]}))

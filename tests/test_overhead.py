@@ -7,7 +7,7 @@ import time
 import pytest
 
 import hpopt
-from hpopt.overhead import OverheadLedger
+from hpopt.run.overhead import OverheadLedger
 
 
 def test_ledger_splits_start_up_from_epochs():

@@ -24,7 +24,8 @@ import hpopt
 from hpopt.adapters import ray_trial
 from hpopt.adapters.ray import _check_ray_args, _one_line, run_ray
 from hpopt.experiment import ExperimentError, load_experiment
-from hpopt.report import _remote
+from hpopt.trainer.channels import channel_for
+from hpopt.trainer.local import StoreChannel
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -37,10 +38,10 @@ MB = 1024 * 1024
 
 
 def test_report_dispatches_on_the_file_path_scheme():
-    assert _remote({"file_path": "/runs/hpo/hpopt_trial_3.json"}) is None
-    assert _remote({"file_path": "relative/hpopt_trial_3.json"}) is None
-    assert _remote({"file_path": "/odd/dir://x/hpopt_trial_3.json"}) is None  # not a known scheme
-    assert _remote({"file_path": "ray://hpopt-abc/hpopt_trial_3.json"}) is ray_trial
+    for path in ("/runs/hpo/hpopt_trial_3.json", "relative/hpopt_trial_3.json", "/odd/dir://x/hpopt_trial_3.json"):
+        channel = channel_for({"file_path": path})  # a plain path (the last one has no scheme at its start)
+        assert isinstance(channel, StoreChannel) and channel.store.save_path == os.path.dirname(path)
+    assert channel_for({"file_path": "ray://hpopt-abc/hpopt_trial_3.json"}) is ray_trial
     path = ray_trial.file_path("hpopt-abc-12", "/runs/hpo/hpopt_trial_3.json")
     assert path == "ray://hpopt-abc-12/hpopt_trial_3.json"
     assert ray_trial.actor_name_of(path) == "hpopt-abc-12"

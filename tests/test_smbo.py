@@ -1,4 +1,8 @@
-"""baye_opt: aliases, kappa schedule, initial design, pending points, string choices, OOM and resume."""
+"""baye_opt: aliases, kappa schedule, initial design, pending points, string choices, OOM and resume.
+
+The GP box and the searcher are pure objects: the tests of their internals drive them directly, with no
+save_path; the rest goes through hpopt.create().
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,9 @@ import numpy as np
 import pytest
 
 import hpopt
-from hpopt.smbo import BayesOpt
+from hpopt.algorithms import SuggestRequest
+from hpopt.algorithms.gp_box import GpBox
+from hpopt.algorithms.gp_ucb import GpUcbSearcher
 
 
 def branin(x1: float, x2: float) -> float:
@@ -37,7 +43,7 @@ def run(hpo, f=lambda p: branin(**p), n=None):
 @pytest.mark.parametrize("alias", ["bayes_opt", "baye_opt", "smbo"])
 def test_aliases(tmp_path, alias):
     hpo = make(tmp_path, search_alg=alias)
-    assert isinstance(hpo, BayesOpt) and hpo.get_current_status()["search_algorithm"] == "smbo"
+    assert isinstance(hpo.algorithm.searcher, GpUcbSearcher) and hpo.get_current_status()["search_algorithm"] == "smbo"
 
 
 def test_kappa_decays_once_per_finished_trial_after_delay_and_across_resume(tmp_path):
@@ -147,14 +153,23 @@ def test_oom_shrinks_gp_bounds_and_survives_resume(tmp_path):
     assert best["bs"] >= 96  # the GP learned that bigger batches (inside the bound) are better
 
 
-def test_suggestion_time_is_recorded_small(tmp_path):
-    """Not a timing assertion: just that 30 GP suggestions complete and the kernel is fitted per dimension."""
-    hpo = make(tmp_path, num_trials=30)
-    run(hpo)
-    optimizer = hpo._fit_optimizer(*hpo._observations(), seed=0)
-    optimizer._gp.fit(optimizer.space.params, optimizer.space.target)
-    length_scale = optimizer._gp.kernel_.k1.k2.length_scale
-    assert np.shape(length_scale) == (2,)
+def drive(searcher, space, f, n):
+    """Ask/tell a searcher directly (no controller, no files): n trials, one at a time."""
+    configs = []
+    for tid in range(n):
+        params = searcher.suggest(SuggestRequest(tid, 0, space))
+        searcher.on_config(tid, 0, params)
+        searcher.on_result(tid, f(params))
+        configs.append(params)
+    return configs
+
+
+def test_the_gp_is_fitted_with_one_length_scale_per_dimension():
+    searcher = GpUcbSearcher(BRANIN, mode="min", seed=0)
+    drive(searcher, BRANIN, lambda p: branin(**p), 30)
+    model = searcher.fit(*searcher.observations(), SuggestRequest(30, 0, BRANIN), seed=0)
+    assert np.shape(model.gp.kernel_.k1.k2.length_scale) == (2,)
+    assert len(model.xs) == 30
 
 
 def test_median_stop_ends_poor_trials_early_and_registers_their_best(tmp_path):
@@ -179,13 +194,15 @@ def test_median_stop_ends_poor_trials_early_and_registers_their_best(tmp_path):
 def test_numeric_choices_are_one_ordered_coordinate(tmp_path):
     space = {"lr": hpopt.search_space("choice", [1e-2, 1e-4, 1e-3, 1e-1]),
              "act": hpopt.search_space("choice", ["relu", "tanh", "gelu"])}
+    space = {name: sp.named(name) for name, sp in space.items()}
+    box = GpBox(space)
+    assert box.widths == [1, 3]
+    x = box.encode({"lr": 1e-3, "act": "tanh"})
+    assert list(x) == [0.375, 0.0, 1.0, 0.0]  # rank 1 of the sorted four; one-hot for the strings
+    assert box.decode(np.array([0.99, 0.0, 0.0, 1.0]), space) == {"lr": 1e-1, "act": "gelu"}
+    assert box.decode(np.array([0.0, 1.0, 0.0, 0.0]), space) == {"lr": 1e-4, "act": "relu"}
     hpo = hpopt.create(full_dataset_size=100, num_full_iterations=2, search_space=space, save_path=str(tmp_path),
                        search_alg="bayes_opt", num_trials=8, max_iterations=1, subset_ratio=1.0, seed=0)
-    assert hpo._gp_widths == [1, 3]
-    x = hpo._gp_encode({"lr": 1e-3, "act": "tanh"})
-    assert list(x) == [0.375, 0.0, 1.0, 0.0]  # rank 1 of the sorted four; one-hot for the strings
-    assert hpo._decode(np.array([0.99, 0.0, 0.0, 1.0])) == {"lr": 1e-1, "act": "gelu"}
-    assert hpo._decode(np.array([0.0, 1.0, 0.0, 0.0])) == {"lr": 1e-4, "act": "relu"}
     while (cfg := hpo.get_next_sample()) is not None:
         hpopt.report(cfg, -abs(np.log10(cfg["params"]["lr"]) + 2.5))
     assert hpo.get_best_config()["lr"] in (1e-3, 1e-2)
@@ -198,43 +215,43 @@ MIXED = {"lr": hpopt.search_space("loguniform", [1e-5, 1e-1]),
          "opt": hpopt.search_space("choice", ["sgd", "adam", "rmsprop"])}
 
 
-def test_snap_moves_points_to_the_encoding_of_their_config(tmp_path):
-    hpo = make(tmp_path, space=MIXED)
-    points = np.random.default_rng(0).random((500, sum(hpo._gp_widths)))
-    snapped = hpo._snap(points)
+def test_snap_moves_points_to_the_encoding_of_their_config():
+    box = GpBox(MIXED)
+    points = np.random.default_rng(0).random((500, box.dims))
+    snapped = box.snap(points)
     for u, s in zip(points, snapped, strict=True):
-        assert s == pytest.approx(hpo._gp_encode(hpo._decode(u)), abs=1e-12)
+        assert s == pytest.approx(box.encode(box.decode(u, MIXED)), abs=1e-12)
     assert snapped[:, 0] == pytest.approx(points[:, 0])  # the continuous coordinate is left alone
-    assert hpo._snap(snapped) == pytest.approx(snapped)
+    assert box.snap(snapped) == pytest.approx(snapped)
 
 
-def test_acquisition_scores_only_configs_the_search_can_issue(tmp_path):
+def test_acquisition_scores_only_configs_the_search_can_issue():
     """The UCB's argmax is a snapped point: on a grid the GP never picks a spot between grid points."""
     def f(p):
         return (math.log10(p["lr"]) + 3) ** 2 + ((p["bs"] - 100) / 64) ** 2 + (p["opt"] != "adam")
 
-    hpo = make(tmp_path, space=MIXED, num_trials=40)
+    searcher = GpUcbSearcher(MIXED, mode="min", seed=0)
     chosen = []
-    original = hpo._maximize_ucb
+    original = searcher._maximize
 
     def spy(*args, **kwargs):
         u = original(*args, **kwargs)
         chosen.append(u)
         return u
 
-    hpo._maximize_ucb = spy
-    configs = run(hpo, f=f)
+    searcher._maximize = spy
+    configs = drive(searcher, MIXED, f, 40)
     assert len(chosen) >= 30
     for u in chosen:
-        assert hpo._snap(u[None, :])[0] == pytest.approx(u)
+        assert searcher.box.snap(u[None, :])[0] == pytest.approx(u)
     assert len({tuple(sorted(c.items())) for c in configs}) == len(configs)
     best = min(configs, key=f)
     assert best["opt"] == "adam" and best["bs"] in (96, 104) and f(best) < 0.05
 
 
-def test_snap_respects_an_oom_shrunk_batch_size_bound(tmp_path):
-    hpo = make(tmp_path, space=MIXED, batch_size_name="bs")
-    hpo._space["bs"] = hpo._space["bs"].with_upper(64)
-    ub = hpo._upper_box()
-    points = hpo._snap(np.clip(np.random.default_rng(1).random((200, len(ub))), 0.0, ub))
-    assert all(hpo._decode(u)["bs"] <= 64 for u in points)
+def test_snap_respects_an_oom_shrunk_batch_size_bound():
+    box = GpBox(MIXED)
+    shrunk = {**MIXED, "bs": MIXED["bs"].with_upper(64)}
+    ub = box.upper(shrunk)
+    points = box.snap(np.clip(np.random.default_rng(1).random((200, len(ub))), 0.0, ub))
+    assert all(box.decode(u, shrunk)["bs"] <= 64 for u in points)

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 import hpopt
-from hpopt.base import load_status
-from hpopt.store import Journal, StateFileError, atomic_write_json, read_json_dict
+from hpopt.errors import StateFileError
+from hpopt.state.files import atomic_write_json, read_json_dict
+from hpopt.state.journal import Journal, load_status
 
 
 def test_atomic_write_replaces_whole_file_and_is_private(tmp_path):
@@ -24,7 +25,7 @@ def test_atomic_write_replaces_whole_file_and_is_private(tmp_path):
 
 @pytest.mark.parametrize("tmpfile", [True, False])
 def test_atomic_write_with_and_without_o_tmpfile(tmp_path, monkeypatch, tmpfile):
-    import hpopt.store as store
+    import hpopt.state.files as store
 
     monkeypatch.setattr(store, "_TMPFILE_OK", tmpfile and store._TMPFILE_OK)
     path = tmp_path / "f.json"
@@ -131,7 +132,7 @@ def test_load_status_while_the_controller_writes(tmp_path, monkeypatch):
     The controller's work is injected right after the reader has read the checkpoint: it issues enough
     trials to write a new checkpoint, empty the journal and append records past the old trial list.
     """
-    import hpopt.base as base
+    import hpopt.state.journal as base
 
     space = {"x": hpopt.search_space("uniform", [0, 1])}
     hpo = hpopt.create(full_dataset_size=10, num_full_iterations=1, search_space=space, save_path=str(tmp_path),

@@ -84,7 +84,7 @@ class Contender(ABC):
 
 class _Hpopt(Contender):
     search_alg = ""
-    preload = ("hpopt", "hpopt.smbo")
+    preload = ("hpopt", "hpopt.algorithms.gp_ucb")
 
     def __init__(self, problem: Problem, seed: int, budget: int) -> None:
         super().__init__(problem, seed, budget)

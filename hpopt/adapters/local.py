@@ -60,8 +60,11 @@ from multiprocessing.connection import wait as wait_for
 from types import FrameType
 from typing import Any, Protocol
 
-from ..report import best_of, finalize_trial, reportOOM
-from ..store import StateFileError, atomic_write_json, read_json_dict
+from ..algorithms.scores import best_of
+from ..errors import StateFileError
+from ..state import read_trial_doc
+from ..state.files import atomic_write_json
+from ..trainer import finalize_trial, reportOOM
 from ..trial import Status
 from . import artifacts
 from .gpus import GpuAllocator, query_gpus
@@ -347,10 +350,10 @@ class _LocalRun:
 
     def _trial_doc(self, run: _Attempt) -> dict[str, Any] | None:
         try:
-            doc = read_json_dict(run.config["file_path"], ("status", "scores"))
+            doc = read_trial_doc(run.config["file_path"], run.trial_id)
         except (OSError, StateFileError):
             return None
-        return doc if doc.get("attempt", run.attempt) == run.attempt else None
+        return doc if doc is not None and doc.get("attempt", run.attempt) == run.attempt else None
 
     def _count_collected(self, run: _Attempt) -> None:
         """Count a trial the controller collected: done with a score, failed without, or re-sampled (OOM)."""

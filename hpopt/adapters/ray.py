@@ -53,7 +53,8 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from ..store import StateFileError, read_json_dict, trial_path
+from ..errors import StateFileError
+from ..state.files import read_json_dict, trial_path
 from ..trial import Status
 from . import ray_trial
 from .local import RunSummary, _check_args, run_trials
@@ -155,7 +156,7 @@ def _run_callable(trainer: Trainer, config: dict[str, Any], log: str) -> tuple[i
                     return 0, None
                 return (exc.code if isinstance(exc.code, int) else 1), f"SystemExit({exc.code!r})"
             if is_cuda_oom(exc):
-                from ..report import reportOOM
+                from ..trainer import reportOOM
 
                 reportOOM(config)
                 return 0, None
@@ -394,7 +395,7 @@ class _RayLauncher:
     def __init__(self, hpo: Any, trainer: Trainer | Command, options: dict[str, Any], stop_grace_s: float) -> None:
         import ray
 
-        from ..store import ensure_dir
+        from ..state.files import ensure_dir
 
         self.hpo = hpo
         self.save_path = os.path.abspath(hpo.save_path)

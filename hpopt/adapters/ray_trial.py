@@ -22,10 +22,12 @@ import logging
 import math
 import os
 import socket
+import sys
 import threading
 from collections.abc import Mapping
 from typing import Any
 
+from ..trainer.channels import register_channel
 from ..trial import Status
 
 logger = logging.getLogger("hpopt")
@@ -62,27 +64,25 @@ class TrialReports:
     node, one call at a time) and appends the trials' output to their logs."""
 
     def __init__(self, save_path: str) -> None:
-        import hpopt  # noqa: F401 - registers the algorithms' stop rules (ASHA, median stop) in this process
-
         self.save_path = os.path.abspath(save_path)
         self.logs = os.path.join(self.save_path, "logs")
 
     def _local(self, config: Mapping[str, Any]) -> dict[str, Any]:
-        from ..store import trial_path
+        from ..state.files import trial_path
 
         return {**config, "file_path": trial_path(self.save_path, int(config["trial_id"]))}
 
     def report(self, config: Mapping[str, Any], index: int | None, value: float | None) -> int:
         """``hpopt.report`` on the controller's file; a report seen before (same attempt and index) is not
         applied again, and gets the trial's current status."""
-        from ..report import TRIAL_KEYS
-        from ..report import report as local_report
-        from ..store import StateFileError, read_json_dict
+        from ..errors import StateFileError
+        from ..state import read_trial_doc
+        from ..trainer import report as local_report
 
         cfg = self._local(config)
         if index is not None:
             try:
-                doc = read_json_dict(cfg["file_path"], TRIAL_KEYS)
+                doc = read_trial_doc(cfg["file_path"], int(cfg["trial_id"]))
             except (OSError, StateFileError):
                 doc = None
             if (doc is not None and doc.get("attempt", cfg.get("attempt")) == cfg.get("attempt")
@@ -91,12 +91,12 @@ class TrialReports:
         return int(local_report(cfg, math.nan if value is None else value))
 
     def reportOOM(self, config: Mapping[str, Any]) -> None:  # noqa: N802 - mirrors hpopt.reportOOM
-        from ..report import reportOOM
+        from ..trainer import reportOOM
 
         reportOOM(self._local(config))
 
     def finalize_trial(self, config: Mapping[str, Any]) -> None:
-        from ..report import finalize_trial
+        from ..trainer import finalize_trial
 
         finalize_trial(self._local(config))
 
@@ -212,3 +212,6 @@ def serve_relay(sock: socket.socket) -> None:
                 f.flush()
             except OSError:
                 return
+
+
+register_channel("ray", sys.modules[__name__])  # file_path "ray://..." reports through this module

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import threading
 from collections.abc import Mapping
 from typing import Any
 
+from ..trainer.channels import register_channel
 from ..trial import Status
 
 logger = logging.getLogger("hpopt")
@@ -162,3 +164,6 @@ class S3TrialReader:
             doc = None
         self.etag = response.get("ETag")
         return doc if isinstance(doc, dict) and isinstance(doc.get("scores"), list) else None
+
+
+register_channel("s3", sys.modules[__name__])  # file_path "s3://..." reports through this module

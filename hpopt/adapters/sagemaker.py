@@ -42,8 +42,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from ..report import report as apply_report
-from ..report import reportOOM
+from ..trainer import report as apply_report
+from ..trainer import reportOOM
 from ..trial import Status
 from .artifacts import LOGS, artifact_dir
 from .local import RunSummary, _check_args, run_trials

@@ -25,7 +25,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..report import finalize_trial, is_better, report
+from ..algorithms.scores import is_better
+from ..trainer import finalize_trial, report
 from ..trial import Status
 from .table import Table
 

@@ -139,7 +139,7 @@ def _callable_child(trainer: Trainer, config: dict[str, Any], log_path: str, wor
         if isinstance(exc, SystemExit) and exc.code in (0, None):
             raise
         if is_cuda_oom(exc):
-            from ..report import reportOOM
+            from ..trainer import reportOOM
 
             reportOOM(config)
             sys.stdout.flush()

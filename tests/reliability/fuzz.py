@@ -27,7 +27,7 @@ from typing import Any
 from workloads import reports_on_disk
 
 import hpopt
-from hpopt.report import best_of
+from hpopt.algorithms.scores import best_of
 
 HERE = Path(__file__).parent
 CHILD = HERE / "fuzz_child.py"

@@ -29,8 +29,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 from workloads import SimulatedOOM, space, train  # noqa: E402
 
 import hpopt  # noqa: E402
-import hpopt.asha  # noqa: E402
-import hpopt.base  # noqa: E402
+import hpopt.run.controller  # noqa: E402
+import hpopt.state.file_store  # noqa: E402
 
 NUM_TRIALS = 10
 TRAINERS = 4
@@ -81,16 +81,16 @@ def _install_kill_point(spec: str) -> None:
 
         return inside
 
-    base = hpopt.base.HpoBase
+    base = hpopt.run.controller.Controller
     for name, attr in CONTROLLER_CONTEXTS.items():
         setattr(base, attr, enter(name, getattr(base, attr)))
     hpopt.report = enter("report", hpopt.report)
     hpopt.reportOOM = enter("report_oom", hpopt.reportOOM)
-    rules = sys.modules["hpopt.report"]._STOP_RULES
-    rules["asha"] = enter("rung", rules["asha"])
+    store = hpopt.state.file_store.FileStore
+    store.judge_summary = enter("rung", store.judge_summary)  # ASHA's rung update (and median stop's step)
 
 
-# context name -> HpoBase method; trainers add "report", "report_oom" and "rung" (ASHA's rung update)
+# context name -> Controller method; trainers add "report", "report_oom" and "rung" (ASHA's rung update)
 CONTROLLER_CONTEXTS = {"issue": "_issue", "checkpoint": "_checkpoint", "oom": "_handle_oom",
                        "resume": "_restore", "collect": "_collect"}
 TRAINER_CONTEXTS = ("report", "report_oom", "rung")

@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import hpopt
+from hpopt.errors import TrialFileMissingError
 from hpopt.experiment import ExperimentError, load_experiment
-from hpopt.report import TrialFileMissingError
 
 
 @dataclass

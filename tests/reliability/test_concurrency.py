@@ -15,7 +15,7 @@ import pytest
 from workloads import space
 
 import hpopt
-from hpopt.base import load_status
+from hpopt.state.journal import load_status
 
 HERE = Path(__file__).parent
 PROCESSES, REPORTS, TRIALS = 8, 1000, 4

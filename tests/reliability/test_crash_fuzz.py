@@ -69,7 +69,7 @@ def test_kill_at_every_write_of_a_resume(tmp_path, alg):
     from workloads import reports_on_disk, run_loop
 
     import hpopt
-    from hpopt.base import load_status
+    from hpopt.state.journal import load_status
 
     save = str(tmp_path / "save")
     hpo = fuzz_child.create(save, alg)
@@ -79,8 +79,7 @@ def test_kill_at_every_write_of_a_resume(tmp_path, alg):
             score = float(10 * i + epoch)
             hpopt.report(cfg, score)
             lines.append(f"{cfg['trial_id']},{cfg['attempt']},{epoch},{score!r}")
-    hpo._journal.close()
-    hpo._lock.release(hpo)  # the controller dies without a final checkpoint
+    hpo.store.close_controller(hpo)  # the controller dies without a final checkpoint
     here = Path(__file__).parent
     code = RESUME_CHILD.format(here=str(here), tests=str(here.parent), save=save, alg=alg)
     env = dict(os.environ, PYTHONPATH=str(here.parent.parent))

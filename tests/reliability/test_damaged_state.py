@@ -18,13 +18,14 @@ from pathlib import Path
 import pytest
 
 import hpopt
-from hpopt.base import load_status
-from hpopt.store import JOURNAL_FILE, StateFileError, temp_path
+from hpopt.errors import StateFileError
+from hpopt.state.files import JOURNAL_FILE, temp_path
+from hpopt.state.journal import load_status
 
 HERE = Path(__file__).parent
 
 
-def make(save: Path, resume: bool = False, **kw) -> hpopt.base.HpoBase:
+def make(save: Path, resume: bool = False, **kw) -> hpopt.run.controller.Controller:
     args = dict(full_dataset_size=100, num_full_iterations=4, save_path=str(save), search_alg="random",
                 search_space={"x": hpopt.search_space("uniform", [0, 1])}, num_trials=6, max_iterations=2,
                 subset_ratio=1.0, seed=4)
@@ -149,8 +150,7 @@ def test_damaged_journal_is_named_on_resume(tmp_path, damage):
     journal = save / JOURNAL_FILE
     lines = [line for line in journal.read_bytes().split(b"\n") if line]
     assert len(lines) >= 2
-    hpo._journal.close()
-    hpo._lock.release(hpo)  # as if the controller were killed: no final checkpoint
+    hpo.store.close_controller(hpo)  # as if the controller were killed: no final checkpoint
     journal.write_bytes(b"\n".join(JOURNAL_DAMAGE[damage](lines)) + b"\n")
     with pytest.raises(StateFileError) as err:
         make(save, resume=True)
@@ -195,8 +195,7 @@ def test_damaged_trial_file_of_a_running_trial(tmp_path, damage):
     with pytest.raises(StateFileError) as err:
         hpo.get_next_sample()
     assert str(path) in str(err.value) and ("delete" in str(err.value) or "restore" in str(err.value))
-    hpo._journal.close()
-    hpo._lock.release(hpo)
+    hpo.store.close_controller(hpo)
     hpo = make(save, resume=True)
     again = hpo.get_next_sample()
     assert again["trial_id"] == cfg["trial_id"] and again["attempt"] == cfg["attempt"] + 1
@@ -249,7 +248,7 @@ def test_missing_status_file_with_trials_left_is_an_error_on_resume(tmp_path):
 
 LOCK_HOLDER = """
 import sys, time, hpopt
-from hpopt.store import ControllerLock, file_lock, trial_lock
+from hpopt.state.locks import ControllerLock, file_lock, trial_lock
 save = sys.argv[1]
 ControllerLock(save).acquire(object())
 locks = [trial_lock(save, 0), trial_lock(save, 1), file_lock(save, "asha_bracket_0_rung_1")]
@@ -296,12 +295,12 @@ def test_temp_files_of_killed_writers_are_removed_at_create(tmp_path):
 def test_rung_record_left_empty_by_a_killed_writer_is_an_empty_record(tmp_path):
     """ASHA creates a rung record, then writes it: a trainer killed in between leaves an empty file, which
     must not make every later report at that rung fail."""
-    from hpopt.asha import rung_path
+    from hpopt.state.file_store import summary_path
 
     hpo = make(tmp_path / "run", search_alg="asha", num_trials=8, max_iterations=4, min_iterations=1,
                reduction_factor=2, num_brackets=1)
     cfg = hpo.get_next_sample()
-    path = Path(rung_path(hpo.save_path, 0, 1))
+    path = Path(summary_path(hpo.save_path, "asha", "bracket_0_rung_1"))
     path.parent.mkdir(exist_ok=True)
     path.write_bytes(b"")
     assert hpopt.report(cfg, 0.5) == hpopt.Status.RUNNING
@@ -311,7 +310,7 @@ def test_rung_record_left_empty_by_a_killed_writer_is_an_empty_record(tmp_path):
 def test_hpopt_status_does_not_rank_a_damaged_trial_file(tmp_path):
     """`hpopt status` reads live runs without locks: a trial file with text scores shows no score rather
     than a best score made of characters."""
-    from hpopt.run_status import run_status
+    from hpopt.views.run_status import run_status
 
     save = tmp_path / "run"
     cfgs = half_run(save)

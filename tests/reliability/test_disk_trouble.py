@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import hpopt
-from hpopt.base import load_status
+from hpopt.state.journal import load_status
 
 
 class Disk:
@@ -113,8 +113,7 @@ def test_issue_on_a_full_disk_then_resume(tmp_path, monkeypatch, left):
     assert (first["trial_id"], second["trial_id"]) == (0, 1)
     hpopt.report(second, 0.5)
     # The controller dies here (no final checkpoint); resume reads the journal.
-    hpo._journal.close()
-    hpo._lock.release(hpo)
+    hpo.store.close_controller(hpo)
     state = load_status(str(save))
     assert [e["trial_id"] for e in state["config_list"]] == [0, 1]
     hpo = make(save, resume=True)
@@ -206,8 +205,8 @@ def test_real_full_disk(small_disk):
     assert err.value.errno == errno.ENOSPC
     after = snapshot(save)
     for name in after:  # what was written before the error is whole
-        if name.startswith("hpopt_trial_"):
-            hpopt.load_json(str(save / name))
+        if name.startswith("hpopt_trial_") and name.endswith(".json"):
+            hpopt.load_json(str(save / name))  # with its report log (.jsonl): every line whole
     assert after.keys() == before.keys()
     filler.unlink()
     while (c := hpo.get_next_sample()) is not None and c["trial_id"] < 3:

@@ -14,7 +14,7 @@ import pytest
 from workloads import run_loop, space
 
 import hpopt
-from hpopt.run_status import run_status
+from hpopt.views.run_status import run_status
 
 HERE = Path(__file__).parent
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .base import load_status
-from .report import best_of, read_trial_file
-from .store import StateFileError, trial_path
-from .trial import Status
+from ..algorithms.scores import best_of
+from ..errors import StateFileError
+from ..state import FileStore
+from ..state.journal import load_status
+from ..trial import Status
 
 
 def _label(entry: dict[str, Any], doc: dict[str, Any], mode: str) -> str:
@@ -48,10 +49,12 @@ def run_status(save_path: str) -> dict[str, Any]:
     status = _load(save_path)
     mode = str(status.get("mode", "max"))
     trials = []
+    store = FileStore(save_path)
     for entry in status["config_list"]:
         tid = int(entry["trial_id"])
         try:
-            doc: dict[str, Any] = read_trial_file(trial_path(save_path, tid))
+            record = store.read_trial(tid)
+            doc: dict[str, Any] = {"scores": []} if record is None else record.doc
         except (OSError, StateFileError):
             doc = {"scores": []}
         if doc.get("attempt", entry.get("attempt")) != entry.get("attempt"):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .report import best_of
+from ..algorithms.scores import best_of
 from .run_status import run_status
 
 

@@ -2,7 +2,8 @@
 are better than x") in O(1) time and space in the number of values.
 
 Median stop and ASHA's rungs judge a trial against the scores other trials recorded at the same step. The
-original re-read every trial file for that (O(trials) per report); here each step keeps one summary file.
+original re-read every trial file for that (O(trials) per report); here each step keeps one summary, which
+the state store keeps (a file per step on disk, a dict entry in memory): this module only computes.
 
 It is a sorted list of at most ``SUMMARY_SIZE`` (256) centroids ``[mean, count]``:
 
@@ -28,15 +29,12 @@ from __future__ import annotations
 
 import bisect
 import math
-import os
 import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-
-from .store import StateFileError, read_json_dict
 
 SUMMARY_SIZE = 256  # values kept exactly; past that, the number of centroids kept
 MAX_SUMMARY_BYTES = 16 * 1024  # upper bound on one summary file's size, whatever the number of values
@@ -157,15 +155,3 @@ def summary_from_bytes(data: bytes, bad: Callable[[str], Exception]) -> tuple[Ra
         raise bad("its counts are not positive or do not sum to its total")
     run_id = raw_id.rstrip(b"\0").decode("ascii", "replace") or None
     return RankSummary(means.tolist(), counts.tolist()), run_id
-
-
-def load_summary(path: str, bad: Callable[[str], Exception]) -> tuple[RankSummary, str | None] | None:
-    """The summary stored in ``path`` and its ``run_id``; None when there is no file yet."""
-    if not os.path.exists(path):
-        return None
-    try:
-        data = read_json_dict(path, ("means", "counts"))
-    except StateFileError as exc:
-        raise bad(str(exc)) from exc
-    run_id = data.get("run_id")
-    return RankSummary.from_json(data, bad), (run_id if isinstance(run_id, str) else None)

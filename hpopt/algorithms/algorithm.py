@@ -1,0 +1,96 @@
+"""An algorithm is a composition: a searcher, optionally a rung schedule, and the stop rule trainers apply.
+
+- ``random``: :class:`~.random_search.RandomSearcher`, no stop rule.
+- ``smbo`` (baye_opt): :class:`~.gp_ucb.GpUcbSearcher`, optionally the median rule; the first
+  ``num_init_trials`` trials run to the end as the rule's reference curves (as the original did).
+- ``asha``: a :class:`~.asha.RungSchedule`, the ASHA stopper at its rungs, and any searcher to draw new
+  trials (random, or the rung model); a new searcher plugs in here without subclassing anything.
+
+The controller reads only this object: which params to try (``searcher``), how long a trial runs and
+is expected to run, and what to put in a train_config so the trainer applies the right stop rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..search_space import SearchSpace
+from .asha import RungModelSearcher, RungSchedule
+from .gp_ucb import GP_RESTARTS, GpUcbSearcher
+from .random_search import RandomSearcher
+from .searcher import Searcher
+
+SMBO_NAMES = ("bayes_opt", "baye_opt", "smbo")
+SEARCH_ALGS = (*SMBO_NAMES, "asha", "random")
+EARLY_STOPS = (None, "median_stop")
+SAMPLERS = ("random", "bayes")
+
+
+@dataclass
+class Algorithm:
+    """What the controller needs to know of an algorithm."""
+
+    name: str  # stored as the run's "search_algorithm"
+    searcher: Searcher
+    schedule: RungSchedule | None = None
+    early_stop: str | None = None  # the stop rule trainers apply ("asha", "median_stop") or None
+    full_length_first: int = 0  # the first trials run to the end without the stop rule
+    settings: dict[str, Any] = field(default_factory=dict)  # stored, and checked unchanged on resume
+
+    def train_config(self, trial_id: int) -> dict[str, Any]:
+        """The train_config keys of this algorithm: the stop rule and, for ASHA, the trial's rungs."""
+        out: dict[str, Any] = {"early_stop": None if trial_id < self.full_length_first else self.early_stop}
+        if self.schedule is not None:
+            out.update(self.schedule.train_config(trial_id))
+        return out
+
+    def entry(self, trial_id: int) -> dict[str, Any]:
+        """Keys of the trial's entry in the status file (ASHA: its bracket, the original's key)."""
+        return {} if self.schedule is None else {"bracket": self.schedule.bracket_of(trial_id)}
+
+    def expected_epochs(self, trial_id: int, done: int, iterations: int) -> float:
+        """Expected total epochs of a trial that has reported ``done``; ASHA's rungs stop trials earlier."""
+        if self.schedule is not None:
+            return self.schedule.expected_epochs(trial_id, done)
+        return float(max(done, iterations))
+
+    def state(self) -> dict[str, Any]:
+        """Keys for the status file."""
+        out = dict(self.searcher.state())
+        if self.schedule is not None:
+            out.update(self.schedule.state())
+        out.update(self.settings)
+        return out
+
+
+def build_algorithm(search_alg: str, *, space: Mapping[str, SearchSpace], mode: str, seed: int,
+                    early_stop: str | None = None, num_init_trials: int = 5, num_defaults: int = 0,
+                    kappa: float = 2.576, kappa_decay: float = 1.0, kappa_decay_delay: int = 0,
+                    max_iterations: int = 1, min_iterations: int = 1, reduction_factor: int = 2,
+                    num_brackets: int = 1, sampler: str | None = None) -> Algorithm:
+    """The algorithm ``create(search_alg=...)`` asks for; arguments are already checked by create()."""
+    if search_alg not in SEARCH_ALGS:
+        raise ValueError(f"search_alg must be one of {list(SEARCH_ALGS)}, got {search_alg!r}")
+
+    def gp(restarts: int = GP_RESTARTS) -> GpUcbSearcher:
+        return GpUcbSearcher(space, mode=mode, seed=seed, num_init_trials=num_init_trials, num_defaults=num_defaults,
+                             kappa=kappa, kappa_decay=kappa_decay, kappa_decay_delay=kappa_decay_delay,
+                             gp_restarts=restarts)
+
+    if search_alg == "random":
+        return Algorithm("random", RandomSearcher(seed))
+    if search_alg in SMBO_NAMES:
+        return Algorithm("smbo", gp(), early_stop=early_stop,
+                         full_length_first=num_init_trials if early_stop is not None else 0)
+    sampler = sampler or "random"
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {list(SAMPLERS)}, got {sampler!r}")
+    schedule = RungSchedule(min_iterations, max_iterations, reduction_factor, num_brackets)
+    searcher: Searcher = RandomSearcher(seed)
+    if sampler == "bayes":
+        # The sampler suggests once per trial, and ASHA runs many short trials: one kernel fit per suggestion
+        # (no restarts) keeps a suggestion near 0.1 s; the rung data it fits are noisy low-fidelity scores.
+        searcher = RungModelSearcher(gp(restarts=0), RandomSearcher(seed), schedule.levels, mode)
+    return Algorithm("asha", searcher, schedule=schedule, early_stop="asha", settings={"sampler": sampler})

@@ -1,0 +1,153 @@
+"""ASHA's parts: the rung schedule of its brackets, and the rung-model searcher (its "bayes" sampler).
+
+ASHA itself is a composition (:mod:`.algorithm`): this schedule, the :class:`~.stoppers.AshaStopper`
+that trainers apply at the rungs, and any searcher to draw new trials (random by default).
+
+Schedule. Bracket s has geometric rungs ``min_iterations * rf**(s + k)`` below ``max_iterations``, then
+``max_iterations`` itself (:func:`hpopt.auto_config.asha_rungs`). ``rungs_in_brackets`` and the
+``rungs`` key of a train_config list them in the original's order, largest first. Trials are dealt to
+brackets in turn (trial id modulo ``num_brackets``), the rule auto config's time model assumes.
+
+Rung-model searcher. It fits baye_opt's GP (same encoding, kernel, warping, kappa and pending points) to
+the best-so-far scores at the highest rung epoch that at least ``max(num_init_trials, dims + 1)`` trials
+have reached, in the spirit of BOHB / MOBSTER, and draws randomly until some rung has that many.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..auto_config import asha_rungs, expected_epochs_after
+from .gp_ucb import GpUcbSearcher
+from .random_search import RandomSearcher
+from .rank_summary import RankSummary
+from .scores import best_of, signed
+from .searcher import SuggestRequest
+from .stoppers import rung_summary_name
+
+
+class RungSchedule:
+    """Rung epochs per bracket, and how many epochs a trial is expected to run."""
+
+    def __init__(self, min_iterations: int, max_iterations: int, reduction_factor: int, num_brackets: int) -> None:
+        self.min_iterations = int(min_iterations)
+        self.max_iterations = int(max_iterations)
+        self.reduction_factor = int(reduction_factor)
+        self.num_brackets = int(num_brackets)
+        self.brackets = tuple(tuple(asha_rungs(self.min_iterations, self.max_iterations, self.reduction_factor, b))
+                              for b in range(self.num_brackets))
+
+    @functools.cached_property
+    def levels(self) -> list[int]:
+        """Every rung epoch of any bracket, ascending."""
+        return sorted({r for rungs in self.brackets for r in rungs})
+
+    @property
+    def rungs_in_brackets(self) -> list[list[int]]:
+        """Rung epochs per bracket, bracket 0 first, each list largest first (the original's order)."""
+        return [list(rungs[::-1]) for rungs in self.brackets]
+
+    def bracket_of(self, trial_id: int) -> int:
+        return trial_id % self.num_brackets
+
+    def train_config(self, trial_id: int) -> dict[str, Any]:
+        """The keys a trainer's stopper needs."""
+        b = self.bracket_of(trial_id)
+        return {"bracket": b, "rungs": list(self.brackets[b][::-1]), "reduction_factor": self.reduction_factor}
+
+    def expected_epochs(self, trial_id: int, done: int) -> float:
+        """A trial surely runs to its next rung; from there each rung lets it on with probability 1/rf."""
+        return expected_epochs_after(self.brackets[self.bracket_of(trial_id)], done, self.reduction_factor)
+
+    def state(self) -> dict[str, Any]:
+        return {"min_iterations": self.min_iterations, "reduction_factor": self.reduction_factor,
+                "num_brackets": self.num_brackets, "rungs_in_brackets": self.rungs_in_brackets}
+
+    def rung_summaries(self, trials: Iterable[tuple[int, Sequence[float | None]]], mode: str
+                       ) -> dict[str, RankSummary]:
+        """Every rung's summary rebuilt from (trial id, scores of its longest attempt): what resume writes.
+
+        A rung record may lack results whose write a crash cut off, or hold one whose trial update was
+        lost; the trials' records are the truth. Each trial counts once per rung.
+        """
+        out: dict[str, RankSummary] = {}
+        for tid, scores in trials:
+            b = self.bracket_of(tid)
+            for rung in self.brackets[b][:-1]:
+                best = best_of(scores[:rung], mode) if len(scores) >= rung else None
+                if best is not None:
+                    out.setdefault(rung_summary_name(b, rung), RankSummary()).add(best)
+        return out
+
+
+class RungModelSearcher:
+    """ASHA's "bayes" sampler: a GP on the best-so-far scores at the highest well-filled rung.
+
+    Random draws (as ``sampler="random"``) until some rung epoch holds ``max(num_init_trials, dims + 1)``
+    current-attempt results; then GP-UCB on that rung's results.
+    """
+
+    def __init__(self, gp: GpUcbSearcher, random: RandomSearcher, levels: Sequence[int], mode: str) -> None:
+        self.gp = gp
+        self.random = random
+        self.levels = list(levels)
+        self.mode = mode
+        self._attempts: dict[int, int] = {}
+        # rung epoch -> trial id -> (attempt, best score within that many epochs)
+        self._rung_scores: dict[int, dict[int, tuple[int, float]]] = {}
+
+    @property
+    def exhausted(self) -> bool:
+        return self.random.exhausted
+
+    def on_config(self, trial_id: int, attempt: int, params: Mapping[str, Any]) -> None:
+        self._attempts[trial_id] = attempt
+        self.gp.on_config(trial_id, attempt, params)
+        self.random.on_config(trial_id, attempt, params)
+
+    def on_scores(self, trial_id: int, attempt: int, scores: Sequence[float | None]) -> None:
+        for level in self.levels:
+            if level > len(scores):
+                break
+            best = best_of(scores[:level], self.mode)
+            if best is not None:
+                self._rung_scores.setdefault(level, {})[trial_id] = (attempt, best)
+
+    def on_result(self, trial_id: int, score: float | None) -> None:
+        self.gp.on_result(trial_id, score)
+
+    def state(self) -> dict[str, Any]:
+        return self.gp.state()
+
+    def min_points(self) -> int:
+        return max(self.gp.num_init_trials, len(self.gp.box.space) + 1)
+
+    def model_rung(self) -> int | None:
+        """The highest rung epoch with enough current-attempt results to fit the GP on, if any."""
+        need = self.min_points()
+        for level in sorted(self._rung_scores, reverse=True):
+            current = sum(1 for tid, (att, _) in self._rung_scores[level].items() if self._attempts.get(tid) == att)
+            if current >= need:
+                return level
+        return None
+
+    def observations(self) -> tuple[np.ndarray, np.ndarray]:
+        """Best-so-far scores at the model rung (max-mode sign) and their configs in the GP box."""
+        level = self.model_rung()
+        xs, ys = [], []
+        for tid, (att, value) in sorted(self._rung_scores.get(level, {}).items()) if level is not None else []:
+            if self._attempts.get(tid) == att:
+                xs.append(self.gp.box.encode(self.gp.params_of(tid)))
+                ys.append(signed(value, self.mode))
+        return np.array(xs).reshape(-1, self.gp.box.dims), np.array(ys, dtype=float)
+
+    def suggest(self, request: SuggestRequest) -> dict[str, Any] | None:
+        if self.model_rung() is None:
+            return self.random.suggest(request)
+        params = self.gp.propose(request, *self.observations())
+        self.random.on_config(request.trial_id, request.attempt, params)
+        return params

@@ -1,0 +1,239 @@
+"""baye_opt's searcher: GP-UCB through the ``bayesian-optimization`` package, used by its public API.
+
+bayes_opt keeps the observations (its ``TargetSpace``, filled with ``register``) and defines the
+acquisition (``UpperConfidenceBound.base_acq``: mean + kappa * std). The GP is scikit-learn's
+``GaussianProcessRegressor`` set up for small noisy budgets (:mod:`.gp_model`): a Matérn-5/2 kernel with
+one length scale per dimension, a learned signal variance and a learned noise term, fitted as a MAP
+estimate under weak priors, on standardised targets that are first warped by a Yeo-Johnson transform
+(monotone, so the argmax is unchanged, but a run whose scores span orders of magnitude no longer lets a
+few outliers set the whole GP). The GP works in the unit box of :mod:`.gp_box`.
+
+The acquisition is maximized over points the search can really issue (snapped, see :mod:`.gp_box`), in
+batched rounds: bayes_opt's own search runs L-BFGS-B with finite-difference gradients, one predict call
+per probe (~2 s per suggestion here); instead every round scores a few thousand points in one predict
+call: uniform points plus points around the best observations, then three rounds of shrinking
+perturbations around the best points so far.
+
+Kappa decay (the seed's rule, not bayes_opt 3.x's per-suggest one): after n finished trials,
+``kappa_n = kappa * kappa_decay ** max(0, n - kappa_decay_delay)``. It is derived from the count of
+finished trials, so it continues unchanged across a resume.
+
+Initial design: the controller issues ``default_hyper_parameters`` first; then Latin-hypercube points
+until ``num_init_trials`` trials exist; the GP takes over after that. Trials running elsewhere are
+pending points, each registered with a "constant liar" value (the worst score seen), so parallel workers
+get distinct configs. A suggestion that decodes to a config already tried is replaced by the best untried
+point of a random candidate set under the same acquisition.
+
+The model is rebuilt from the observations for every suggestion (fitting the GP dominates the cost
+anyway), so resume and OOM-shrunk bounds need no extra state: same observations and seed, same suggestion.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ..search_space import SearchSpace
+from .gp_box import GpBox
+from .gp_model import make_kernel, map_optimizer
+from .scores import config_key, signed
+from .searcher import SuggestRequest
+
+logger = logging.getLogger("hpopt")
+
+_CANDIDATES = 2048
+GP_RESTARTS = 0  # extra kernel fits from random starts: with the priors one L-BFGS-B run from the default
+# start did as well as one restart (20 seeds x 4 functions, docs/benchmarks.md) in half the time
+_ACQ_RANDOM = 4000  # uniform points scored by UCB in the first round of the acquisition search
+_ACQ_LOCAL = 1000  # perturbed points per round of the batched local search
+_ACQ_SEEDS = 8  # best points that each round perturbs
+
+
+class Model(NamedTuple):
+    """A fitted GP and the UCB it defines (bayes_opt's acquisition at the current kappa)."""
+
+    gp: Any
+    ucb: Any  # points -> UCB values
+    xs: np.ndarray  # the GP's training inputs
+    ys: np.ndarray  # and (warped) targets
+
+
+class GpUcbSearcher:
+    """GP-UCB with kappa decay, a space-filling start and pending points (constant liar)."""
+
+    def __init__(self, original_space: Mapping[str, SearchSpace], *, mode: str, seed: int,
+                 num_init_trials: int = 5, num_defaults: int = 0, kappa: float = 2.576, kappa_decay: float = 1.0,
+                 kappa_decay_delay: int = 0, gp_restarts: int = GP_RESTARTS) -> None:
+        self.box = GpBox(original_space)
+        self.mode = mode
+        self.seed = int(seed)
+        self.num_init_trials = int(num_init_trials)
+        self.num_defaults = int(num_defaults)
+        self.kappa0 = float(kappa)
+        self.kappa_decay = float(kappa_decay)
+        self.kappa_decay_delay = int(kappa_decay_delay)
+        self.gp_restarts = int(gp_restarts)
+        self.finished = 0
+        self._configs: dict[int, dict[str, Any]] = {}  # trial id -> its current params
+        self._results: dict[int, float] = {}  # trial id -> signed final score (valid results only)
+
+    # --- events --------------------------------------------------------------------------------
+
+    def on_config(self, trial_id: int, attempt: int, params: Mapping[str, Any]) -> None:
+        self._configs[trial_id] = dict(params)
+
+    def on_scores(self, trial_id: int, attempt: int, scores: Sequence[float | None]) -> None:
+        pass
+
+    def params_of(self, trial_id: int) -> dict[str, Any]:
+        """The params trial ``trial_id`` holds now."""
+        return self._configs[trial_id]
+
+    def on_result(self, trial_id: int, score: float | None) -> None:
+        self.finished += 1
+        if score is not None:
+            self._results[trial_id] = signed(score, self.mode)
+
+    # --- kappa and state -----------------------------------------------------------------------
+
+    @property
+    def kappa(self) -> float:
+        """Current kappa: decayed once per finished trial after the first ``kappa_decay_delay``."""
+        return self.kappa0 * self.kappa_decay ** max(0, self.finished - self.kappa_decay_delay)
+
+    def state(self) -> dict[str, Any]:
+        return {"kappa": self.kappa, "num_init_trials": self.num_init_trials, "kappa_decay": self.kappa_decay,
+                "kappa_decay_delay": self.kappa_decay_delay}
+
+    @functools.cached_property
+    def _init_points(self) -> np.ndarray:
+        """The Latin-hypercube start, drawn from the run's seed (so it is the same after a resume)."""
+        from scipy.stats import qmc  # imported here: scipy.stats takes ~0.9 s to import, trainers never need it
+
+        return qmc.LatinHypercube(d=len(self.box.space), seed=self.seed).random(max(1, self.num_init_trials))
+
+    # --- suggestions ---------------------------------------------------------------------------
+
+    def observations(self) -> tuple[np.ndarray, np.ndarray]:
+        """Inputs and max-mode targets of the trials that ended with a valid score."""
+        ids = sorted(self._results)
+        xs = [self.box.encode(self._configs[i]) for i in ids]
+        return np.array(xs).reshape(-1, self.box.dims), np.array([self._results[i] for i in ids], dtype=float)
+
+    def suggest(self, request: SuggestRequest) -> dict[str, Any] | None:
+        return self.propose(request, *self.observations())
+
+    def propose(self, request: SuggestRequest, x_obs: np.ndarray, y_obs: np.ndarray) -> dict[str, Any]:
+        """A config from the observations ``x_obs`` (GP box) with max-mode targets ``y_obs``."""
+        from threadpoolctl import threadpool_limits
+
+        # The GP's matrices are tiny (n <= a few hundred): one BLAS thread is faster, and it does not fight
+        # the user's training for cores.
+        with threadpool_limits(limits=1, user_api="blas"):
+            return self._propose(request, x_obs, y_obs)
+
+    def _propose(self, request: SuggestRequest, x_obs: np.ndarray, y_obs: np.ndarray) -> dict[str, Any]:
+        tid, space = request.trial_id, request.space
+        rng = np.random.default_rng([self.seed, tid, request.attempt])
+        tried = {config_key(p) for i, p in self._configs.items() if i != tid}
+        model = None
+        if self.num_defaults <= tid < self.num_init_trials and request.attempt == 0:
+            params = self.box.decode_unit(self._init_points[tid % len(self._init_points)], space)
+        elif len(y_obs) < 2:
+            params = self.box.decode_unit(rng.random(len(self.box.space)), space)
+        else:
+            model = self.fit(x_obs, y_obs, request, int(rng.integers(2**31 - 1)))
+            params = self.box.decode(self._maximize(model, space, rng), space)
+        if config_key(params) in tried:
+            if model is None and len(y_obs) >= 2:  # a repeat from the initial design: model it now
+                model = self.fit(x_obs, y_obs, request, int(rng.integers(2**31 - 1)))
+            params = self._untried(tried, rng, model, space)
+        return params
+
+    def fit(self, x_obs: np.ndarray, y_obs: np.ndarray, request: SuggestRequest, seed: int) -> Model:
+        """bayes_opt's target space with the observations and the pending points, and the GP fitted on it."""
+        from bayes_opt import BayesianOptimization
+        from bayes_opt.acquisition import UpperConfidenceBound
+        from sklearn.gaussian_process import GaussianProcessRegressor
+
+        d = x_obs.shape[1]
+        ub = self.box.upper(request.space)
+        optimizer = BayesianOptimization(
+            f=None, pbounds={f"x{i:03d}": (0.0, float(ub[i])) for i in range(d)},
+            acquisition_function=UpperConfidenceBound(kappa=self.kappa, exploration_decay=None),
+            random_state=seed, verbose=0, allow_duplicate_points=True,
+        )
+        y = warp(y_obs)
+        lie = float(np.min(y)) if len(y) else 0.0
+        # One GP point per distinct input: repeated observations are averaged, and a pending point that was
+        # already observed adds nothing (bayes_opt would print a warning for each duplicate).
+        points: dict[tuple[float, ...], list[float]] = {}
+        for x, target in zip(x_obs, y, strict=True):
+            points.setdefault(tuple(float(min(x[i], ub[i])) for i in range(d)), []).append(float(target))
+        for p in request.pending:
+            x = self.box.encode(p)
+            points.setdefault(tuple(float(min(x[i], ub[i])) for i in range(d)), [lie])
+        for x, targets in points.items():
+            optimizer.register(params={f"x{i:03d}": x[i] for i in range(d)}, target=float(np.mean(targets)))
+        gp = GaussianProcessRegressor(kernel=make_kernel(d), alpha=1e-8, normalize_y=True, optimizer=map_optimizer,
+                                      n_restarts_optimizer=self.gp_restarts, random_state=seed)
+        xs, ys = optimizer.space.params, optimizer.space.target
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # sklearn's convergence chatter on tiny data sets
+            gp.fit(xs, ys)
+        acquisition = optimizer.acquisition_function
+
+        def ucb(candidates: np.ndarray) -> np.ndarray:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return acquisition.base_acq(*gp.predict(candidates, return_std=True))
+
+        return Model(gp, ucb, xs, ys)
+
+    def _maximize(self, model: Model, space: Mapping[str, SearchSpace], rng: np.random.Generator) -> np.ndarray:
+        """The point of the GP box with the largest UCB, found in batched rounds of snapped points."""
+        ub = self.box.upper(space)
+        d = len(ub)
+        top = model.xs[np.argsort(-model.ys)[:_ACQ_SEEDS]]
+        near = top[rng.integers(len(top), size=_ACQ_LOCAL)] + rng.normal(0.0, 0.1, (_ACQ_LOCAL, d))
+        points = self.box.snap(np.clip(np.vstack([rng.random((_ACQ_RANDOM, d)) * ub, near]), 0.0, ub))
+        scores = model.ucb(points)
+        for sigma in (0.05, 0.015, 0.004):
+            best = points[np.argsort(-scores)[:_ACQ_SEEDS]]
+            near = best[rng.integers(len(best), size=_ACQ_LOCAL)] + rng.normal(0.0, sigma, (_ACQ_LOCAL, d))
+            points = np.vstack([best, self.box.snap(np.clip(near, 0.0, ub))])
+            scores = model.ucb(points)
+        return points[int(np.argmax(scores))]
+
+    def _untried(self, tried: set[str], rng: np.random.Generator, model: Model | None,
+                 space: Mapping[str, SearchSpace]) -> dict[str, Any]:
+        """Best untried candidate under the fitted model's UCB (random order when there is none)."""
+        cands = self.box.snap(rng.random((_CANDIDATES, self.box.dims)) * self.box.upper(space))
+        if model is not None:
+            cands = cands[np.argsort(-model.ucb(cands))]
+        for u in cands:
+            params = self.box.decode(u, space)
+            if config_key(params) not in tried:
+                return params
+        logger.warning("no untried config found among %d candidates; the space looks exhausted", _CANDIDATES)
+        return self.box.decode(cands[0], space)
+
+
+def warp(y: np.ndarray) -> np.ndarray:
+    """Monotone Yeo-Johnson warp of the targets (identity when too few or constant)."""
+    if len(y) < 3 or np.ptp(y) == 0:
+        return y
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            from scipy.stats import yeojohnson
+
+            out, _ = yeojohnson((y - np.mean(y)) / np.std(y))
+        except (ValueError, FloatingPointError):
+            return y
+    return out if np.all(np.isfinite(out)) else y

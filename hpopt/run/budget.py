@@ -1,0 +1,84 @@
+"""When the run may start another trial: ``num_trials``, the epoch budget and the time budget.
+
+The epoch budget (auto config's; None: ``num_trials`` alone ends the run) is charged with the epochs of
+collected trials plus, when the number of trials was auto config's to choose, their measured overhead
+(:mod:`.overhead`); a new trial starts only while that, the running trials' expected remaining epochs and
+the new trial's expected epochs fit. When the user told how long a full training takes, the budget is
+seconds of measured trial cost instead (an epoch of one config may cost 3x another's).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from .overhead import OverheadLedger
+
+ExpectedEpochs = Callable[[int, int], float]  # (trial id, epochs done) -> expected total epochs
+
+
+class Budget:
+    """What the collected and running trials have used, and whether one more trial fits."""
+
+    def __init__(self, epoch_budget: float | None, time_budget_s: float | None, charge_overhead: bool) -> None:
+        self.epoch_budget = None if epoch_budget is None else float(epoch_budget)
+        self.time_budget_s = None if time_budget_s is None else float(time_budget_s)
+        # Overhead counts against the epoch budget only when the number of trials was auto config's to
+        # choose: a num_trials the user set is run in full (ASHA's budget then covers exactly those trials).
+        self.charge_overhead = bool(charge_overhead)
+        self.ledger = OverheadLedger()
+        self.epochs_charged = 0.0
+        self.seconds_charged = 0.0
+        self.partial: dict[int, int] = {}  # running trial id -> epochs reported so far
+        self.partial_epoch_s: dict[int, float | None] = {}  # running trial id -> its own epoch time
+
+    def state(self) -> dict[str, Any]:
+        return {"epoch_budget": self.epoch_budget, "time_budget_s": self.time_budget_s,
+                "charge_overhead": self.charge_overhead}
+
+    def restore(self, stored: Mapping[str, Any]) -> None:
+        if stored.get("epoch_budget") is not None:
+            self.epoch_budget = float(stored["epoch_budget"])
+        if stored.get("time_budget_s") is not None:
+            self.time_budget_s = float(stored["time_budget_s"])
+        self.charge_overhead = bool(stored.get("charge_overhead", self.charge_overhead))
+
+    def epochs_used(self, running: Iterable[int]) -> float:
+        """Epochs (plus measured overhead) of collected trials, and epochs seen so far from running ones."""
+        return self.epochs_charged + sum(self.partial.get(tid, 0) for tid in running)
+
+    def charge(self, extra: Mapping[str, Any]) -> None:
+        """Count a collected trial (its entry's ``num_iterations_run``, ``overhead_epochs``, ``cost_s``)."""
+        self.epochs_charged += float(extra.get("num_iterations_run", 0))
+        if self.charge_overhead:
+            self.epochs_charged += float(extra.get("overhead_epochs", 0.0))
+        self.seconds_charged += float(extra.get("cost_s", 0.0))
+
+    def forget(self, trial_id: int) -> None:
+        self.partial.pop(trial_id, None)
+        self.partial_epoch_s.pop(trial_id, None)
+
+    def allows_new(self, new_id: int, running: Iterable[int], expected: ExpectedEpochs) -> bool:
+        """Whether the running trials' expected rest and one more trial fit in the epoch and time budgets."""
+        running = list(running)
+        return self._epochs_allow(new_id, running, expected) and self._seconds_allow(new_id, running, expected)
+
+    def _seconds_allow(self, new_id: int, running: list[int], expected: ExpectedEpochs) -> bool:
+        if self.time_budget_s is None:
+            return True
+        new = self.ledger.forecast_seconds(expected(new_id, 0))
+        if new is None:
+            return True  # nothing measured yet: the first trials tell what a trial costs
+        pending = 0.0
+        for tid in running:
+            total = self.ledger.forecast_seconds(expected(tid, self.partial.get(tid, 0)), self.partial_epoch_s.get(tid))
+            pending += total or 0.0
+        return self.seconds_charged + pending + new <= self.time_budget_s * (1 + 1e-9)
+
+    def _epochs_allow(self, new_id: int, running: list[int], expected: ExpectedEpochs) -> bool:
+        if self.epoch_budget is None or self.time_budget_s is not None:
+            return True  # seconds, when known, are the budget
+        overhead = self.ledger.forecast() if self.charge_overhead else 0.0
+        pending = sum(expected(tid, self.partial.get(tid, 0)) - self.partial.get(tid, 0) + overhead for tid in running)
+        new = expected(new_id, 0) + overhead
+        return self.epochs_used(running) + pending + new <= self.epoch_budget * (1 + 1e-9)

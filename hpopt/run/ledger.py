@@ -1,0 +1,125 @@
+"""The run's ledger: its trials (``config_list``), which are running or waiting, the best one, and the
+status dict it keeps in the store (a checkpoint, then one journal record per change)."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from typing import Any
+
+from ..algorithms import Algorithm
+from ..algorithms.scores import is_better
+from ..search_space import SearchSpace, space_to_json
+from ..state import StateStore
+from ..trial import Trial
+from .budget import Budget
+from .settings import FORMAT_VERSION, RunSettings
+
+_MIN_JOURNAL_BEFORE_CHECKPOINT = 64
+
+
+class RunLedger:
+    """Trials and run status of one controller."""
+
+    def __init__(self, store: StateStore, settings: RunSettings, algorithm: Algorithm, budget: Budget) -> None:
+        self.store = store
+        self.settings = settings
+        self.algorithm = algorithm
+        self.budget = budget
+        self.original_space: dict[str, SearchSpace] = dict(settings.search_space)
+        self.space: dict[str, SearchSpace] = dict(settings.search_space)  # shrunk by CUDA OOM
+        self.trials: list[Trial] = []
+        self.running: set[int] = set()
+        self.ready: deque[int] = deque()
+        self.best_id: int | None = None
+        self.finished = 0
+        self.seq = 0
+        self._journal_len = 0
+
+    @property
+    def best(self) -> Trial | None:
+        return None if self.best_id is None else self.trials[self.best_id]
+
+    def count_finished(self, trial: Trial) -> None:
+        """A collected trial: charge the budget, update the best."""
+        self.finished += 1
+        self.budget.charge(trial.extra)
+        best = self.best
+        if trial.score is not None and is_better(trial.score, None if best is None else best.score,
+                                                 self.settings.mode):
+            self.best_id = trial.trial_id
+
+    def status_dict(self, run_id: str) -> dict[str, Any]:
+        s = self.settings
+        status = {
+            "format_version": FORMAT_VERSION,
+            "search_algorithm": self.algorithm.name,
+            "search_space": space_to_json(self.space),
+            "original_search_space": space_to_json(self.original_space),
+            "metric": s.metric,
+            "mode": s.mode,
+            "subset_ratio": s.subset_ratio,
+            "image_resize": list(s.image_resize),
+            "full_dataset_size": s.full_dataset_size,
+            "num_full_iterations": s.num_full_iterations,
+            "max_iterations": s.max_iterations,
+            "num_trials": s.num_trials,
+            "early_stop": s.early_stop,
+            "batch_size_name": s.batch_size_name,
+            "num_workers": s.num_workers,
+            "seed": s.seed,
+            "run_id": run_id,
+            "settings": s.extra,
+            "config_list": [t.to_entry() for t in self.trials],
+            "num_gen_config": len(self.trials),
+            "best_config_id": self.best_id,
+            "journal_seq": self.seq,
+            **self.budget.state(),
+        }
+        status.update(self.algorithm.state())
+        return status
+
+    def checkpoint(self, run_id: str) -> None:
+        self.store.checkpoint(self.status_dict(run_id))
+        self._journal_len = 0
+
+    def record(self, run_id: str, trial: Trial | None = None, fields: Mapping[str, Any] | None = None,
+               sync: bool = False) -> None:
+        """Journal one change; rewrite the checkpoint when the journal is as long as the trial list.
+
+        Only issuing a trial must be durable before the call returns (a trainer may report for it at
+        once); every other change is derived from durable trial records and made durable by the next sync.
+        """
+        self.seq += 1
+        rec: dict[str, Any] = {"seq": self.seq}
+        if trial is not None:
+            rec["trial"] = trial.to_entry()
+        rec["fields"] = {"best_config_id": self.best_id, **(fields or {})}
+        self.store.journal(rec, sync=sync)
+        self._journal_len += 1
+        if self._journal_len >= max(_MIN_JOURNAL_BEFORE_CHECKPOINT, len(self.trials)):
+            self.checkpoint(run_id)
+
+    def results_table(self, where: str) -> str:
+        """print_results()'s text: one line per trial, then the best."""
+        names = list(self.original_space)
+        lines = [f"hpopt results ({self.algorithm.name}, mode={self.settings.mode}, metric={self.settings.metric}) "
+                 f"in {where}", "  id  status   iters  score         " + "  ".join(names)]
+        for t in self.trials:
+            score = "-" if t.score is None else f"{t.score:.6g}"
+            params = "  ".join(_short(t.config.get(n)) for n in names)
+            mark = " *" if t.trial_id == self.best_id else ""
+            iters = int(t.extra.get("num_iterations_run", t.iterations))
+            lines.append(f"{t.trial_id:4d}  {t.status.name:<8} {iters:5d}  {score:<12}  {params}{mark}")
+        best = self.best
+        if best is not None:
+            lines.append(f"best: trial {best.trial_id}, score {best.score:.6g}, params {best.config}")
+        else:
+            lines.append("best: none (no trial has a valid score)")
+        return "\n".join(lines)
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)

@@ -1,0 +1,372 @@
+"""The file store: a run's state as JSON files under save_path, crash safe and shared across processes.
+
+Layout (names kept from the original hpopt so its tooling can read them; keys are only ever added)::
+
+    save_path/hpopt_status.json        the controller's state (a checkpoint, see journal.py)
+    save_path/hpopt_journal.jsonl      controller changes since that checkpoint
+    save_path/hpopt_trial_{id}.json    one per trial: its current attempt (trial_record.py has the keys)
+    save_path/hpopt_trial_{id}.jsonl   that trial's reports since the .json was last written
+    save_path/hpopt_asha/              ASHA's rung summaries, hpopt_median_stop/ median stop's step summaries
+    save_path/.locks/                  lock files
+    save_path/archive/                 earlier runs moved aside by resume=False
+
+Reports. Rewriting the trial file on every ``report()`` would cost O(scores already reported). A report
+appends one line to the trial's ``.jsonl`` log instead (one write, one fsync) and the ``.json`` is
+rewritten only when the log has grown as long as the trial's scores (amortised O(1)) and when the
+attempt ends, so a finished trial's ``.json`` holds all of it. Readers replay the log over the ``.json``
+(:meth:`FileStore.read_trial`). A process keeps the records it touched in memory and checks under the
+trial's lock, by ``stat``, that nobody else changed the files since: then it needs to read nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..algorithms.rank_summary import RankSummary, summary_from_bytes, summary_to_bytes
+from ..errors import StateFileError
+from .files import (
+    STATUS_FILE,
+    atomic_write_json,
+    check_not_symlink,
+    ensure_dir,
+    make_dir,
+    open_private,
+    read_json,
+    read_json_dict,
+    remove_stale_temp_files,
+    status_path,
+    trial_path,
+    write_error,
+)
+from .journal import Journal, load_status
+from .jsonl import JsonLines
+from .locks import ControllerLock, file_lock, trial_lock
+from .store import persisting
+from .trial_record import TRIAL_REMEDY, TrialRecord, check_trial_doc, new_attempt
+
+logger = logging.getLogger("hpopt")
+
+_MIN_LOG_BEFORE_CHECKPOINT = 64
+# Summary kinds: folder, file suffix, and whether the file is the compact binary form (ASHA's rungs are
+# read and written at every rung report; median stop's steps keep the JSON form of earlier versions).
+_SUMMARIES = {"asha": ("hpopt_asha", ".bin", True), "median_stop": ("hpopt_median_stop", ".json", False)}
+RUN_NAMES = ("hpopt_journal.jsonl", "hpopt_median_stop", "hpopt_asha")
+
+
+def summary_path(save_path: str | os.PathLike[str], kind: str, name: str) -> str:
+    """The file of one rank summary (``kind`` "asha" or "median_stop")."""
+    folder, suffix, _ = _SUMMARIES[kind]
+    return os.path.join(os.fspath(save_path), folder, name + suffix)
+
+
+def log_path(save_path: str, trial_id: int) -> str:
+    return os.path.join(save_path, f"hpopt_trial_{int(trial_id)}.jsonl")
+
+
+@dataclass
+class _Seen:
+    """A trial's record as this process last saw or wrote it, and the files' state at that moment."""
+
+    record: TrialRecord
+    json_key: tuple[int, int, int] | None  # (inode, mtime ns, size) of the .json
+    log_end: int  # bytes of the .jsonl the record holds
+    log_lines: int  # lines in the .jsonl
+
+
+class FileStore:
+    """A run's state in the files under ``save_path`` (see the module doc)."""
+
+    durable = True
+
+    def __init__(self, save_path: str | os.PathLike[str]) -> None:
+        self.save_path = os.fspath(save_path)
+        self._lock = ControllerLock(self.save_path)
+        self._journal: Journal | None = None
+        self._seen: dict[int, _Seen] = {}
+        self._polled: dict[int, tuple[tuple[int, int, int] | None, int]] = {}  # what poll_trial last returned
+
+    # --- the controller ------------------------------------------------------------------------
+
+    def open_controller(self, owner: object) -> None:
+        ensure_dir(self.save_path)
+        self._lock.acquire(owner)
+        try:
+            self._journal = Journal(self.save_path)
+            for folder in [self.save_path] + [e.path for e in os.scandir(self.save_path)
+                                              if e.is_dir(follow_symlinks=False) and e.name != "archive"]:
+                for name in remove_stale_temp_files(folder):
+                    logger.info("removed %s, a temp file left by a killed writer", os.path.join(folder, name))
+        except BaseException:
+            self._lock.release(owner)
+            raise
+
+    def owned_by(self, owner: object) -> bool:
+        return self._lock.owned_by(owner)
+
+    def close_controller(self, owner: object) -> None:
+        if self._lock.owned_by(owner):
+            if self._journal is not None:
+                self._journal.close()
+            self._lock.release(owner)
+
+    def load_status(self) -> dict[str, Any] | None:
+        return load_status(self.save_path)
+
+    def checkpoint(self, status: Mapping[str, Any]) -> None:
+        atomic_write_json(status_path(self.save_path), dict(status))
+        self._controller_journal().reset()
+
+    def journal(self, record: Mapping[str, Any], sync: bool) -> None:
+        self._controller_journal().append(dict(record), sync=sync)
+
+    def _controller_journal(self) -> Journal:
+        if self._journal is None:
+            raise RuntimeError("the store is not opened by a controller")
+        return self._journal
+
+    def run_files(self) -> list[str]:
+        names = [n for n in os.listdir(self.save_path)
+                 if n == STATUS_FILE or n.startswith("hpopt_trial_") or n in RUN_NAMES]
+        return sorted(names, key=lambda n: n != STATUS_FILE)
+
+    def archive_run(self) -> str | None:
+        """The status file goes first: a kill part-way leaves no status file next to the rest, which
+        resume=True refuses and resume=False archives in turn."""
+        names = self.run_files()
+        if not names:
+            return None
+        dest = os.path.join(self.save_path, "archive", time.strftime("run-%Y%m%d-%H%M%S") + f"-{os.getpid()}")
+        make_dir(dest)
+        for n in names:
+            os.replace(os.path.join(self.save_path, n), os.path.join(dest, n))
+        self._seen.clear()
+        self._polled.clear()
+        return dest
+
+    # --- trial records -------------------------------------------------------------------------
+
+    def trial_address(self, trial_id: int) -> str:
+        return trial_path(self.save_path, trial_id)
+
+    def begin_attempt(self, trial_id: int, attempt: int, run_id: str, params: Mapping[str, Any],
+                      iterations: int) -> None:
+        path = trial_path(self.save_path, trial_id)
+        with trial_lock(self.save_path, trial_id):
+            previous = None
+            try:
+                old = self._load(trial_id)
+                previous = None if old is None else old.record.doc
+            except StateFileError as exc:  # kept aside, not overwritten: it may be restored by hand
+                os.replace(path, path + ".damaged")
+                logger.warning("trial %d runs again; its damaged file was moved to %s.damaged: %s",
+                               trial_id, path, exc)
+            doc = new_attempt(trial_id, attempt, run_id, params, iterations, previous)
+            self._seen.pop(trial_id, None)
+            # Not fsynced: the journal record of the issue is the truth; after a power cut a missing or stale
+            # file only makes resume re-issue the trial.
+            self._write_json(trial_id, doc, durable=False)
+
+    def poll_trial(self, trial_id: int) -> TrialRecord | None:
+        key = self._json_key(trial_id)
+        if key is None:
+            self._seen.pop(trial_id, None)
+            raise FileNotFoundError(trial_path(self.save_path, trial_id))
+        if self._polled.get(trial_id) == (key, self._log_size(trial_id)):
+            return None
+        seen = self._refresh(trial_id)
+        if seen is None:
+            raise FileNotFoundError(trial_path(self.save_path, trial_id))
+        self._polled[trial_id] = (seen.json_key, seen.log_end)
+        return seen.record
+
+    def read_trial(self, trial_id: int) -> TrialRecord | None:
+        seen = self._load(trial_id)
+        return None if seen is None else seen.record
+
+    @contextlib.contextmanager
+    def locked_trial(self, trial_id: int) -> Iterator[TrialRecord]:
+        with trial_lock(self.save_path, trial_id):
+            seen = self._refresh(trial_id)
+            if seen is None:
+                raise FileNotFoundError(trial_path(self.save_path, trial_id))
+            try:
+                with persisting(seen.record, lambda rec: self._persist(trial_id, seen)) as record:
+                    yield record
+            except BaseException:
+                self._seen.pop(trial_id, None)  # memory may hold a change the files do not: read them again
+                raise
+
+    def _persist(self, trial_id: int, seen: _Seen) -> None:
+        """Append the record's change to its log (one fsync); rewrite the .json when the log is long or
+        the attempt ended (then the .json alone holds the whole trial)."""
+        record = seen.record
+        changes = record.take_changes()
+        if not changes:
+            return
+        ended = record.status != 1
+        if ended or seen.log_lines + len(changes) >= max(_MIN_LOG_BEFORE_CHECKPOINT, len(record.scores)):
+            self._write_json(trial_id, record.doc, durable=True)
+            seen.json_key, seen.log_end, seen.log_lines = self._json_key(trial_id), 0, 0
+            return
+        log = JsonLines(log_path(self.save_path, trial_id))
+        try:
+            seen.log_end = log.append(changes, sync=True, valid_end=seen.log_end)
+        finally:
+            log.close()
+        seen.log_lines += len(changes)
+
+    # --- reading and caching -------------------------------------------------------------------
+
+    def _refresh(self, trial_id: int) -> _Seen | None:
+        """The trial's current record: the cached one brought up to date, or read anew."""
+        seen = self._seen.get(trial_id)
+        if seen is not None and seen.json_key == self._json_key(trial_id) and self._log_size(trial_id) >= seen.log_end:
+            lines, end = self._read_log(trial_id, seen.log_end)
+            self._apply(trial_id, seen.record, lines)
+            seen.log_end, seen.log_lines = end, seen.log_lines + len(lines)
+            return seen
+        seen = self._load(trial_id)
+        if seen is None:
+            self._seen.pop(trial_id, None)
+        else:
+            self._seen[trial_id] = seen
+        return seen
+
+    def _load(self, trial_id: int) -> _Seen | None:
+        """Read the .json and replay the .jsonl; None when there is no .json."""
+        path = trial_path(self.save_path, trial_id)
+        for _ in range(3):  # a writer may replace the .json between the read and the stat: read again
+            key = self._json_key(trial_id)
+            if key is None:
+                return None
+            doc = check_trial_doc(read_json(path, TRIAL_REMEDY), path)
+            if self._json_key(trial_id) == key:
+                break
+        record = TrialRecord(doc)
+        lines, end = self._read_log(trial_id, 0)
+        self._apply(trial_id, record, lines)
+        return _Seen(record, key, end, len(lines))
+
+    def _apply(self, trial_id: int, record: TrialRecord, lines: list[dict[str, Any]]) -> None:
+        for i, line in enumerate(lines):
+            try:
+                record.apply(line)
+            except (ValueError, TypeError) as exc:
+                raise StateFileError(f"{log_path(self.save_path, trial_id)} line {i + 1} is damaged ({exc}); "
+                                     f"{TRIAL_REMEDY}") from None
+
+    def _read_log(self, trial_id: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+        path = log_path(self.save_path, trial_id)
+        try:
+            return JsonLines(path).read_from(offset)
+        except ValueError as exc:
+            raise StateFileError(f"{path} {exc}; {TRIAL_REMEDY}") from None
+
+    def _log_size(self, trial_id: int) -> int:
+        try:
+            return os.stat(log_path(self.save_path, trial_id)).st_size
+        except FileNotFoundError:
+            return 0
+
+    def _json_key(self, trial_id: int) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(trial_path(self.save_path, trial_id))
+        except FileNotFoundError:
+            return None
+        return st.st_ino, st.st_mtime_ns, st.st_size
+
+    def _write_json(self, trial_id: int, doc: Mapping[str, Any], durable: bool) -> None:
+        """The trial's .json, atomically; compact JSON (the C encoder); the log is emptied after it."""
+        atomic_write_json(trial_path(self.save_path, trial_id), doc, durable=durable, indent=None)
+        log = JsonLines(log_path(self.save_path, trial_id))
+        try:
+            log.truncate()
+        finally:
+            log.close()
+
+    # --- rank summaries ------------------------------------------------------------------------
+
+    def _summary_path(self, kind: str, name: str) -> str:
+        return summary_path(self.save_path, kind, name)
+
+    def read_summary(self, kind: str, name: str, run_id: str | None = None) -> RankSummary:
+        path = self._summary_path(kind, name)
+        binary = _SUMMARIES[kind][2]
+
+        def bad(why: str) -> StateFileError:
+            return StateFileError(f"{kind} summary {path} is damaged ({why}); delete it, or resume the run "
+                                  "(resume=True rebuilds ASHA's rung summaries from the trial files; median stop "
+                                  "restarts a deleted step's statistics)")
+
+        try:
+            if binary:
+                with open(path, "rb") as f:
+                    data = f.read()
+                if not data:  # created, then its writer was killed before the first write
+                    return RankSummary()
+                summary, owner = summary_from_bytes(data, bad)
+            else:
+                try:
+                    data = read_json_dict(path, ("means", "counts"))
+                except StateFileError as exc:
+                    raise bad(str(exc)) from exc
+                summary, owner = RankSummary.from_json(data, bad), data.get("run_id")
+        except FileNotFoundError:
+            return RankSummary()
+        if run_id is not None and owner not in (None, run_id):
+            logger.info("%s belongs to an earlier run (%s); starting it afresh", path, owner)
+            return RankSummary()
+        return summary
+
+    def _save_summary(self, kind: str, name: str, summary: RankSummary, run_id: str | None) -> None:
+        path = self._summary_path(kind, name)
+        folder = os.path.dirname(path)
+        check_not_symlink(folder)
+        make_dir(folder)
+        if _SUMMARIES[kind][2]:
+            # Overwritten in place (about 4 KiB at most), under the summary's lock: no temp file, rename or
+            # fsync (replacing a file costs ~1 ms on some disks); a record a power cut tears is rebuilt from
+            # the trial files by resume, and a killed process cannot tear one write.
+            data = summary_to_bytes(summary, run_id)
+            fd = open_private(path, os.O_WRONLY | os.O_CREAT)
+            try:
+                if os.pwrite(fd, data, 0) != len(data):
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            except OSError as exc:
+                # A torn record (a full disk took part of the write) would break every later report at
+                # this rung: empty it instead (it fills again; resume rebuilds it from the trial files).
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, 0)
+                raise write_error(exc, path, "the rung record was emptied; resume=True rebuilds it") from exc
+            finally:
+                os.close(fd)
+        else:
+            step = name.rsplit("_", 1)[-1]
+            atomic_write_json(path, summary.to_json(step=int(step) if step.isdigit() else step, run_id=run_id),
+                              indent=None)
+
+    def judge_summary(self, kind: str, name: str, run_id: str | None, judge: Any) -> bool:
+        lock_name = f"asha_{name}" if kind == "asha" else f"median_{name}"
+        with file_lock(self.save_path, lock_name):
+            summary = self.read_summary(kind, name, run_id)
+            before = summary.count
+            verdict = bool(judge(summary))
+            if summary.count != before:
+                self._save_summary(kind, name, summary, run_id)
+        return verdict
+
+    def replace_summaries(self, kind: str, summaries: Mapping[str, RankSummary], run_id: str) -> None:
+        folder = os.path.join(self.save_path, _SUMMARIES[kind][0])
+        check_not_symlink(folder)
+        make_dir(folder)
+        for name in os.listdir(folder):
+            os.unlink(os.path.join(folder, name))
+        for name, summary in summaries.items():
+            self._save_summary(kind, name, summary, run_id)
