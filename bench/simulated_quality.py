@@ -10,13 +10,15 @@ Quality: on each table, n workers (4) and the same simulated wall-clock budget, 
 * ``optuna-tpe-hb``: Optuna TPE with its HyperbandPruner (min 1, max 27, rf 3), driven through ask/tell by
   the same kind of event loop in simulated time (Optuna has no simulator).
 
-hpopt runs through ``hpopt.adapters.simulator.simulate`` with its state in a RAM-disk folder. The score is
+hpopt runs through ``hpopt.adapters.simulator.simulate`` with its state in the memory store
+(``create(storage="memory")``). The score is
 the validation accuracy; regret at time t = the best accuracy anywhere in the table minus the best
 accuracy the method has observed by t. The budget is ``--budget`` times the mean time of one full
 training (so 4 workers could run 4 x budget full trainings).
 
 Throughput (``--throughput``): events (reported epochs) per real second of hpopt's simulator driving ASHA
-against Syne Tune's simulator backend driving its ASHA, same table, same budget, one run.
+(on the memory store, and on the file store in a RAM-disk folder) against Syne Tune's simulator backend
+driving its ASHA, same table, same budget, one run.
 
     bench/tabular/.venv/bin/python bench/simulated_quality.py --tables digits mnist --seeds 20
     bench/tabular/.venv/bin/python bench/simulated_quality.py --throughput --tables digits mnist
@@ -67,13 +69,14 @@ def budget_seconds(table: Table, full_trainings: float) -> float:
 # --- hpopt ---------------------------------------------------------------------------------------------
 
 
-def run_hpopt(method: str, table: Table, seed: int, budget: float) -> tuple[list[list[float]], int, float]:
+def run_hpopt(method: str, table: Table, seed: int, budget: float, storage: str = "memory"
+              ) -> tuple[list[list[float]], int, float]:
     folder = tempfile.mkdtemp(dir=RAM)
     try:
         args: dict[str, Any] = dict(full_dataset_size=1000, num_full_iterations=table.num_epochs,
                                     search_space=table.search_space(), save_path=folder, num_trials=100_000,
                                     max_iterations=table.num_epochs, subset_ratio=1.0, seed=seed,
-                                    num_workers=N_WORKERS)
+                                    num_workers=N_WORKERS, storage=storage)
         if method == "hpopt-random":
             args.update(search_alg="random")
         elif method == "hpopt-bo-median":
@@ -299,12 +302,17 @@ def throughput(names: list[str], budget_full: float) -> None:
         table = load(name)
         budget = budget_seconds(table, budget_full)
         rates = {}
-        for label, method in (("hpopt ASHA", "hpopt-asha"), ("Syne Tune ASHA", "syne-asha")):
-            run = run_hpopt if method.startswith("hpopt") else run_syne
-            _, events, wall = run(method, table, 0, budget)
+        for label, method, storage in (("hpopt ASHA, memory store", "hpopt-asha", "memory"),
+                                       ("hpopt ASHA, file store on a RAM disk", "hpopt-asha", "file"),
+                                       ("Syne Tune ASHA", "syne-asha", None)):
+            if storage is None:
+                _, events, wall = run_syne(method, table, 0, budget)
+            else:
+                _, events, wall = run_hpopt(method, table, 0, budget, storage)
             rates[label] = events / wall
             print(f"| {name} | {label} | {events} | {wall:.2f} | {events / wall:.0f} |", flush=True)
-        print(f"| {name} | ratio | | | {rates['hpopt ASHA'] / rates['Syne Tune ASHA']:.2f}× |")
+        for label in list(rates)[:2]:
+            print(f"| {name} | {label} / Syne Tune | | | {rates[label] / rates['Syne Tune ASHA']:.2f}× |")
 
 
 def main() -> None:

@@ -21,8 +21,10 @@ _MIN_JOURNAL_BEFORE_CHECKPOINT = 64
 class RunLedger:
     """Trials and run status of one controller."""
 
-    def __init__(self, store: StateStore, settings: RunSettings, algorithm: Algorithm, budget: Budget) -> None:
+    def __init__(self, store: StateStore, settings: RunSettings, algorithm: Algorithm, budget: Budget,
+                 run_id: str) -> None:
         self.store = store
+        self.run_id = run_id  # tells this run's trial records from an earlier run's in the same save_path
         self.settings = settings
         self.algorithm = algorithm
         self.budget = budget

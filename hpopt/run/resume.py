@@ -46,9 +46,9 @@ def check_unchanged(stored: dict[str, Any], mine: dict[str, Any], where: str) ->
 def restore(ctl: Controller, stored: dict[str, Any]) -> None:
     """Continue ``stored`` with controller ``ctl`` (see the module doc)."""
     ledger, settings, searcher = ctl.ledger, ctl.settings, ctl.algorithm.searcher
-    check_unchanged(stored, ledger.status_dict(ctl.run_id), ctl.store.save_path)
+    check_unchanged(stored, ledger.status_dict(ledger.run_id), ctl.store.save_path)
     settings.seed = int(stored.get("seed", settings.seed))
-    ctl.run_id = str(stored.get("run_id", ctl.run_id))
+    ledger.run_id = str(stored.get("run_id", ledger.run_id))
     settings.num_trials = max(settings.num_trials, int(stored.get("num_trials", settings.num_trials)))
     ctl.budget.restore(stored)
     if "search_space" in stored:
@@ -57,13 +57,13 @@ def restore(ctl: Controller, stored: dict[str, Any]) -> None:
     ledger.trials = [Trial.from_entry(e) for e in stored["config_list"]]
     for trial in ledger.trials:
         searcher.on_config(trial.trial_id, trial.attempt, trial.config)
-    ctl._checkpoint()
+    ctl.life.checkpoint()
     for trial in ledger.trials:
         if trial.status == Status.STOP:
             if "overhead_epochs" in trial.extra:
                 ctl.budget.ledger.add(float(trial.extra["overhead_epochs"]), trial.extra.get("epoch_s"),
                                       trial.extra.get("cost_s"), trial.extra.get("num_iterations_run"))
-            ctl._mark_finished(trial, record=False)
+            ctl.life.mark_finished(trial, record=False)
         elif trial.status == Status.READY:
             ledger.ready.append(trial.trial_id)
     collected = requeued = 0
@@ -74,10 +74,10 @@ def restore(ctl: Controller, stored: dict[str, Any]) -> None:
         record = _read(ctl, trial)
         ours = record is not None and record.doc.get("attempt", trial.attempt) == trial.attempt
         if ours and record.status == Status.CUDAOOM:
-            ctl._handle_oom(trial)
+            ctl.life.handle_oom(trial)
         elif ours and (record.status == Status.STOP or len(record.scores) >= trial.iterations):
             searcher.on_scores(trial.trial_id, trial.attempt, record.scores)
-            ctl._finish(trial, record)
+            ctl.life.finish(trial, record)
             collected += 1
         else:
             ledger.running.discard(trial.trial_id)
@@ -85,7 +85,7 @@ def restore(ctl: Controller, stored: dict[str, Any]) -> None:
             trial.status = Status.READY
             ledger.ready.append(trial.trial_id)
             searcher.on_config(trial.trial_id, trial.attempt, trial.config)
-            ctl._record(trial)
+            ctl.life.record(trial)
             requeued += 1
     if ctl.algorithm.schedule is not None:
         _rebuild_rungs(ctl)
@@ -122,4 +122,4 @@ def _rebuild_rungs(ctl: Controller) -> None:
         longest.append((trial.trial_id, max([record.scores, *attempts], key=len)))
         if doc.get("attempt", trial.attempt) == trial.attempt and trial.status != Status.READY:
             searcher.on_scores(trial.trial_id, trial.attempt, record.scores)
-    ctl.store.replace_summaries("asha", schedule.rung_summaries(longest, ctl.settings.mode), ctl.run_id)
+    ctl.store.replace_summaries("asha", schedule.rung_summaries(longest, ctl.settings.mode), ctl.ledger.run_id)

@@ -64,7 +64,10 @@ class MemoryStore:
         return copy.deepcopy(self._status)
 
     def checkpoint(self, status: Mapping[str, Any]) -> None:
-        self._status = copy.deepcopy(dict(status))
+        """Keep the status the controller built (fresh dicts of JSON values: a shallow copy suffices; a full
+        copy per checkpoint was most of a simulation's time)."""
+        self._status = dict(status)
+        self._status["config_list"] = [_entry_copy(e) for e in status.get("config_list", [])]
 
     def journal(self, record: Mapping[str, Any], sync: bool) -> None:
         """Apply the change to the stored status at once (there is no checkpoint to catch up with)."""
@@ -73,12 +76,12 @@ class MemoryStore:
         entry = record.get("trial")
         if entry is not None:
             trials = self._status["config_list"]
-            entry = copy.deepcopy(entry)
+            entry = _entry_copy(entry)
             if entry["trial_id"] < len(trials):
                 trials[entry["trial_id"]] = entry
             else:
                 trials.append(entry)
-        self._status.update(copy.deepcopy(record.get("fields", {})))
+        self._status.update(record.get("fields", {}))
         self._status["journal_seq"] = record.get("seq", self._status.get("journal_seq"))
 
     def run_files(self) -> list[str]:
@@ -150,3 +153,11 @@ class MemoryStore:
                 del self._summaries[key]
             for name, summary in summaries.items():
                 self._summaries[(kind, name)] = (summary, run_id)
+
+
+def _entry_copy(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A config_list entry that the controller's later changes to its trial cannot reach."""
+    out = dict(entry)
+    if isinstance(out.get("config"), dict):
+        out["config"] = dict(out["config"])
+    return out

@@ -30,6 +30,7 @@ from workloads import SimulatedOOM, space, train  # noqa: E402
 
 import hpopt  # noqa: E402
 import hpopt.run.controller  # noqa: E402
+import hpopt.run.lifecycle  # noqa: E402
 import hpopt.state.file_store  # noqa: E402
 
 NUM_TRIALS = 10
@@ -81,18 +82,18 @@ def _install_kill_point(spec: str) -> None:
 
         return inside
 
-    base = hpopt.run.controller.Controller
-    for name, attr in CONTROLLER_CONTEXTS.items():
-        setattr(base, attr, enter(name, getattr(base, attr)))
+    for name, (cls, attr) in CONTROLLER_CONTEXTS.items():
+        setattr(cls, attr, enter(name, getattr(cls, attr)))
     hpopt.report = enter("report", hpopt.report)
     hpopt.reportOOM = enter("report_oom", hpopt.reportOOM)
     store = hpopt.state.file_store.FileStore
     store.judge_summary = enter("rung", store.judge_summary)  # ASHA's rung update (and median stop's step)
 
 
-# context name -> Controller method; trainers add "report", "report_oom" and "rung" (ASHA's rung update)
-CONTROLLER_CONTEXTS = {"issue": "_issue", "checkpoint": "_checkpoint", "oom": "_handle_oom",
-                       "resume": "_restore", "collect": "_collect"}
+# context name -> controller-side method; trainers add "report", "report_oom" and "rung" (ASHA's rung update)
+_LIFE, _CONTROLLER = hpopt.run.lifecycle.TrialLifecycle, hpopt.run.controller.Controller
+CONTROLLER_CONTEXTS = {"issue": (_LIFE, "issue"), "checkpoint": (_LIFE, "checkpoint"), "oom": (_LIFE, "handle_oom"),
+                       "resume": (_CONTROLLER, "_restore"), "collect": (_LIFE, "collect")}
 TRAINER_CONTEXTS = ("report", "report_oom", "rung")
 
 
