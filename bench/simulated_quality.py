@@ -21,7 +21,7 @@ Throughput (``--throughput``): events (reported epochs) per real second of hpopt
 driving its ASHA, same table, same budget, one run.
 
     bench/tabular/.venv/bin/python bench/simulated_quality.py --tables digits mnist --seeds 20
-    bench/tabular/.venv/bin/python bench/simulated_quality.py --throughput --tables digits mnist
+    bench/tabular/.venv/bin/python bench/simulated_quality.py --throughput --tables digits mnist --repeat 5
 
 ``HPOPT_TABLES`` may name another folder of tables. Per-run results are cached in
 ``bench/results/simulated/`` (rerunning skips finished runs); the summary table is printed as Markdown
@@ -37,6 +37,7 @@ import logging
 import multiprocessing as mp
 import os
 import shutil
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -295,22 +296,31 @@ def plot_anytime(name: str, ref: float, curves: dict[str, list[list[list[float]]
     print(f"wrote {out}")
 
 
-def throughput(names: list[str], budget_full: float) -> None:
-    print("\n| table | simulator | events | real seconds | events per second |")
+def throughput(names: list[str], budget_full: float, repeat: int) -> None:
+    """Events per real second, each simulator run ``repeat`` times in turn (so load changes hit all alike);
+    the median of the runs, and the ratio of the medians."""
+    runs = (("hpopt ASHA, memory store", "hpopt-asha", "memory"),
+            ("hpopt ASHA, file store on a RAM disk", "hpopt-asha", "file"),
+            ("Syne Tune ASHA", "syne-asha", None))
+    print(f"\n| table | simulator | events | real seconds (median of {repeat}) | events per second (median) |")
     print("|---|---|---:|---:|---:|")
     for name in names:
         table = load(name)
         budget = budget_seconds(table, budget_full)
+        seen: dict[str, list[tuple[int, float]]] = {label: [] for label, _, _ in runs}
+        for _ in range(repeat):
+            for label, method, storage in runs:
+                if storage is None:
+                    _, events, wall = run_syne(method, table, 0, budget)
+                else:
+                    _, events, wall = run_hpopt(method, table, 0, budget, storage)
+                seen[label].append((events, wall))
         rates = {}
-        for label, method, storage in (("hpopt ASHA, memory store", "hpopt-asha", "memory"),
-                                       ("hpopt ASHA, file store on a RAM disk", "hpopt-asha", "file"),
-                                       ("Syne Tune ASHA", "syne-asha", None)):
-            if storage is None:
-                _, events, wall = run_syne(method, table, 0, budget)
-            else:
-                _, events, wall = run_hpopt(method, table, 0, budget, storage)
-            rates[label] = events / wall
-            print(f"| {name} | {label} | {events} | {wall:.2f} | {events / wall:.0f} |", flush=True)
+        for label, results in seen.items():
+            events = results[0][0]
+            wall = statistics.median(w for _, w in results)
+            rates[label] = statistics.median(e / w for e, w in results)
+            print(f"| {name} | {label} | {events} | {wall:.2f} | {rates[label]:.0f} |", flush=True)
         for label in list(rates)[:2]:
             print(f"| {name} | {label} / Syne Tune | | | {rates[label] / rates['Syne Tune ASHA']:.2f}× |")
 
@@ -323,10 +333,11 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=20.0, help="simulated budget in mean full trainings")
     parser.add_argument("--workers", type=int, default=1, help="runs in parallel (processes)")
     parser.add_argument("--throughput", action="store_true")
+    parser.add_argument("--repeat", type=int, default=5, help="throughput: runs of each simulator (median)")
     parser.add_argument("--no-plot", action="store_true")
     args = parser.parse_args()
     if args.throughput:
-        throughput(args.tables, args.budget)
+        throughput(args.tables, args.budget, args.repeat)
         return
     jobs = [(m, n, s, args.budget) for n in args.tables for m in args.methods for s in range(args.seeds)]
     if args.workers > 1:

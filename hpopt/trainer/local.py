@@ -9,11 +9,10 @@ deadlock).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from ..algorithms.scores import best_of, is_better
@@ -57,16 +56,10 @@ class StoreChannel:
     def __init__(self, store: StateStore) -> None:
         self.store = store
 
-    @contextlib.contextmanager
-    def _locked(self, config: Mapping[str, Any], caller: str) -> Iterator[TrialRecord]:
+    def _locked(self, config: Mapping[str, Any], caller: str) -> _Entered:
         if self.store.durable and not os.path.exists(os.fspath(config["file_path"])):
             raise missing(config, caller)  # checked first: a config from elsewhere creates nothing there
-        with contextlib.ExitStack() as stack:
-            try:
-                record = stack.enter_context(self.store.locked_trial(int(config["trial_id"])))
-            except FileNotFoundError:
-                raise missing(config, caller) from None
-            yield record
+        return _Entered(self.store.locked_trial(int(config["trial_id"])), config, caller)
 
     def report(self, config: Mapping[str, Any], value: float | None) -> Status:
         with self._locked(config, "report") as record:
@@ -105,3 +98,21 @@ class StoreChannel:
             improved = before is None or (last is not None and is_better(last, before, mode))
             status = Status.STOP if record.status == Status.RUNNING else Status(record.status)
             record.set_status(status, early_stopped=int(len(scores) > 5 and not improved))
+
+
+class _Entered:
+    """A store's locked-trial context whose missing record is the config's fault (named as such)."""
+
+    __slots__ = ("inner", "config", "caller")
+
+    def __init__(self, inner: Any, config: Mapping[str, Any], caller: str) -> None:
+        self.inner, self.config, self.caller = inner, config, caller
+
+    def __enter__(self) -> TrialRecord:
+        try:
+            return self.inner.__enter__()
+        except FileNotFoundError:
+            raise missing(self.config, self.caller) from None
+
+    def __exit__(self, *exc: Any) -> Any:
+        return self.inner.__exit__(*exc)

@@ -248,3 +248,29 @@ def test_read_only_save_path_is_refused_at_create(tmp_path, case):
             parent.chmod(0o700)
             if save.exists():
                 save.chmod(0o700)
+
+
+@pytest.mark.parametrize("left", [10, 60])
+def test_a_rung_record_torn_by_a_full_disk_does_not_break_later_reports(tmp_path, monkeypatch, left):
+    """A full disk that takes part of a rung record's rewrite (its header, or part of its means over the old
+    ones) empties the record: once space is freed, reports at that rung work again (resume rebuilds it)."""
+    hpo = make(tmp_path / "run", alg="asha", num_trials=8, max_iterations=4, min_iterations=1, reduction_factor=2,
+               num_brackets=1)
+    cfgs = [hpo.get_next_sample() for _ in range(3)]
+    assert hpopt.report(cfgs[0], 0.5) == hpopt.Status.RUNNING
+    assert hpopt.report(cfgs[1], 0.6) == hpopt.Status.RUNNING
+    with simulated_disk(monkeypatch) as disk:
+        disk.left = left
+        with pytest.raises(OSError) as err:
+            hpopt.report(cfgs[2], 0.7)
+        assert_enospc(err, "bracket_0_rung_1.bin")
+        disk.left = None
+    assert hpopt.report(cfgs[2], 0.7) == hpopt.Status.RUNNING  # no "damaged record" error
+    assert hpopt.report(cfgs[0], 0.55) == hpopt.Status.RUNNING
+    hpo.close()
+    again = make(tmp_path / "run", resume=True, alg="asha", num_trials=8, max_iterations=4, min_iterations=1,
+                 reduction_factor=2, num_brackets=1)
+    from hpopt.state import FileStore
+
+    assert FileStore(again.save_path).read_summary("asha", "bracket_0_rung_1").count == 3  # rebuilt: 3 trials
+    again.close()
