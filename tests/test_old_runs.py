@@ -30,7 +30,7 @@ def copy_run(name: str, dest: Path) -> Path:
     """The fixture as a save_path (git keeps no file modes: hpopt's own are restored)."""
     save = dest / name
     shutil.copytree(FIXTURES / name, save)
-    for root, dirs, files in os.walk(save):
+    for root, _dirs, files in os.walk(save):
         os.chmod(root, 0o700)
         for f in files:
             os.chmod(os.path.join(root, f), 0o600)
