@@ -15,13 +15,23 @@ real, fsynced file I/O in a temp folder on the same disk.
     python bench/overhead.py [--algs random asha optuna] [--sizes 100 1000 10000] [--window 200]
 
 ``optuna`` needs Optuna installed (bench/bo_quality/setup.sh makes a venv that has it).
+
+Two versions of hpopt side by side (``--impl LABEL=PATH``, repeatable: PATH goes first on the
+``PYTHONPATH`` of a child process, an empty PATH is the installed hpopt): every measurement then runs in
+its own child process, the versions take turns, ``--rounds`` times, and the table gives the median of
+the rounds, so the disk's changing fsync latency hits all versions alike::
+
+    python bench/overhead.py --algs random asha --impl now= --impl 0.4=/tmp/hpopt-0.4 --rounds 3
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -119,12 +129,42 @@ MEASURES: dict[str, Callable[[int, int], tuple[float, float]]] = {
 }
 
 
+def side_by_side(impls: list[tuple[str, str]], algs: list[str], sizes: list[int], window: int, rounds: int) -> None:
+    """Each (version, loop, size) measured in a child process, versions in turn, median of the rounds."""
+    print(f"| hpopt | loop | trials | µs per get_next_sample (median of {rounds}) | µs per report (median) |")
+    print("|---|---|---:|---:|---:|")
+    for n in sizes:
+        for alg in algs:
+            seen: dict[str, list[tuple[float, float]]] = {label: [] for label, _ in impls}
+            for _ in range(rounds):
+                for label, path in impls:
+                    env = dict(os.environ)
+                    if path:
+                        env["PYTHONPATH"] = path + os.pathsep + env.get("PYTHONPATH", "")
+                    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", alg, str(n),
+                                          str(min(window, n))], env=env, capture_output=True, text=True, check=True)
+                    seen[label].append(tuple(json.loads(out.stdout.strip().splitlines()[-1])))
+            for label, results in seen.items():
+                ask = statistics.median(a for a, _ in results)
+                tell = statistics.median(t for _, t in results)
+                print(f"| {label} | {alg} | {n} | {ask:.0f} | {tell:.0f} |", flush=True)
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--child"]:
+        alg, n, window = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+        print(json.dumps(MEASURES[alg](n, window)))
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--algs", nargs="+", choices=list(MEASURES), default=["random", "asha", "optuna"])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000])
     parser.add_argument("--window", type=int, default=200)
+    parser.add_argument("--impl", action="append", default=[], help="LABEL=PATH: compare hpopt versions")
+    parser.add_argument("--rounds", type=int, default=3, help="with --impl: rounds per measurement (median)")
     args = parser.parse_args()
+    if args.impl:
+        side_by_side([tuple(i.split("=", 1)) for i in args.impl], args.algs, args.sizes, args.window, args.rounds)
+        return
     print("| loop | trials | µs per get_next_sample (ask) | µs per report |")
     print("|---|---:|---:|---:|")
     for n in args.sizes:

@@ -262,3 +262,30 @@ def test_deleting_locks_does_not_let_a_second_controller_in(tmp_path):
     assert out.stdout.startswith("refused: another hpopt controller"), out.stdout + out.stderr
     assert issubclass(ControllerBusyError, RuntimeError)
     hpo.close()
+
+
+def test_a_memory_store_passed_again_continues_its_run():
+    store = MemoryStore("notebook")
+    args = dict(full_dataset_size=100, num_full_iterations=3, search_space=SPACE, search_alg="random",
+                num_trials=6, max_iterations=3, subset_ratio=1.0, seed=3, storage=store)
+    hpo = hpopt.create(**args)
+    done = []
+    for _ in range(3):
+        cfg = hpo.get_next_sample()
+        for epoch in range(3):
+            hpopt.report(cfg, cfg["params"]["x"] + epoch)
+        done.append(cfg["params"])
+    running = hpo.get_next_sample()
+    hpopt.report(running, 0.1)  # mid-training when the notebook cell is re-run
+    again = hpopt.create(**args, resume=True)
+    with pytest.raises(ControllerBusyError):
+        hpo.get_next_sample()  # the newer object took over
+    configs = []
+    while (cfg := again.get_next_sample()) is not None:
+        configs.append((cfg["trial_id"], cfg["attempt"]))
+        for epoch in range(3):
+            hpopt.report(cfg, cfg["params"]["x"] + epoch)
+    assert configs[0] == (running["trial_id"], 1)  # the interrupted trial runs again first
+    assert [c[0] for c in configs] == [3, 4, 5] and again.is_finished()
+    entries = again.get_current_status()["config_list"]
+    assert [e["config"] for e in entries[:3]] == done and all(e["status"] == 2 for e in entries)

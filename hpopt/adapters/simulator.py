@@ -11,8 +11,8 @@ the trial's last epoch) frees that worker at that simulated moment, and the free
 
 Which of the table's seeds a trial replays is drawn from ``(seed, trial_id, attempt)``, so the same seed
 gives the same trace. ``worker_speeds`` scales each worker's epoch times (heterogeneous machines).
-The hpopt object keeps real state files as always; put its save_path on a RAM disk (``/dev/shm``) to make
-the simulation fast, as fsync there costs nothing.
+Create the hpopt object with ``storage="memory"`` (its state in dicts of this process, no files, no
+fsync) for a fast simulation; on the file store every report is a durable write.
 """
 
 from __future__ import annotations

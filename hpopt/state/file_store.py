@@ -99,13 +99,18 @@ class FileStore:
         self._lock.acquire(owner)
         try:
             self._journal = Journal(self.save_path)
-            for folder in [self.save_path] + [e.path for e in os.scandir(self.save_path)
-                                              if e.is_dir(follow_symlinks=False) and e.name != "archive"]:
-                for name in remove_stale_temp_files(folder):
-                    logger.info("removed %s, a temp file left by a killed writer", os.path.join(folder, name))
+            self._remove_stale_temp_files()
         except BaseException:
             self._lock.release(owner)
             raise
+
+    def _remove_stale_temp_files(self) -> None:
+        """A writer killed between linking its temp file and renaming it leaves the temp file behind (a
+        trainer's can appear at any time, so this runs when a controller starts and when it closes)."""
+        for folder in [self.save_path] + [e.path for e in os.scandir(self.save_path)
+                                          if e.is_dir(follow_symlinks=False) and e.name != "archive"]:
+            for name in remove_stale_temp_files(folder):
+                logger.info("removed %s, a temp file left by a killed writer", os.path.join(folder, name))
 
     def owned_by(self, owner: object) -> bool:
         return self._lock.owned_by(owner)
@@ -114,6 +119,8 @@ class FileStore:
         if self._lock.owned_by(owner):
             if self._journal is not None:
                 self._journal.close()
+            with contextlib.suppress(OSError):
+                self._remove_stale_temp_files()
             self._lock.release(owner)
 
     def load_status(self) -> dict[str, Any] | None:
@@ -204,14 +211,17 @@ class FileStore:
                 raise
 
     def _persist(self, trial_id: int, seen: _Seen) -> None:
-        """Append the record's change to its log (one fsync); rewrite the .json when the log is long or
-        the attempt ended (then the .json alone holds the whole trial)."""
+        """Append the record's change to its log (one fsync). When the log has grown as long as the scores,
+        the .json is rewritten durably and the log emptied (amortised O(1)). When the attempt ended, the
+        .json is rewritten to hold the whole trial, without fsync: the log line just synced is the durable
+        truth, so the log stays (readers skip what the .json already holds), and a report that ends a trial
+        costs one fsync like any other."""
         record = seen.record
         changes = record.take_changes()
         if not changes:
             return
-        ended = record.status != 1
-        if ended or seen.log_lines + len(changes) >= max(_MIN_LOG_BEFORE_CHECKPOINT, len(record.scores)):
+        if record.status == 1 and seen.log_lines + len(changes) >= max(_MIN_LOG_BEFORE_CHECKPOINT,
+                                                                       len(record.scores)):
             self._write_json(trial_id, record.doc, durable=True)
             seen.json_key, seen.log_end, seen.log_lines = self._json_key(trial_id), 0, 0
             return
@@ -221,17 +231,24 @@ class FileStore:
         finally:
             log.close()
         seen.log_lines += len(changes)
+        if record.status != 1:
+            atomic_write_json(trial_path(self.save_path, trial_id), record.doc, durable=False, indent=None)
+            seen.json_key = self._json_key(trial_id)
 
     # --- reading and caching -------------------------------------------------------------------
 
     def _refresh(self, trial_id: int) -> _Seen | None:
         """The trial's current record: the cached one brought up to date, or read anew."""
         seen = self._seen.get(trial_id)
-        if seen is not None and seen.json_key == self._json_key(trial_id) and self._log_size(trial_id) >= seen.log_end:
-            lines, end = self._read_log(trial_id, seen.log_end)
-            self._apply(trial_id, seen.record, lines)
-            seen.log_end, seen.log_lines = end, seen.log_lines + len(lines)
-            return seen
+        if seen is not None and seen.json_key == self._json_key(trial_id):
+            size = self._log_size(trial_id)
+            if size == seen.log_end:
+                return seen  # nobody else wrote since: nothing to read
+            if size > seen.log_end:
+                lines, end = self._read_log(trial_id, seen.log_end)
+                self._apply(trial_id, seen.record, lines)
+                seen.log_end, seen.log_lines = end, seen.log_lines + len(lines)
+                return seen
         seen = self._load(trial_id)
         if seen is None:
             self._seen.pop(trial_id, None)
