@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._validate import did_you_mean
+from .errors import HpoptError
 from .search_space import SearchSpace, search_space
 
 KEYS = {
@@ -57,7 +58,7 @@ _SET_ELSEWHERE = {"search_space": "search_space", "save_path": "save_path", "sea
                   "mode": "target", "resume": "the --resume option"}
 
 
-class ExperimentError(ValueError):
+class ExperimentError(HpoptError, ValueError):
     """The experiment file is missing, unreadable or has a bad key; the message says which and how to fix it."""
 
 

@@ -18,7 +18,7 @@ from hpopt.algorithms.rank_summary import RankSummary
 from hpopt.algorithms.stoppers import goes_on, rung_summary_name
 from hpopt.auto_config import asha_expected_epochs, expected_epochs_after
 from hpopt.state import FileStore
-from hpopt.state.file_store import summary_path
+from hpopt.state.file_summaries import summary_path
 
 
 def rung_path(save: str, bracket: int, rung: int) -> str:

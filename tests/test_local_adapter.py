@@ -14,7 +14,7 @@ import pytest
 from workloads import entries, jsonl, make_random, objective
 
 import hpopt
-from hpopt.adapters import local
+from hpopt.adapters import run_loop
 from hpopt.adapters.gpus import GpuAllocator, GpuInfo, parse_query
 from hpopt.adapters.local import RunInterrupted, TrialFailedError, run_local
 from hpopt.adapters.workers import is_cuda_oom
@@ -156,7 +156,7 @@ def stubborn_trainer(config):
 
 
 def test_timeout_sigterm_then_sigkill_counts_as_a_crash(tmp_path, monkeypatch):
-    monkeypatch.setattr(local, "KILL_GRACE_S", 0.5)
+    monkeypatch.setattr(run_loop, "KILL_GRACE_S", 0.5)
     hpo = make_random(tmp_path, num_trials=1)
     t0 = time.monotonic()
     summary = run_local(hpo, stubborn_trainer, n_parallel=1, resources="cpu", timeout=0.5, job_retries=1,

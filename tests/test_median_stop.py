@@ -22,7 +22,7 @@ from hpopt.algorithms.rank_summary import RankSummary
 from hpopt.algorithms.stoppers import MIN_OTHERS, MedianStopper, Progress, should_stop
 from hpopt.errors import StateFileError
 from hpopt.state import FileStore
-from hpopt.state.file_store import summary_path
+from hpopt.state.file_summaries import summary_path
 from hpopt.state.files import atomic_write_json, ensure_dir
 
 STOPPER = MedianStopper()

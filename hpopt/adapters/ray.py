@@ -5,7 +5,7 @@
     summary = run_ray(hpo, ["python", "train.py"], num_cpus=4)                # a script on the node
 
 The run loop and the trial life cycle (retries, ignore_fail, OOM, timeout, Ctrl-C, best artifacts,
-summary) are the local adapter's (:func:`hpopt.adapters.local.run_trials`); this module supplies a
+summary) are the local adapter's (:func:`hpopt.adapters.run_loop.run_trials`); this module supplies a
 launcher whose trial handle is a Ray task:
 
 - **start**: one Ray task per trial attempt, with the per-trial resources (``num_cpus``, ``num_gpus``,
@@ -57,7 +57,8 @@ from ..errors import StateFileError
 from ..state.files import read_json_dict, trial_path
 from ..trial import Status
 from . import ray_trial
-from .local import RunSummary, _check_args, run_trials
+from .local import check_run_args
+from .run_loop import RunSummary, run_trials
 from .workers import TRAIN_CONFIG_ENV, Command, Trainer, command_argv, is_cuda_oom
 
 __all__ = ["run_ray"]
@@ -597,7 +598,7 @@ def run_ray(
     Raises as run_local does; the state stays resumable. ``hpo`` stays open; the Ray connection this call
     opened is closed.
     """
-    _check_args(n_parallel, 1, "cpu", job_retries, timeout, keep_top_k, "spawn")
+    check_run_args(n_parallel, 1, "cpu", job_retries, timeout, keep_top_k, "spawn")
     _check_ray_args(address, num_cpus, num_gpus, resources, runtime_env, stop_grace_s, ray_options)
     if not callable(trainer) and not isinstance(trainer, (str, list, tuple)):
         raise TypeError(f"trainer must be a callable trainer(config) or a command (str or list of str), "

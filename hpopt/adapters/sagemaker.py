@@ -5,7 +5,7 @@
     config = hpopt.adapters.sagemaker.load_train_config()      # in the job's entry script
 
 The run loop and the trial life cycle (retries, ignore_fail, timeout, OOM, Ctrl-C, summary) are the
-local adapter's (:func:`hpopt.adapters.local.run_trials`); this module supplies a launcher whose trial
+local adapter's (:func:`hpopt.adapters.run_loop.run_trials`); this module supplies a launcher whose trial
 handle is a training job:
 
 - **start**: ``create_training_job`` with the user's template (image, role, instances, channels, output
@@ -46,7 +46,8 @@ from ..trainer import report as apply_report
 from ..trainer import reportOOM
 from ..trial import Status
 from .artifacts import LOGS, artifact_dir
-from .local import RunSummary, _check_args, run_trials
+from .local import check_run_args
+from .run_loop import RunSummary, run_trials
 from .s3_trial import S3TrialReader, split_s3_uri
 
 __all__ = ["SageMakerRunSummary", "job_name", "load_train_config", "run_sagemaker"]
@@ -504,7 +505,7 @@ def run_sagemaker(
     Raises as run_local does; the state stays resumable, and a restarted controller adopts the jobs
     still running. ``hpo`` stays open.
     """
-    _check_args(n_parallel, 1, "cpu", job_retries, timeout, keep_top_k, "spawn")
+    check_run_args(n_parallel, 1, "cpu", job_retries, timeout, keep_top_k, "spawn")
     if n_parallel is None:
         raise ValueError("n_parallel must be an int >= 1 (jobs at once), got None")
     if isinstance(poll_interval, bool) or not isinstance(poll_interval, (int, float)) or not poll_interval > 0:

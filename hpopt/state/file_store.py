@@ -21,7 +21,6 @@ trial's lock, by ``stat``, that nobody else changed the files since: then it nee
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
 import time
@@ -29,41 +28,29 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..algorithms.rank_summary import RankSummary, summary_from_bytes, summary_to_bytes
+from ..algorithms.rank_summary import RankSummary
 from ..errors import StateFileError
+from .file_summaries import FileSummaries
 from .files import (
     STATUS_FILE,
     atomic_write_json,
-    check_not_symlink,
     ensure_dir,
     make_dir,
-    open_private,
     read_json,
-    read_json_dict,
     remove_stale_temp_files,
     status_path,
     trial_path,
-    write_error,
 )
 from .journal import Journal, load_status
 from .jsonl import JsonLines
-from .locks import ControllerLock, file_lock, trial_lock
+from .locks import ControllerLock, trial_lock
 from .store import persisting
 from .trial_record import TRIAL_REMEDY, TrialRecord, check_trial_doc, new_attempt
 
 logger = logging.getLogger("hpopt")
 
 _MIN_LOG_BEFORE_CHECKPOINT = 64
-# Summary kinds: folder, file suffix, and whether the file is the compact binary form (ASHA's rungs are
-# read and written at every rung report; median stop's steps keep the JSON form of earlier versions).
-_SUMMARIES = {"asha": ("hpopt_asha", ".bin", True), "median_stop": ("hpopt_median_stop", ".json", False)}
 RUN_NAMES = ("hpopt_journal.jsonl", "hpopt_median_stop", "hpopt_asha")
-
-
-def summary_path(save_path: str | os.PathLike[str], kind: str, name: str) -> str:
-    """The file of one rank summary (``kind`` "asha" or "median_stop")."""
-    folder, suffix, _ = _SUMMARIES[kind]
-    return os.path.join(os.fspath(save_path), folder, name + suffix)
 
 
 def log_path(save_path: str, trial_id: int) -> str:
@@ -91,6 +78,7 @@ class FileStore:
         self._journal: Journal | None = None
         self._seen: dict[int, _Seen] = {}
         self._polled: dict[int, tuple[tuple[int, int, int] | None, int]] = {}  # what poll_trial last returned
+        self._summaries = FileSummaries(self.save_path)
 
     # --- the controller ------------------------------------------------------------------------
 
@@ -308,82 +296,13 @@ class FileStore:
         finally:
             log.close()
 
-    # --- rank summaries ------------------------------------------------------------------------
-
-    def _summary_path(self, kind: str, name: str) -> str:
-        return summary_path(self.save_path, kind, name)
+    # --- rank summaries (kept in their own files, see file_summaries.py) ------------------------
 
     def read_summary(self, kind: str, name: str, run_id: str | None = None) -> RankSummary:
-        path = self._summary_path(kind, name)
-        binary = _SUMMARIES[kind][2]
-
-        def bad(why: str) -> StateFileError:
-            return StateFileError(f"{kind} summary {path} is damaged ({why}); delete it, or resume the run "
-                                  "(resume=True rebuilds ASHA's rung summaries from the trial files; median stop "
-                                  "restarts a deleted step's statistics)")
-
-        try:
-            if binary:
-                with open(path, "rb") as f:
-                    data = f.read()
-                if not data:  # created, then its writer was killed before the first write
-                    return RankSummary()
-                summary, owner = summary_from_bytes(data, bad)
-            else:
-                try:
-                    data = read_json_dict(path, ("means", "counts"))
-                except StateFileError as exc:
-                    raise bad(str(exc)) from exc
-                summary, owner = RankSummary.from_json(data, bad), data.get("run_id")
-        except FileNotFoundError:
-            return RankSummary()
-        if run_id is not None and owner not in (None, run_id):
-            logger.info("%s belongs to an earlier run (%s); starting it afresh", path, owner)
-            return RankSummary()
-        return summary
-
-    def _save_summary(self, kind: str, name: str, summary: RankSummary, run_id: str | None) -> None:
-        path = self._summary_path(kind, name)
-        folder = os.path.dirname(path)
-        check_not_symlink(folder)
-        make_dir(folder)
-        if _SUMMARIES[kind][2]:
-            # Overwritten in place (about 4 KiB at most), under the summary's lock: no temp file, rename or
-            # fsync (replacing a file costs ~1 ms on some disks); a record a power cut tears is rebuilt from
-            # the trial files by resume, and a killed process cannot tear one write.
-            data = summary_to_bytes(summary, run_id)
-            fd = open_private(path, os.O_WRONLY | os.O_CREAT)
-            try:
-                if os.pwrite(fd, data, 0) != len(data):
-                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-            except OSError as exc:
-                # A torn record (a full disk took part of the write) would break every later report at
-                # this rung: empty it instead (it fills again; resume rebuilds it from the trial files).
-                with contextlib.suppress(OSError):
-                    os.ftruncate(fd, 0)
-                raise write_error(exc, path, "the rung record was emptied; resume=True rebuilds it") from exc
-            finally:
-                os.close(fd)
-        else:
-            step = name.rsplit("_", 1)[-1]
-            atomic_write_json(path, summary.to_json(step=int(step) if step.isdigit() else step, run_id=run_id),
-                              indent=None)
+        return self._summaries.read(kind, name, run_id)
 
     def judge_summary(self, kind: str, name: str, run_id: str | None, judge: Any) -> bool:
-        lock_name = f"asha_{name}" if kind == "asha" else f"median_{name}"
-        with file_lock(self.save_path, lock_name):
-            summary = self.read_summary(kind, name, run_id)
-            before = summary.count
-            verdict = bool(judge(summary))
-            if summary.count != before:
-                self._save_summary(kind, name, summary, run_id)
-        return verdict
+        return self._summaries.judge(kind, name, run_id, judge)
 
     def replace_summaries(self, kind: str, summaries: Mapping[str, RankSummary], run_id: str) -> None:
-        folder = os.path.join(self.save_path, _SUMMARIES[kind][0])
-        check_not_symlink(folder)
-        make_dir(folder)
-        for name in os.listdir(folder):
-            os.unlink(os.path.join(folder, name))
-        for name, summary in summaries.items():
-            self._save_summary(kind, name, summary, run_id)
+        self._summaries.replace(kind, summaries, run_id)

@@ -295,7 +295,7 @@ def test_temp_files_of_killed_writers_are_removed_at_create(tmp_path):
 def test_rung_record_left_empty_by_a_killed_writer_is_an_empty_record(tmp_path):
     """ASHA creates a rung record, then writes it: a trainer killed in between leaves an empty file, which
     must not make every later report at that rung fail."""
-    from hpopt.state.file_store import summary_path
+    from hpopt.state.file_summaries import summary_path
 
     hpo = make(tmp_path / "run", search_alg="asha", num_trials=8, max_iterations=4, min_iterations=1,
                reduction_factor=2, num_brackets=1)
