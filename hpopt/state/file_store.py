@@ -208,6 +208,12 @@ class FileStore:
         changes = record.take_changes()
         if not changes:
             return
+        if record.status != 1 and seen.log_end == 0:
+            # The attempt ends and its log is empty (a trial stopped at its first report, or right after a
+            # checkpoint): the .json written durably holds all of it, and no log file need be created.
+            atomic_write_json(trial_path(self.save_path, trial_id), record.doc, durable=True, indent=None)
+            seen.json_key = self._json_key(trial_id)
+            return
         if record.status == 1 and seen.log_lines + len(changes) >= max(_MIN_LOG_BEFORE_CHECKPOINT,
                                                                        len(record.scores)):
             self._write_json(trial_id, record.doc, durable=True)
