@@ -24,7 +24,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +36,8 @@ from .files import (
     atomic_write_json,
     ensure_dir,
     make_dir,
-    read_json,
+    parse_json_file,
+    read_bytes_and_key,
     remove_stale_temp_files,
     status_path,
     trial_path,
@@ -44,7 +45,6 @@ from .files import (
 from .journal import Journal, load_status
 from .jsonl import JsonLines
 from .locks import ControllerLock, trial_lock
-from .store import persisting
 from .trial_record import TRIAL_REMEDY, TrialRecord, check_trial_doc, new_attempt
 
 logger = logging.getLogger("hpopt")
@@ -79,6 +79,7 @@ class FileStore:
         self._seen: dict[int, _Seen] = {}
         self._polled: dict[int, tuple[tuple[int, int, int] | None, int]] = {}  # what poll_trial last returned
         self._summaries = FileSummaries(self.save_path)
+        self._paths: dict[int, tuple[str, str]] = {}  # trial id -> (.json, .jsonl): made once
 
     # --- the controller ------------------------------------------------------------------------
 
@@ -148,11 +149,11 @@ class FileStore:
     # --- trial records -------------------------------------------------------------------------
 
     def trial_address(self, trial_id: int) -> str:
-        return trial_path(self.save_path, trial_id)
+        return self._trial_path(trial_id)
 
     def begin_attempt(self, trial_id: int, attempt: int, run_id: str, params: Mapping[str, Any],
                       iterations: int) -> None:
-        path = trial_path(self.save_path, trial_id)
+        path = self._trial_path(trial_id)
         with trial_lock(self.save_path, trial_id):
             previous = None
             try:
@@ -172,12 +173,13 @@ class FileStore:
         key = self._json_key(trial_id)
         if key is None:
             self._seen.pop(trial_id, None)
-            raise FileNotFoundError(trial_path(self.save_path, trial_id))
-        if self._polled.get(trial_id) == (key, self._log_size(trial_id)):
+            raise FileNotFoundError(self._trial_path(trial_id))
+        size = self._log_size(trial_id)
+        if self._polled.get(trial_id) == (key, size):
             return None
-        seen = self._refresh(trial_id)
+        seen = self._refresh(trial_id, key, size)
         if seen is None:
-            raise FileNotFoundError(trial_path(self.save_path, trial_id))
+            raise FileNotFoundError(self._trial_path(trial_id))
         self._polled[trial_id] = (seen.json_key, seen.log_end)
         return seen.record
 
@@ -185,18 +187,8 @@ class FileStore:
         seen = self._load(trial_id)
         return None if seen is None else seen.record
 
-    @contextlib.contextmanager
-    def locked_trial(self, trial_id: int) -> Iterator[TrialRecord]:
-        with trial_lock(self.save_path, trial_id):
-            seen = self._refresh(trial_id)
-            if seen is None:
-                raise FileNotFoundError(trial_path(self.save_path, trial_id))
-            try:
-                with persisting(seen.record, lambda rec: self._persist(trial_id, seen)) as record:
-                    yield record
-            except BaseException:
-                self._seen.pop(trial_id, None)  # memory may hold a change the files do not: read them again
-                raise
+    def locked_trial(self, trial_id: int) -> _LockedTrial:
+        return _LockedTrial(self, trial_id)
 
     def _persist(self, trial_id: int, seen: _Seen) -> None:
         """Append the record's change to its log (one fsync). When the log has grown as long as the scores,
@@ -211,7 +203,7 @@ class FileStore:
         if record.status != 1 and seen.log_end == 0:
             # The attempt ends and its log is empty (a trial stopped at its first report, or right after a
             # checkpoint): the .json written durably holds all of it, and no log file need be created.
-            atomic_write_json(trial_path(self.save_path, trial_id), record.doc, durable=True, indent=None)
+            atomic_write_json(self._trial_path(trial_id), record.doc, durable=True, indent=None)
             seen.json_key = self._json_key(trial_id)
             return
         if record.status == 1 and seen.log_lines + len(changes) >= max(_MIN_LOG_BEFORE_CHECKPOINT,
@@ -219,23 +211,25 @@ class FileStore:
             self._write_json(trial_id, record.doc, durable=True)
             seen.json_key, seen.log_end, seen.log_lines = self._json_key(trial_id), 0, 0
             return
-        log = JsonLines(log_path(self.save_path, trial_id))
+        log = JsonLines(self._log_path(trial_id))
         try:
             seen.log_end = log.append(changes, sync=True, valid_end=seen.log_end)
         finally:
             log.close()
         seen.log_lines += len(changes)
         if record.status != 1:
-            atomic_write_json(trial_path(self.save_path, trial_id), record.doc, durable=False, indent=None)
+            atomic_write_json(self._trial_path(trial_id), record.doc, durable=False, indent=None)
             seen.json_key = self._json_key(trial_id)
 
     # --- reading and caching -------------------------------------------------------------------
 
-    def _refresh(self, trial_id: int) -> _Seen | None:
-        """The trial's current record: the cached one brought up to date, or read anew."""
+    def _refresh(self, trial_id: int, key: tuple[int, int, int] | None = None, size: int | None = None
+                 ) -> _Seen | None:
+        """The trial's current record: the cached one brought up to date, or read anew (``key`` and
+        ``size``: the .json's stat key and the log's size, when the caller has them already)."""
         seen = self._seen.get(trial_id)
-        if seen is not None and seen.json_key == self._json_key(trial_id):
-            size = self._log_size(trial_id)
+        if seen is not None and seen.json_key == (key if key is not None else self._json_key(trial_id)):
+            size = size if size is not None else self._log_size(trial_id)
             if size == seen.log_end:
                 return seen  # nobody else wrote since: nothing to read
             if size > seen.log_end:
@@ -252,14 +246,12 @@ class FileStore:
 
     def _load(self, trial_id: int) -> _Seen | None:
         """Read the .json and replay the .jsonl; None when there is no .json."""
-        path = trial_path(self.save_path, trial_id)
-        for _ in range(3):  # a writer may replace the .json between the read and the stat: read again
-            key = self._json_key(trial_id)
-            if key is None:
-                return None
-            doc = check_trial_doc(read_json(path, TRIAL_REMEDY), path)
-            if self._json_key(trial_id) == key:
-                break
+        path = self._trial_path(trial_id)
+        try:
+            raw, key = read_bytes_and_key(path)
+        except FileNotFoundError:
+            return None
+        doc = check_trial_doc(parse_json_file(path, raw, TRIAL_REMEDY), path)
         record = TrialRecord(doc)
         lines, end = self._read_log(trial_id, 0)
         self._apply(trial_id, record, lines)
@@ -270,11 +262,11 @@ class FileStore:
             try:
                 record.apply(line)
             except (ValueError, TypeError) as exc:
-                raise StateFileError(f"{log_path(self.save_path, trial_id)} line {i + 1} is damaged ({exc}); "
+                raise StateFileError(f"{self._log_path(trial_id)} line {i + 1} is damaged ({exc}); "
                                      f"{TRIAL_REMEDY}") from None
 
     def _read_log(self, trial_id: int, offset: int) -> tuple[list[dict[str, Any]], int]:
-        path = log_path(self.save_path, trial_id)
+        path = self._log_path(trial_id)
         try:
             return JsonLines(path).read_from(offset)
         except ValueError as exc:
@@ -282,21 +274,35 @@ class FileStore:
 
     def _log_size(self, trial_id: int) -> int:
         try:
-            return os.stat(log_path(self.save_path, trial_id)).st_size
+            return os.stat(self._log_path(trial_id)).st_size
         except FileNotFoundError:
             return 0
 
     def _json_key(self, trial_id: int) -> tuple[int, int, int] | None:
         try:
-            st = os.stat(trial_path(self.save_path, trial_id))
+            st = os.stat(self._trial_path(trial_id))
         except FileNotFoundError:
             return None
         return st.st_ino, st.st_mtime_ns, st.st_size
 
+    def _trial_path(self, trial_id: int) -> str:
+        paths = self._paths.get(trial_id)
+        if paths is None:
+            paths = self._paths[trial_id] = (trial_path(self.save_path, trial_id), log_path(self.save_path, trial_id))
+        return paths[0]
+
+    def _log_path(self, trial_id: int) -> str:
+        self._trial_path(trial_id)
+        return self._paths[trial_id][1]
+
+    def knows(self, trial_id: int) -> bool:
+        """Whether this process has read or written the trial's record (so its files exist)."""
+        return trial_id in self._seen
+
     def _write_json(self, trial_id: int, doc: Mapping[str, Any], durable: bool) -> None:
         """The trial's .json, atomically; compact JSON (the C encoder); the log is emptied after it."""
-        atomic_write_json(trial_path(self.save_path, trial_id), doc, durable=durable, indent=None)
-        log = JsonLines(log_path(self.save_path, trial_id))
+        atomic_write_json(self._trial_path(trial_id), doc, durable=durable, indent=None)
+        log = JsonLines(self._log_path(trial_id))
         try:
             log.truncate()
         finally:
@@ -312,3 +318,38 @@ class FileStore:
 
     def replace_summaries(self, kind: str, summaries: Mapping[str, RankSummary], run_id: str) -> None:
         self._summaries.replace(kind, summaries, run_id)
+
+
+class _LockedTrial:
+    """``with store.locked_trial(id) as record``: the trial's lock held, its record up to date; the change
+    made in the block is persisted when it ends normally (a plain context manager: a report takes one)."""
+
+    __slots__ = ("store", "trial_id", "lock", "seen")
+
+    def __init__(self, store: FileStore, trial_id: int) -> None:
+        self.store, self.trial_id = store, trial_id
+
+    def __enter__(self) -> TrialRecord:
+        self.lock = trial_lock(self.store.save_path, self.trial_id)
+        self.lock.__enter__()
+        try:
+            seen = self.store._refresh(self.trial_id)
+            if seen is None:
+                raise FileNotFoundError(self.store._trial_path(self.trial_id))
+        except BaseException:
+            self.lock.__exit__(None, None, None)
+            raise
+        self.seen = seen
+        return seen.record
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        try:
+            if exc_type is None:
+                self.store._persist(self.trial_id, self.seen)
+            else:
+                self.store._seen.pop(self.trial_id, None)  # memory may hold a change the files do not
+        except BaseException:
+            self.store._seen.pop(self.trial_id, None)
+            raise
+        finally:
+            self.lock.__exit__(None, None, None)

@@ -237,6 +237,30 @@ def read_json(path: str | os.PathLike[str], remedy: str = _REMEDY) -> Any:
             raw = f.read()
     except IsADirectoryError:
         raise StateFileError(f"{path} is a folder, not a file; {remedy}") from None
+    return parse_json_file(path, raw, remedy)
+
+
+def read_bytes_and_key(path: str) -> tuple[bytes, tuple[int, int, int]]:
+    """A file's bytes and its (inode, mtime ns, size), both of the one file opened: a writer that replaces
+    the file meanwhile cannot pair one version's content with another's key. FileNotFoundError if none."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except IsADirectoryError:
+        raise StateFileError(f"{path} is a folder, not a file") from None
+    try:
+        st = os.fstat(fd)
+        chunks = []
+        while chunk := os.read(fd, max(st.st_size + 1, 65536)):
+            chunks.append(chunk)
+    except IsADirectoryError:
+        raise StateFileError(f"{path} is a folder, not a file") from None
+    finally:
+        os.close(fd)
+    return b"".join(chunks), (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def parse_json_file(path: str, raw: bytes, remedy: str = _REMEDY) -> Any:
+    """``raw``, the content of ``path``, as JSON; StateFileError naming the file and the way out if damaged."""
     if not raw.strip():
         raise StateFileError(
             f"{path} is empty (a write was cut off before hpopt used atomic writes, or the file was truncated); "

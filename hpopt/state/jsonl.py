@@ -32,11 +32,16 @@ class JsonLines:
         is the file's last line: an append that a crash cut off is dropped, as that change never returned.
         """
         try:
-            with open(self.path, "rb") as f:
-                f.seek(offset)
-                data = f.read()
+            fd = os.open(self.path, os.O_RDONLY)
         except FileNotFoundError:
             return [], offset
+        try:
+            parts = []
+            while chunk := os.pread(fd, 1 << 20, offset + sum(len(p) for p in parts)):
+                parts.append(chunk)
+        finally:
+            os.close(fd)
+        data = b"".join(parts)
         end = data.rfind(b"\n") + 1
         lines = data[:end].split(b"\n")[:-1]
         out: list[dict[str, Any]] = []
@@ -64,8 +69,6 @@ class JsonLines:
         records = [records] if isinstance(records, dict) else records
         line = "".join(json.dumps(r, allow_nan=False, separators=(",", ":")) + "\n" for r in records).encode()
         created = False
-        if self._fd is not None and _moved(self._fd, self.path):
-            self.close()  # the file was removed or replaced since it was opened: append to the one there now
         if self._fd is None:
             try:
                 self._fd = open_private(self.path, os.O_WRONLY | os.O_APPEND)
@@ -106,9 +109,3 @@ class JsonLines:
             self._fd = None
 
 
-
-def _moved(fd: int, path: str) -> bool:
-    try:
-        return os.fstat(fd).st_ino != os.stat(path).st_ino
-    except FileNotFoundError:
-        return True

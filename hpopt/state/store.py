@@ -9,7 +9,7 @@ this interface; ``tests/test_state_store.py`` runs one contract against both.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from ..algorithms.rank_summary import RankSummary
@@ -58,6 +58,9 @@ class StateStore(Protocol):
     def poll_trial(self, trial_id: int) -> TrialRecord | None:
         """The trial's record if it changed since the last poll, else None (FileNotFoundError: gone)."""
 
+    def knows(self, trial_id: int) -> bool:
+        """Whether this store object has seen the trial's record (a cheap check before a lock is taken)."""
+
     def read_trial(self, trial_id: int) -> TrialRecord | None:
         """The trial's record (None when there is none); never cached, for views and resume."""
 
@@ -74,11 +77,3 @@ class StateStore(Protocol):
 
     def read_summary(self, kind: str, name: str, run_id: str | None = None) -> RankSummary:
         """A summary (empty when there is none or it belongs to another run)."""
-
-
-@contextlib.contextmanager
-def persisting(record: TrialRecord, persist: Callable[[TrialRecord], None]) -> Iterator[TrialRecord]:
-    """Yield ``record``; persist its change if the block ends normally (shared by both stores)."""
-    yield record
-    if record.pending:
-        persist(record)
