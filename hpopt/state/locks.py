@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -116,13 +116,9 @@ class ControllerLock:
             return lock
         make_dir(os.path.dirname(path))
         fd = open_private(path, os.O_RDWR | os.O_CREAT)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
+        if not _flock_now(fd, lambda: self._busy(pid_file)):
             os.close(fd)
-            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise self._busy(pid_file) from None
-            raise
+            raise OSError(errno.ENOLCK, f"cannot lock {path}: the file system refuses flock")
         return fd
 
     def _lock_folder(self, pid_file: str) -> int | None:
@@ -130,12 +126,8 @@ class ControllerLock:
         if fcntl is None:  # pragma: no cover - Windows
             return None
         fd = os.open(self.save_path, os.O_RDONLY)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
+        if not _flock_now(fd, lambda: self._busy(pid_file)):
             os.close(fd)
-            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise self._busy(pid_file) from None
             return None  # e.g. ENOLCK/EBADF on a network file system: the lock file alone guards
         return fd
 
@@ -157,6 +149,19 @@ class ControllerLock:
         if held is not None and held[1] is owner:
             _close(held[0])
             del self._held[self.key]
+
+
+def _flock_now(fd: int, busy: Callable[[], Exception]) -> bool:
+    """An exclusive flock without waiting: True when taken; ``busy()`` raised (the descriptor closed) when
+    another process holds it; False when this file system cannot lock the file."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            os.close(fd)
+            raise busy() from None
+        return False
+    return True
 
 
 def _close(fds: tuple[int | None, Any]) -> None:
