@@ -22,7 +22,8 @@ from workloads import entries, jsonl, make_random, objective
 
 import hpopt
 from hpopt.adapters import ray_trial
-from hpopt.adapters.ray import _check_ray_args, _one_line, run_ray
+from hpopt.adapters.ray import _check_ray_args, run_ray
+from hpopt.adapters.ray_task import one_line
 from hpopt.experiment import ExperimentError, load_experiment
 from hpopt.trainer.channels import channel_for
 from hpopt.trainer.local import StoreChannel
@@ -88,8 +89,8 @@ def test_run_ray_checks_its_arguments():
             _check_ray_args(**{**ok, **change})
     with pytest.raises(TypeError, match="runtime_env"):
         _check_ray_args(**{**ok, "runtime_env": "env.yaml"})
-    assert _one_line("Traceback (most recent call last):\n  File x\nValueError: bad\n") == "ValueError: bad"
-    assert _one_line("NodeDiedError: the node is dead.\nThis can happen if...", last=False) == \
+    assert one_line("Traceback (most recent call last):\n  File x\nValueError: bad\n") == "ValueError: bad"
+    assert one_line("NodeDiedError: the node is dead.\nThis can happen if...", last=False) == \
         "NodeDiedError: the node is dead."
 
 
