@@ -30,6 +30,7 @@ from typing import Any
 
 from ..algorithms.rank_summary import RankSummary
 from ..errors import StateFileError
+from ..trial import Status
 from .file_summaries import FileSummaries
 from .files import (
     STATUS_FILE,
@@ -200,13 +201,13 @@ class FileStore:
         changes = record.take_changes()
         if not changes:
             return
-        if record.status != 1 and seen.log_end == 0:
+        if record.status != Status.RUNNING and seen.log_end == 0:
             # The attempt ends and its log is empty (a trial stopped at its first report, or right after a
             # checkpoint): the .json written durably holds all of it, and no log file need be created.
             atomic_write_json(self._trial_path(trial_id), record.doc, durable=True, indent=None)
             seen.json_key = self._json_key(trial_id)
             return
-        if record.status == 1 and seen.log_lines + len(changes) >= max(_MIN_LOG_BEFORE_CHECKPOINT,
+        if record.status == Status.RUNNING and seen.log_lines + len(changes) >= max(_MIN_LOG_BEFORE_CHECKPOINT,
                                                                        len(record.scores)):
             self._write_json(trial_id, record.doc, durable=True)
             seen.json_key, seen.log_end, seen.log_lines = self._json_key(trial_id), 0, 0
@@ -217,7 +218,7 @@ class FileStore:
         finally:
             log.close()
         seen.log_lines += len(changes)
-        if record.status != 1:
+        if record.status != Status.RUNNING:
             atomic_write_json(self._trial_path(trial_id), record.doc, durable=False, indent=None)
             seen.json_key = self._json_key(trial_id)
 
@@ -295,10 +296,6 @@ class FileStore:
         self._trial_path(trial_id)
         return self._paths[trial_id][1]
 
-    def knows(self, trial_id: int) -> bool:
-        """Whether this process has read or written the trial's record (so its files exist)."""
-        return trial_id in self._seen
-
     def _write_json(self, trial_id: int, doc: Mapping[str, Any], durable: bool) -> None:
         """The trial's .json, atomically; compact JSON (the C encoder); the log is emptied after it."""
         atomic_write_json(self._trial_path(trial_id), doc, durable=durable, indent=None)
@@ -330,7 +327,12 @@ class _LockedTrial:
         self.store, self.trial_id = store, trial_id
 
     def __enter__(self) -> TrialRecord:
-        self.lock = trial_lock(self.store.save_path, self.trial_id)
+        store, tid = self.store, self.trial_id
+        if tid not in store._seen and not os.path.exists(store._trial_path(tid)):
+            # Checked before the lock: taking it would create .locks/ in a folder that holds no run (a
+            # config from another save_path, a cleared folder), and nothing may be created there.
+            raise FileNotFoundError(store._trial_path(tid))
+        self.lock = trial_lock(store.save_path, tid)
         self.lock.__enter__()
         try:
             seen = self.store._refresh(self.trial_id)

@@ -115,9 +115,6 @@ class MemoryStore:
             self._changed.discard(trial_id)
             return self._trials[trial_id]
 
-    def knows(self, trial_id: int) -> bool:
-        return trial_id in self._trials
-
     def read_trial(self, trial_id: int) -> TrialRecord | None:
         return self._trials.get(trial_id)
 

@@ -58,15 +58,12 @@ class StateStore(Protocol):
     def poll_trial(self, trial_id: int) -> TrialRecord | None:
         """The trial's record if it changed since the last poll, else None (FileNotFoundError: gone)."""
 
-    def knows(self, trial_id: int) -> bool:
-        """Whether this store object has seen the trial's record (a cheap check before a lock is taken)."""
-
     def read_trial(self, trial_id: int) -> TrialRecord | None:
         """The trial's record (None when there is none); never cached, for views and resume."""
 
     def locked_trial(self, trial_id: int) -> contextlib.AbstractContextManager[TrialRecord]:
         """The trial's record under its lock; changes made to it are persisted when the block ends.
-        FileNotFoundError when the trial has no record."""
+        FileNotFoundError when the trial has no record (and the store creates nothing then, not even a lock)."""
 
     # --- rank summaries (stoppers) -------------------------------------------------------------
     def judge_summary(self, kind: str, name: str, run_id: str | None, judge: SummaryJudge) -> bool:

@@ -57,10 +57,7 @@ class StoreChannel:
         self.store = store
 
     def _locked(self, config: Mapping[str, Any], caller: str) -> _Entered:
-        tid = int(config["trial_id"])
-        if self.store.durable and not self.store.knows(tid) and not os.path.exists(os.fspath(config["file_path"])):
-            raise missing(config, caller)  # checked first: a config from elsewhere creates nothing there
-        return _Entered(self.store.locked_trial(tid), config, caller)
+        return _Entered(self.store.locked_trial(int(config["trial_id"])), config, caller)
 
     def report(self, config: Mapping[str, Any], value: float | None) -> Status:
         with self._locked(config, "report") as record:
