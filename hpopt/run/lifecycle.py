@@ -38,6 +38,11 @@ class TrialLifecycle:
         self.budget = budget
         self.ledger = ledger
 
+    def release(self, trial_id: int) -> None:
+        """The trial no longer runs: stop polling it and forget its partial epochs."""
+        self.ledger.running.discard(trial_id)
+        self.budget.forget(trial_id)
+
     def suggest(self, trial_id: int, attempt: int) -> dict[str, Any] | None:
         ledger = self.ledger
         pending = [ledger.trials[t].config for t in sorted(ledger.running) if t != trial_id]
@@ -110,8 +115,7 @@ class TrialLifecycle:
                 trial.extra["epoch_s"] = round(cost.epoch_seconds, 5)
         if doc.get("early_stopped"):
             trial.extra["early_stopped"] = 1
-        self.ledger.running.discard(trial.trial_id)
-        self.budget.forget(trial.trial_id)
+        self.release(trial.trial_id)
         self.mark_finished(trial)
 
     def mark_finished(self, trial: Trial, record: bool = True) -> None:
@@ -123,8 +127,7 @@ class TrialLifecycle:
 
     def requeue(self, trial: Trial) -> None:
         """Issue a running trial again next, as attempt + 1 (reports of the old attempt are then ignored)."""
-        self.ledger.running.discard(trial.trial_id)
-        self.budget.forget(trial.trial_id)
+        self.release(trial.trial_id)
         trial.attempt += 1
         trial.status = Status.READY
         self.ledger.ready.appendleft(trial.trial_id)
@@ -133,8 +136,7 @@ class TrialLifecycle:
 
     def handle_oom(self, trial: Trial) -> None:
         """Shrink the batch-size upper bound below the size that failed, then re-sample the same trial id."""
-        self.ledger.running.discard(trial.trial_id)
-        self.budget.forget(trial.trial_id)
+        self.release(trial.trial_id)
         name = self.settings.batch_size_name
         if name is None:
             logger.warning("trial %d ran out of GPU memory and batch_size_name is not set, so hpopt cannot "
@@ -178,8 +180,7 @@ class TrialLifecycle:
                     record.set_status(Status.STOP, error=str(error))
         except FileNotFoundError:
             pass
-        self.ledger.running.discard(trial.trial_id)
-        self.budget.forget(trial.trial_id)
+        self.release(trial.trial_id)
         trial.status, trial.score, trial.error = Status.STOP, None, str(error)
         trial.extra["num_iterations_run"] = len(scores)
         self.mark_finished(trial)
