@@ -13,10 +13,17 @@ Everything here is a pure function of its arguments (no I/O, no logging); see
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ._validate import check_int, check_non_pure_ratio, check_real, check_subset_ratio, check_time_ratio
+from .algorithms.rung_math import (
+    asha_bracket_epochs,
+    asha_expected_epochs,
+    asha_rungs,
+    expected_epochs_after,
+    max_brackets,
+    round_robin_shares,
+)
 
 __all__ = [
     "MIN_SUBSET_SAMPLES",
@@ -311,114 +318,6 @@ def auto_config(
 
 
 # --------------------------------------------------------------------------- ASHA
-
-
-def _check_asha(
-    min_iterations: object, max_iterations: object, reduction_factor: object
-) -> tuple[int, int, int]:
-    lo = check_int("min_iterations", min_iterations, 1)
-    hi = check_int("max_iterations", max_iterations, 1)
-    rf = check_int("reduction_factor", reduction_factor, 2)
-    if lo > hi:
-        raise ValueError(f"min_iterations must be <= max_iterations={hi}, got {min_iterations!r}")
-    return lo, hi, rf
-
-
-def asha_rungs(
-    min_iterations: int, max_iterations: int, reduction_factor: int, bracket: int = 0
-) -> list[int]:
-    """Rung epochs of one bracket: ``min * rf**(bracket + k)`` while below max, then max itself.
-
-    Bracket 0 with ``min == max`` is plain full-length training, ``[max]``; any other bracket that
-    leaves no rung below max is not a distinct ASHA bracket, so it raises ValueError.
-    """
-    lo, hi, rf = _check_asha(min_iterations, max_iterations, reduction_factor)
-    b = check_int("bracket", bracket, 0)
-    rung = lo * rf**b
-    if b > 0 and rung >= hi:
-        raise ValueError(
-            f"bracket={bracket!r} leaves no rung below max_iterations={hi} "
-            f"(min_iterations={lo}, reduction_factor={rf}); at most {max_brackets(lo, hi, rf)} bracket(s)"
-        )
-    rungs: list[int] = []
-    while rung < hi:
-        rungs.append(rung)
-        rung *= rf
-    rungs.append(hi)
-    return rungs
-
-
-def max_brackets(min_iterations: int, max_iterations: int, reduction_factor: int) -> int:
-    """Number of brackets with distinct schedules: one per rung of bracket 0 below max (at least 1)."""
-    lo, hi, rf = _check_asha(min_iterations, max_iterations, reduction_factor)
-    count = 0
-    rung = lo
-    while rung < hi:
-        count += 1
-        rung *= rf
-    return max(1, count)
-
-
-def asha_bracket_epochs(
-    min_iterations: int, max_iterations: int, reduction_factor: int, bracket: int = 0
-) -> float:
-    """Expected epochs one trial runs in a bracket when the top 1/rf of each rung continue.
-
-    A trial stops at rung k < K with probability ``q**k * (1 - q)`` (q = 1/rf) having run r_k epochs,
-    and reaches the last rung r_K = max with probability ``q**K``.
-    """
-    rungs = asha_rungs(min_iterations, max_iterations, reduction_factor, bracket)
-    return expected_epochs_after(rungs, 0, reduction_factor)
-
-
-def expected_epochs_after(rungs: Sequence[int], done: int, reduction_factor: int) -> float:
-    """Expected total epochs of a trial that has run ``done`` epochs and is still going.
-
-    ``rungs`` is ascending with max last. The trial surely runs to the next rung above ``done``; from
-    there, as in :func:`asha_bracket_epochs`, each rung lets it go on with probability 1/rf.
-    """
-    q = 1.0 / reduction_factor
-    ahead = [r for r in rungs if r > done]
-    if not ahead:
-        return float(done)
-    last = len(ahead) - 1
-    stops = sum(q**k * (1.0 - q) * rung for k, rung in enumerate(ahead[:last]))
-    return stops + q**last * ahead[last]
-
-
-def round_robin_shares(num_brackets: int) -> list[float]:
-    """Share of new trials each bracket gets when trials are dealt to brackets in turn: all equal.
-
-    Kept separate so that a refined spreading rule can be passed to asha_expected_epochs instead.
-    """
-    k = check_int("num_brackets", num_brackets, 1)
-    return [1.0 / k] * k
-
-
-def asha_expected_epochs(
-    min_iterations: int,
-    max_iterations: int,
-    reduction_factor: int,
-    num_brackets: int,
-    shares: Sequence[float] | None = None,
-) -> float:
-    """Expected epochs per new trial: bracket epochs weighted by the share of trials each bracket gets.
-
-    ``shares`` defaults to round robin (the mean over brackets); it must have num_brackets
-    non-negative entries summing to 1.
-    """
-    lo, hi, rf = _check_asha(min_iterations, max_iterations, reduction_factor)
-    k = check_int("num_brackets", num_brackets, 1)
-    limit = max_brackets(lo, hi, rf)
-    if k > limit:
-        raise ValueError(
-            f"num_brackets must be <= {limit} for min_iterations={lo}, max_iterations={hi}, "
-            f"reduction_factor={rf}, got {num_brackets!r}"
-        )
-    weights = round_robin_shares(k) if shares is None else [check_real("shares", w) for w in shares]
-    if len(weights) != k or any(w < 0 for w in weights) or not math.isclose(sum(weights), 1.0):
-        raise ValueError(f"shares must be {k} non-negative numbers summing to 1, got {shares!r}")
-    return sum(w * asha_bracket_epochs(lo, hi, rf, b) for b, w in enumerate(weights))
 
 
 def auto_config_asha(

@@ -22,7 +22,8 @@ from workloads import entries, jsonl, make_random, objective
 
 import hpopt
 from hpopt.adapters import ray_trial
-from hpopt.adapters.ray import _check_ray_args, run_ray
+from hpopt.adapters.ray import run_ray
+from hpopt.adapters.ray_args import check_ray_args
 from hpopt.adapters.ray_task import one_line
 from hpopt.experiment import ExperimentError, load_experiment
 from hpopt.trainer.channels import channel_for
@@ -79,16 +80,16 @@ def test_report_actor_applies_each_report_once_and_runs_the_stop_rules(tmp_path)
 def test_run_ray_checks_its_arguments():
     ok = dict(address=None, num_cpus=1, num_gpus=0, resources=None, runtime_env=None, stop_grace_s=10,
               ray_options=None)
-    _check_ray_args(**ok)
+    check_ray_args(**ok)
     bad = [({"address": "ray://head:10001"}, "Ray Client address"), ({"address": ""}, "address"),
            ({"num_cpus": -1}, "num_cpus"), ({"num_gpus": True}, "num_gpus"), ({"num_gpus": float("nan")}, "num_gpus"),
            ({"resources": {"gpu_node": -1}}, "resources"), ({"resources": {"CPU": 2}}, "num_cpus / num_gpus"),
            ({"stop_grace_s": 0}, "stop_grace_s"), ({"ray_options": {"max_retries": 3}}, "max_retries")]
     for change, message in bad:
         with pytest.raises(ValueError, match=message):
-            _check_ray_args(**{**ok, **change})
+            check_ray_args(**{**ok, **change})
     with pytest.raises(TypeError, match="runtime_env"):
-        _check_ray_args(**{**ok, "runtime_env": "env.yaml"})
+        check_ray_args(**{**ok, "runtime_env": "env.yaml"})
     assert one_line("Traceback (most recent call last):\n  File x\nValueError: bad\n") == "ValueError: bad"
     assert one_line("NodeDiedError: the node is dead.\nThis can happen if...", last=False) == \
         "NodeDiedError: the node is dead."

@@ -132,3 +132,60 @@ def test_bad_arguments(tmp_path):
         simulate(hpo, table, n_workers=0)
     with pytest.raises(ValueError, match="worker_speeds"):
         simulate(hpo, table, n_workers=2, worker_speeds=[1.0])
+
+
+def test_simulation_runs_through_the_shared_run_loop_and_writes_no_file(tmp_path, monkeypatch):
+    from hpopt.adapters import run_loop
+
+    loops = []
+    real = run_loop._LocalRun.run
+    monkeypatch.setattr(run_loop._LocalRun, "run", lambda self, stop: loops.append(self) or real(self, stop))
+    monkeypatch.chdir(tmp_path)
+    table = small_table()
+    res = simulate(_asha(tmp_path / "run", table, storage="memory"), table, n_workers=3, seed=2)
+    assert len(loops) == 1 and type(loops[0].clock).__name__ == "SimulatedClock"
+    assert res.summary is not None and res.summary.finished and res.summary.trials_failed == 0
+    assert res.summary.trials_done == res.trials == len({e.trial_id for e in res.trace}) > 3
+    assert res.summary.elapsed_s == res.sim_time == res.trace[-1].time
+    assert list(tmp_path.iterdir()) == [], "a memory-store simulation creates no state, log or artifact file"
+
+
+def test_trial_timeout_counts_simulated_seconds(tmp_path):
+    table = small_table()  # an epoch takes 10, 20 or 30 simulated seconds by units (16, 32, 48)
+    hpo = hpopt.create(full_dataset_size=1000, num_full_iterations=3, search_space=table.search_space(),
+                       save_path=str(tmp_path), search_alg="random", num_trials=12, max_iterations=3,
+                       subset_ratio=1.0, seed=0, storage="memory")
+    res = simulate(hpo, table, n_workers=2, timeout=50.0)
+    entries = hpo.get_current_status()["config_list"]
+    units = {e["trial_id"]: e["config"]["units"] for e in entries}
+    reported = {tid: [ev for ev in res.trace if ev.trial_id == tid] for tid in units}
+    done = [tid for tid in units if len(reported[tid]) == 3]
+    cut = [tid for tid in units if len(reported[tid]) < 3]
+    assert done and cut and hpo.is_finished()
+    assert all(units[t] == 16 for t in done), "30 s trials end within the 50 s timeout"
+    assert all(units[t] in (32, 48) for t in cut), "60 and 90 s trials are stopped by it"
+    assert res.summary is not None and res.summary.trials_done + res.summary.trials_failed == 12
+    for tid in cut:
+        assert "timed out after 50 s" in str(entries[tid].get("error", ""))
+
+
+def test_simulated_clock_runs_actions_in_time_order_and_stops_at_its_horizon():
+    from hpopt.adapters.clock import SimulatedClock
+
+    clock = SimulatedClock(horizon=25.0)
+    seen = []
+    for at, name in ((20.0, "c"), (5.0, "a"), (5.0, "b"), (30.0, "late")):
+        clock.schedule(at, lambda name=name: seen.append((clock.now(), name)))
+    clock.wait([], None)
+    clock.wait([], None)
+    assert seen == [(5.0, "a"), (5.0, "b")], "equal times run in the order they were scheduled"
+    clock.wait([], 4.0)
+    assert clock.now() == 9.0 and len(seen) == 2, "a timeout before the next action only moves time"
+    clock.wait([], None)
+    assert seen[-1] == (20.0, "c") and not clock.over
+    clock.wait([], None)
+    assert clock.over and clock.now() == 25.0 and seen[-1][1] == "c", "nothing runs past the horizon"
+    with pytest.raises(RuntimeError, match="stuck"):
+        SimulatedClock().wait([], None)
+    with pytest.raises(ValueError, match="horizon"):
+        SimulatedClock(horizon=-1.0)

@@ -97,3 +97,23 @@ def keep_best(save_path: str, entries: Iterable[Mapping[str, Any]], mode: str, k
         if match is not None and int(match.group(1)) in ours and int(match.group(1)) not in best_first:
             shutil.rmtree(os.path.join(root, name), ignore_errors=True)
     return [p for p in (artifact_dir(save_path, tid) for tid in best_first) if os.path.isdir(p)]
+
+
+class Workspace:
+    """The run's folders under ``save_path`` (artifacts/, logs/, configs/) as the run loop uses them."""
+
+    def __init__(self, save_path: str) -> None:
+        self.save_path = save_path
+
+    def claim(self, run_id: str) -> None:
+        claim_folders(self.save_path, run_id)
+
+    def attempt_files(self, trial_id: int, attempt: int) -> tuple[str, str]:
+        """A fresh artifact folder and an empty private log for a new attempt of the trial."""
+        folder = fresh_artifact_dir(self.save_path, trial_id)
+        log = log_path(self.save_path, trial_id, attempt)
+        os.close(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))  # the child appends to it
+        return folder, log
+
+    def keep_best(self, entries: Iterable[Mapping[str, Any]], mode: str, keep_top_k: int | None) -> list[str]:
+        return keep_best(self.save_path, entries, mode, keep_top_k)

@@ -36,8 +36,6 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import math
-import numbers
 import os
 import signal
 import tarfile
@@ -52,9 +50,10 @@ from ..state.files import read_json_dict, trial_path
 from ..trial import Status
 from . import ray_trial
 from .local import check_run_args
+from .ray_args import check_ray_args, check_ray_trainer_args
 from .ray_task import one_line, trial_task
 from .run_loop import RunSummary, run_trials
-from .workers import Command, Trainer, command_argv
+from .workers import Command, Trainer
 
 __all__ = ["run_ray"]
 
@@ -76,6 +75,7 @@ class _RayTrial:
         self.launcher = launcher
         self.ref = ref
         self.config = config
+        self.trial_id, self.attempt = int(config["trial_id"]), int(config["attempt"])
         self.log_path = log_path
         self.label = f"Ray task {ref.task_id().hex()[:16]}"
         self.end_reason: str | None = None
@@ -88,14 +88,6 @@ class _RayTrial:
         self.waitable, self._wake = os.pipe()
         self._future = ref.future()
         self._future.add_done_callback(self._done)
-
-    @property
-    def trial_id(self) -> int:
-        return int(self.config["trial_id"])
-
-    @property
-    def attempt(self) -> int:
-        return int(self.config["attempt"])
 
     def _done(self, _future: Any) -> None:
         with self._guard:
@@ -297,40 +289,6 @@ def _connect(address: str | None, init_kwargs: Mapping[str, Any]) -> bool:
     return True
 
 
-def _is_real(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value)
-
-
-def _check_ray_args(address: Any, num_cpus: Any, num_gpus: Any, resources: Any, runtime_env: Any,
-                    stop_grace_s: Any, ray_options: Any) -> None:
-    if address is not None and (not isinstance(address, str) or not address):
-        raise ValueError(f"address must be None (a local Ray instance), 'auto' or 'host:port', got {address!r}")
-    if isinstance(address, str) and address.startswith("ray://"):
-        raise ValueError(f"address {address!r} is a Ray Client address; run_ray needs the controller on a node of "
-                         "the cluster (the report actor writes save_path on the controller's node): run it there "
-                         "(e.g. as a KubeRay RayJob or in the head pod) with address='auto'")
-    for name, value in (("num_cpus", num_cpus), ("num_gpus", num_gpus)):
-        if not _is_real(value) or value < 0:
-            raise ValueError(f"{name} must be a number >= 0 (per trial), got {value!r}")
-    if resources is not None:
-        if not isinstance(resources, Mapping) or not all(
-                isinstance(k, str) and _is_real(v) and v >= 0 for k, v in resources.items()):
-            raise ValueError(f"resources must map custom resource names to amounts >= 0, got {resources!r}")
-        clash = sorted(set(resources) & {"CPU", "GPU", "memory", "object_store_memory"})
-        if clash:
-            raise ValueError(f"resources must not set {clash}: use num_cpus / num_gpus (or ray_options) instead")
-    if runtime_env is not None and not isinstance(runtime_env, Mapping):
-        raise TypeError(f"runtime_env must be a dict (Ray's runtime_env), got {type(runtime_env).__name__}")
-    if not _is_real(stop_grace_s) or stop_grace_s <= 0:
-        raise ValueError(f"stop_grace_s must be a number of seconds > 0, got {stop_grace_s!r}")
-    if ray_options is not None and not isinstance(ray_options, Mapping):
-        raise TypeError(f"ray_options must be a dict of Ray task options, got {type(ray_options).__name__}")
-    taken = sorted(set(ray_options or {}) & {"num_cpus", "num_gpus", "resources", "runtime_env", "max_retries",
-                                             "retry_exceptions", "name"})
-    if taken:
-        raise ValueError(f"ray_options must not set {taken}: they are run_ray arguments, or hpopt's to set")
-
-
 def _slots(num_cpus: float, num_gpus: float, resources: Mapping[str, float]) -> int:
     """How many trials the cluster fits now (at least 1; more queue in Ray)."""
     import ray
@@ -382,18 +340,9 @@ def run_ray(
     opened is closed.
     """
     check_run_args(n_parallel, 1, "cpu", job_retries, timeout, keep_top_k, "spawn")
-    _check_ray_args(address, num_cpus, num_gpus, resources, runtime_env, stop_grace_s, ray_options)
-    if not callable(trainer) and not isinstance(trainer, (str, list, tuple)):
-        raise TypeError(f"trainer must be a callable trainer(config) or a command (str or list of str), "
-                        f"got {trainer!r}")
-    if not callable(trainer):
-        command_argv(trainer)  # an empty command fails here, not on a node
+    check_ray_args(address, num_cpus, num_gpus, resources, runtime_env, stop_grace_s, ray_options)
+    check_ray_trainer_args(trainer, env, init_kwargs)
     env = dict(env or {})
-    bad = [k for k, v in env.items() if not isinstance(k, str) or not isinstance(v, str)]
-    if bad:
-        raise TypeError(f"env must map str to str; bad entries: {bad}")
-    if init_kwargs is not None and not isinstance(init_kwargs, Mapping):
-        raise TypeError(f"init_kwargs must be a dict of ray.init arguments, got {type(init_kwargs).__name__}")
     try:
         import ray
     except ImportError as exc:

@@ -1,23 +1,25 @@
-"""Replay a tabulated benchmark in simulated time, driving any hpopt object through its ordinary calls.
+"""Replay a tabulated benchmark in simulated time, driving any hpopt object through the shared run loop.
 
-``simulate(hpo, table, n_workers=4)`` plays n workers that each train one trial at a time. Instead of
-training, a worker looks the epoch up in the table: the score it reports and how many (simulated)
-seconds the epoch took. Events (a worker finishing an epoch) are processed in the order of their
-simulated time from a heap, so parallel trials interleave exactly as they would have on real workers,
-and nothing ever sleeps. For each event the simulator calls ``hpopt.report(config, score)``; a STOP (or
-the trial's last epoch) frees that worker at that simulated moment, and the free worker immediately asks
-``hpo.get_next_sample()`` for its next trial. The run ends when the algorithm is finished, or at
-``max_time`` simulated seconds.
+``simulate(hpo, table, n_workers=4)`` runs ``hpo`` through :func:`~.run_loop.run_trials`, the loop the
+local, Ray and SageMaker adapters use (same issue, retry, timeout, OOM and stop handling), with two
+parts swapped: a :class:`TableLauncher` whose "trials" look each epoch up in the table (the score they
+report and how many simulated seconds the epoch took) instead of training, and a
+:class:`~.clock.SimulatedClock` that jumps from one epoch's end to the next instead of waiting, so
+parallel trials interleave exactly as they would on real workers and nothing ever sleeps. At each
+epoch's end the trial calls ``hpopt.report(config, score)``; a STOP (or the trial's last epoch) frees its
+worker at that simulated moment, and the loop asks ``hpo.get_next_sample()`` for the next trial. The run
+ends when the algorithm is finished, or at ``max_time`` simulated seconds.
 
 Which of the table's seeds a trial replays is drawn from ``(seed, trial_id, attempt)``, so the same seed
 gives the same trace. ``worker_speeds`` scales each worker's epoch times (heterogeneous machines).
 Create the hpopt object with ``storage="memory"`` (its state in dicts of this process, no files, no
-fsync) for a fast simulation; on the file store every report is a durable write.
+fsync) for a fast simulation; on the file store every report is a durable write. The simulation writes
+no log or artifact folders either way.
 """
 
 from __future__ import annotations
 
-import heapq
+import signal
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,6 +30,9 @@ import numpy as np
 from ..algorithms.scores import is_better
 from ..trainer import finalize_trial, report
 from ..trial import Status
+from .clock import SimulatedClock
+from .run_loop import run_trials
+from .run_summary import RunSummary
 from .table import Table
 
 
@@ -50,6 +55,7 @@ class SimResult:
     trials: int = 0
     sim_time: float = 0.0
     wall_seconds: float = 0.0
+    summary: RunSummary | None = None  # the run loop's summary (elapsed_s in simulated seconds)
 
     @property
     def events_per_second(self) -> float:
@@ -66,12 +72,94 @@ class SimResult:
         return best
 
 
-@dataclass
-class _Running:
-    config: dict[str, Any]
-    row: int
-    seed: int
-    epochs_done: int = 0
+class _TableTrial:
+    """A trial attempt replaying one table row on one simulated worker (a run-loop trial handle)."""
+
+    poll_interval = 0.0
+    end_reason: str | None = None
+
+    def __init__(self, launcher: TableLauncher, config: dict[str, Any], worker: int, row: int, seed: int) -> None:
+        self.launcher, self.config, self.worker, self.row, self.seed = launcher, config, worker, row, seed
+        self.label = f"simulated worker {worker}"
+        self.waitable = self  # the simulated clock wakes the loop when an epoch ends
+        self.epochs_done = 0
+        self.code: int | None = None
+
+    def next_epoch(self) -> None:
+        """Schedule the end of the next epoch on the simulated clock."""
+        cum = self.launcher.table.elapsed[self.row, self.seed]
+        e = self.epochs_done
+        took = float(cum[e] - (cum[e - 1] if e > 0 else 0.0)) * self.launcher.speeds[self.worker]
+        self.launcher.clock.schedule(self.launcher.clock.now() + took, self.epoch_ended)
+
+    def epoch_ended(self) -> None:
+        if self.code is not None:
+            return  # stopped meanwhile (a timeout, or the end of the run)
+        launcher = self.launcher
+        score = float(launcher.table.val_acc[self.row, self.seed, self.epochs_done])
+        self.epochs_done += 1
+        status = report(self.config, score)
+        launcher.record(self, score)
+        if status == Status.STOP:
+            self.end(0)
+        elif self.epochs_done >= min(int(self.config["iterations"]), launcher.table.num_epochs):
+            finalize_trial(self.config)  # the table ends before the trial's iterations
+            self.end(0)
+        else:
+            self.next_epoch()
+
+    def end(self, code: int) -> None:
+        if self.code is None:
+            self.code = code
+            self.launcher.free(self.worker)
+
+    def poll(self) -> int | None:
+        return self.code
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        return self.code
+
+    def terminate(self) -> None:
+        self.end(-signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.end(-signal.SIGKILL)
+
+    def close(self) -> None:
+        pass
+
+
+class TableLauncher:
+    """Starts simulated trials on ``n_workers`` workers, each replaying table rows on ``clock``."""
+
+    def __init__(self, table: Table, clock: SimulatedClock, *, n_workers: int, seed: int, speeds: Sequence[float],
+                 mode: str) -> None:
+        self.table, self.clock, self.seed, self.speeds, self.mode = table, clock, seed, list(speeds), mode
+        self._free = list(range(n_workers))
+        self.result = SimResult()
+        self._best: float | None = None
+
+    def start(self, config: dict[str, Any], log_path: str | None, env: dict[str, str]) -> _TableTrial:
+        if not self._free:
+            raise RuntimeError("every simulated worker is busy")  # the loop starts at most n_workers trials
+        worker = self._free.pop(0)
+        rng = np.random.default_rng([self.seed, int(config["trial_id"]), int(config.get("attempt", 0))])
+        trial = _TableTrial(self, config, worker, self.table.index_of(config["params"]),
+                            int(rng.integers(self.table.num_seeds)))
+        self.result.trials += 1
+        trial.next_epoch()
+        return trial
+
+    def free(self, worker: int) -> None:
+        self._free.append(worker)
+        self._free.sort()
+
+    def record(self, trial: _TableTrial, score: float) -> None:
+        now = self.clock.now()
+        self.result.trace.append(Event(now, trial.worker, int(trial.config["trial_id"]), trial.epochs_done, score))
+        if is_better(score, self._best, self.mode):
+            self._best = score
+            self.result.best_curve.append((now, score))
 
 
 def simulate(
@@ -82,69 +170,27 @@ def simulate(
     max_time: float | None = None,
     seed: int = 0,
     worker_speeds: Sequence[float] | None = None,
+    timeout: float | None = None,
 ) -> SimResult:
-    """Run ``hpo`` against ``table`` with ``n_workers`` simulated workers; see the module doc."""
+    """Run ``hpo`` against ``table`` with ``n_workers`` simulated workers; see the module doc.
+
+    ``timeout`` (simulated seconds) stops a trial that runs longer, as ``run_local``'s does: the loop
+    retries it or marks it failed.
+    """
     if not isinstance(n_workers, int) or n_workers < 1:
         raise ValueError(f"n_workers must be an integer >= 1, got {n_workers!r}")
     speeds = [1.0] * n_workers if worker_speeds is None else [float(s) for s in worker_speeds]
     if len(speeds) != n_workers or any(not s > 0 for s in speeds):
         raise ValueError(f"worker_speeds must be {n_workers} positive factors, got {worker_speeds!r}")
-    mode = str(getattr(hpo, "mode", "max"))
     hpo.measure_overhead = False  # simulated epochs against real suggestion seconds would not compare
-    result = SimResult()
-    heap: list[tuple[float, int, int]] = []  # (time, sequence number, worker)
-    running: dict[int, _Running] = {}
-    free = list(range(n_workers))
-    seq = 0
-    now = 0.0
-    best: float | None = None
+    clock = SimulatedClock(horizon=max_time)
+    launcher = TableLauncher(table, clock, n_workers=n_workers, seed=seed, speeds=speeds,
+                             mode=str(getattr(hpo, "mode", "max")))
     started = time.perf_counter()
-
-    def epoch_seconds(r: _Running, worker: int) -> float:
-        e = r.epochs_done  # the epoch about to run, 0-based
-        cum = table.elapsed[r.row, r.seed]
-        return float(cum[e] - (cum[e - 1] if e > 0 else 0.0)) * speeds[worker]
-
-    while True:
-        while free:  # every free worker asks for work at the current simulated time
-            config = hpo.get_next_sample()
-            if config is None:
-                break
-            worker = free.pop(0)
-            rng = np.random.default_rng([seed, int(config["trial_id"]), int(config.get("attempt", 0))])
-            r = _Running(config, table.index_of(config["params"]), int(rng.integers(table.num_seeds)))
-            running[worker] = r
-            result.trials += 1
-            heapq.heappush(heap, (now + epoch_seconds(r, worker), seq, worker))
-            seq += 1
-        if not heap:
-            if not hpo.is_finished():
-                raise RuntimeError("the algorithm issued nothing while no trial runs, yet is not finished")
-            break
-        when, _, worker = heap[0]
-        if max_time is not None and when > max_time:
-            now = float(max_time)
-            break
-        heapq.heappop(heap)
-        now = when
-        r = running[worker]
-        score = float(table.val_acc[r.row, r.seed, r.epochs_done])
-        r.epochs_done += 1
-        status = report(r.config, score)
-        result.trace.append(Event(now, worker, int(r.config["trial_id"]), r.epochs_done, score))
-        if is_better(score, best, mode):
-            best = score
-            result.best_curve.append((now, score))
-        last = r.epochs_done >= min(int(r.config["iterations"]), table.num_epochs)
-        if status == Status.STOP or last:
-            if status != Status.STOP:  # the table ends before the trial's iterations
-                finalize_trial(r.config)
-            del running[worker]
-            free.append(worker)
-            free.sort()
-        else:
-            heapq.heappush(heap, (now + epoch_seconds(r, worker), seq, worker))
-            seq += 1
-    result.sim_time = now
+    summary = run_trials(hpo, launcher, n_parallel=n_workers, timeout=timeout, ignore_fail=True, progress=False,
+                         keep_top_k=None, clock=clock, keep_files=False)
+    result = launcher.result
     result.wall_seconds = time.perf_counter() - started
+    result.sim_time = clock.now()
+    result.summary = summary
     return result

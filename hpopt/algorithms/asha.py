@@ -4,7 +4,7 @@ ASHA itself is a composition (:mod:`.algorithm`): this schedule, the :class:`~.s
 that trainers apply at the rungs, and any searcher to draw new trials (random by default).
 
 Schedule. Bracket s has geometric rungs ``min_iterations * rf**(s + k)`` below ``max_iterations``, then
-``max_iterations`` itself (:func:`hpopt.auto_config.asha_rungs`). ``rungs_in_brackets`` and the
+``max_iterations`` itself (:func:`.rung_math.asha_rungs`). ``rungs_in_brackets`` and the
 ``rungs`` key of a train_config list them in the original's order, largest first. Trials are dealt to
 brackets in turn (trial id modulo ``num_brackets``), the rule auto config's time model assumes.
 
@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from ..auto_config import asha_rungs, expected_epochs_after
 from .gp_ucb import GpUcbSearcher
 from .random_search import RandomSearcher
 from .rank_summary import RankSummary
+from .rung_math import asha_rungs, expected_epochs_after
 from .scores import best_of, signed
 from .searcher import SuggestRequest
 from .stoppers import rung_summary_name

@@ -139,15 +139,7 @@ class Controller:
         """Share of the planned work done, in [0, 1]: of the epoch budget (ASHA) or of num_trials."""
         self._check_owner()
         self.life.collect()
-        if self.is_finished():
-            return 1.0
-        ledger = self.ledger
-        if self.algorithm.schedule is not None and self.budget.epoch_budget:
-            used = self.epochs_used / self.budget.epoch_budget
-            return min(0.99, max(used, ledger.finished / max(1, self.num_trials)))
-        done = ledger.finished + sum(min(1.0, n / max(1, ledger.trials[tid].iterations))
-                                     for tid, n in self.budget.partial.items() if tid in ledger.running)
-        return min(0.99, done / max(1, self.num_trials))
+        return 1.0 if self.is_finished() else self.ledger.progress()
 
     def print_results(self) -> None:
         """Print a table of the trials and the best one (the only printing the library does)."""
@@ -180,7 +172,8 @@ class Controller:
 
         A trial that finished meanwhile (its record says so) is collected instead, and nothing is retried.
         """
-        trial = self._running_trial(trial_id, "retry_trial")
+        self._check_owner()
+        trial = self.life.running_trial(trial_id, "retry_trial")
         if trial is None:
             return
         trial.extra["retries"] = int(trial.extra.get("retries", 0)) + 1
@@ -191,7 +184,8 @@ class Controller:
         can never be the best config, and ``error`` is kept in its entry. Its record is set to STOP, so a
         trainer still running it is told to stop; the scores it reported stay in the record.
         """
-        trial = self._running_trial(trial_id, "fail_trial")
+        self._check_owner()
+        trial = self.life.running_trial(trial_id, "fail_trial")
         if trial is not None:
             self.life.fail(trial, error)
 
@@ -221,14 +215,10 @@ class Controller:
     num_workers = property(lambda self: self.settings.num_workers)
     batch_size_name = property(lambda self: self.settings.batch_size_name)
 
-    @property
-    def epoch_budget(self) -> float | None:
-        """Epochs (with measured overhead) the run may spend; None: num_trials alone ends it."""
-        return self.budget.epoch_budget
-
-    @epoch_budget.setter
-    def epoch_budget(self, value: float | None) -> None:
-        self.budget.epoch_budget = None if value is None else float(value)
+    epoch_budget = property(
+        lambda self: self.budget.epoch_budget,
+        lambda self, value: setattr(self.budget, "epoch_budget", None if value is None else float(value)),
+        doc="Epochs (with measured overhead) the run may spend; None: num_trials alone ends it.")
 
     @property
     def time_budget_s(self) -> float | None:
@@ -237,14 +227,10 @@ class Controller:
 
     algorithm_name = property(lambda self: self.algorithm.name)
 
-    @property
-    def measure_overhead(self) -> bool:
-        """Whether trials are charged their measured overhead (the simulator turns it off)."""
-        return self.life.measure_overhead
-
-    @measure_overhead.setter
-    def measure_overhead(self, value: bool) -> None:
-        self.life.measure_overhead = bool(value)
+    measure_overhead = property(
+        lambda self: self.life.measure_overhead,
+        lambda self, value: setattr(self.life, "measure_overhead", bool(value)),
+        doc="Whether trials are charged their measured overhead (the simulator turns it off).")
 
     @property
     def search_space(self) -> dict[str, SearchSpace]:
@@ -288,18 +274,6 @@ class Controller:
         trials = self.ledger.trials
         iterations = trials[trial_id].iterations if trial_id < len(trials) else self.settings.max_iterations
         return self.algorithm.expected_epochs(trial_id, done, iterations)
-
-    def _running_trial(self, trial_id: int, caller: str) -> Trial | None:
-        self._check_owner()
-        self.life.collect()
-        trials = self.ledger.trials
-        if not isinstance(trial_id, int) or not 0 <= trial_id < len(trials):
-            raise ValueError(f"{caller}(): no trial {trial_id!r} in {self.store.save_path}")
-        if trial_id not in self.ledger.running:
-            if trials[trial_id].status == Status.STOP:
-                return None  # it finished (or was collected) before the call: nothing to do
-            raise ValueError(f"{caller}(): trial {trial_id} is not running (status {trials[trial_id].status.name})")
-        return trials[trial_id]
 
     # --- persistence ---------------------------------------------------------------------------
 

@@ -51,6 +51,17 @@ class RunLedger:
                                                  self.settings.mode):
             self.best_id = trial.trial_id
 
+    def progress(self) -> float:
+        """Share of the planned work done in an unfinished run, in [0, 0.99]: of the epoch budget
+        (ASHA) or of num_trials (partial epochs of running trials count)."""
+        num_trials = max(1, self.settings.num_trials)
+        if self.algorithm.schedule is not None and self.budget.epoch_budget:
+            used = self.budget.epochs_used(self.running) / self.budget.epoch_budget
+            return min(0.99, max(used, self.finished / num_trials))
+        done = self.finished + sum(min(1.0, n / max(1, self.trials[tid].iterations))
+                                   for tid, n in self.budget.partial.items() if tid in self.running)
+        return min(0.99, done / num_trials)
+
     def status_dict(self, run_id: str) -> dict[str, Any]:
         s = self.settings
         status = {

@@ -38,6 +38,19 @@ class TrialLifecycle:
         self.budget = budget
         self.ledger = ledger
 
+    def running_trial(self, trial_id: int, caller: str) -> Trial | None:
+        """The running trial an adapter names (``caller``: its method, for the error); None when it
+        finished before the call; ValueError for an id that is not running."""
+        self.collect()
+        trials = self.ledger.trials
+        if not isinstance(trial_id, int) or not 0 <= trial_id < len(trials):
+            raise ValueError(f"{caller}(): no trial {trial_id!r} in {self.store.save_path}")
+        if trial_id not in self.ledger.running:
+            if trials[trial_id].status == Status.STOP:
+                return None  # it finished (or was collected) before the call: nothing to do
+            raise ValueError(f"{caller}(): trial {trial_id} is not running (status {trials[trial_id].status.name})")
+        return trials[trial_id]
+
     def release(self, trial_id: int) -> None:
         """The trial no longer runs: stop polling it and forget its partial epochs."""
         self.ledger.running.discard(trial_id)
