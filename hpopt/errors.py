@@ -5,8 +5,8 @@ Each class also derives from the built-in exception that code written against ea
 ``except ValueError`` keeps working while ``except hpopt.HpoptError`` catches all of hpopt's own.
 Errors that belong to one part live with it and derive from :class:`HpoptError` too: a bad experiment
 file (``hpopt.experiment.ExperimentError``, a ``ValueError``), a trial that failed for good under an
-adapter (``hpopt.adapters.run_loop.TrialFailedError``, a ``RuntimeError``). The one exception outside the
-hierarchy on purpose is ``hpopt.adapters.run_loop.RunInterrupted``: it is a ``KeyboardInterrupt`` (Ctrl-C
+adapter (``hpopt.adapters.launcher.TrialFailedError``, a ``RuntimeError``). The one exception outside the
+hierarchy on purpose is ``hpopt.adapters.launcher.RunInterrupted``: it is a ``KeyboardInterrupt`` (Ctrl-C
 or SIGTERM reached the run), and an ``except Exception`` in user code must not swallow it.
 """
 
