@@ -56,3 +56,16 @@ def check_subset_ratio(value: object) -> float:
     if not 0.0 < s <= 1.0:
         raise ValueError(f"subset_ratio must be in (0, 1], got {value!r}")
     return s
+
+
+def env_problem(name: object, value: object) -> str | None:
+    """What keeps ``name=value`` out of a child process's environment, or None when nothing does."""
+    if not isinstance(name, str) or not isinstance(value, str):
+        return f"must map a str to a str, got {name!r}: {value!r}"
+    if not name:
+        return "has an empty variable name ''"
+    if "=" in name:
+        return f"has the variable name {name!r}, which holds '=' (the separator of NAME=value)"
+    if "\0" in name or "\0" in value:
+        return f"has the variable {name!r}, whose name or value holds a NUL byte, which no environment can carry"
+    return None

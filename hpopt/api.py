@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import inspect
 import logging
+import math
 import os
 import secrets
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -94,28 +96,34 @@ def create(
         raise TypeError(f"resume must be True or False, got {resume!r}")
 
     space = normalize_space(search_space)
-    check_int("full_dataset_size", full_dataset_size, 0)
-    check_int("num_full_iterations", num_full_iterations, 1)
-    check_int("num_init_trials", num_init_trials, 1)
-    check_int("reduction_factor", reduction_factor, 2)
-    check_int("num_workers", num_workers, 1)
-    check_int("kappa_decay_delay", kappa_decay_delay, 0)
-    for name, value in (("num_trials", num_trials), ("max_iterations", max_iterations),
-                        ("min_iterations", min_iterations), ("num_brackets", num_brackets)):
-        if value is not None:
-            check_int(name, value, 1)
+    # The checks return plain int / float: numpy scalars (np.int64, np.float32) are taken as the numbers
+    # they hold, so nothing later (JSON files, comparisons on resume) meets a numpy type.
+    full_dataset_size = check_int("full_dataset_size", full_dataset_size, 0)
+    num_full_iterations = check_int("num_full_iterations", num_full_iterations, 1)
+    num_init_trials = check_int("num_init_trials", num_init_trials, 1)
+    reduction_factor = check_int("reduction_factor", reduction_factor, 2)
+    num_workers = check_int("num_workers", num_workers, 1)
+    kappa_decay_delay = check_int("kappa_decay_delay", kappa_decay_delay, 0)
+    num_trials, max_iterations, min_iterations, num_brackets = (
+        None if value is None else check_int(name, value, 1)
+        for name, value in (("num_trials", num_trials), ("max_iterations", max_iterations),
+                            ("min_iterations", min_iterations), ("num_brackets", num_brackets)))
     if seed is not None:
-        check_int("seed", seed, 0)
+        seed = check_int("seed", seed, 0)
     if subset_ratio is not None:
-        check_subset_ratio(subset_ratio)
-    check_time_ratio(expected_time_ratio)
-    check_non_pure_ratio(non_pure_train_ratio)
-    if full_train_seconds is not None and not check_real("full_train_seconds", full_train_seconds) > 0:
-        raise ValueError(f"full_train_seconds must be > 0 (seconds one full training takes), got "
-                         f"{full_train_seconds!r}")
-    if check_real("kappa", kappa) < 0:
+        subset_ratio = check_subset_ratio(subset_ratio)
+    expected_time_ratio = check_time_ratio(expected_time_ratio)
+    non_pure_train_ratio = check_non_pure_ratio(non_pure_train_ratio)
+    if full_train_seconds is not None:
+        full_train_seconds = check_real("full_train_seconds", full_train_seconds)
+        if not full_train_seconds > 0:
+            raise ValueError(f"full_train_seconds must be > 0 (seconds one full training takes), got "
+                             f"{full_train_seconds!r}")
+    kappa = check_real("kappa", kappa)
+    if kappa < 0:
         raise ValueError(f"kappa must be >= 0, got {kappa!r}")
-    if not 0 < check_real("kappa_decay", kappa_decay) <= 1:
+    kappa_decay = check_real("kappa_decay", kappa_decay)
+    if not 0 < kappa_decay <= 1:
         raise ValueError(f"kappa_decay must be in (0, 1], got {kappa_decay!r}")
     resize = _check_image_resize(image_resize)
     _check_batch_size_name(batch_size_name, space)
@@ -145,9 +153,7 @@ def create(
                   non_pure_train_ratio=non_pure_train_ratio, num_workers=num_workers, num_trials=num_trials,
                   max_iterations=max_iterations, subset_ratio=subset_ratio)
     charge_overhead = num_trials is None
-    time_budget_s = None
-    if full_train_seconds is not None:
-        time_budget_s = (expected_time_ratio - 1) * num_workers * float(full_train_seconds)
+    time_budget_s = _time_budget(expected_time_ratio, num_workers, full_train_seconds)
     epoch_budget = None
     asha: dict[str, Any] = {}
     if search_alg == "asha":
@@ -181,6 +187,21 @@ def create(
                "full_train_seconds": full_train_seconds})
     budget = Budget(epoch_budget, time_budget_s, charge_overhead)
     return Controller(store, algorithm, settings, budget, resume_run=resume, default_configs=defaults)
+
+
+def _time_budget(ratio: float, num_workers: int, full_train_seconds: float | None) -> float | None:
+    """Seconds of trial time the run may spend, or None; a ValueError when no float can hold it."""
+    if full_train_seconds is None:
+        return None
+    try:
+        budget = (ratio - 1) * num_workers * full_train_seconds
+    except OverflowError:
+        budget = math.inf
+    if not math.isfinite(budget):
+        raise ValueError(f"expected_time_ratio={ratio!r}, num_workers={num_workers!r} and full_train_seconds="
+                         f"{full_train_seconds!r} give a time budget of more seconds than can be counted; "
+                         "ask for a smaller expected_time_ratio")
+    return budget
 
 
 def _log_plan(plan: AutoConfig) -> None:
@@ -224,11 +245,18 @@ def _check_defaults(defaults: Any, space: Mapping[str, SearchSpace]) -> list[dic
         if missing or extra:
             raise ValueError(f"{where} must give exactly the search space's parameters; missing {sorted(missing)}, "
                              f"unknown {sorted(extra)}")
-        for name, value in item.items():
+        point = {name: _plain(item[name]) for name in space}
+        for name, value in point.items():
             if not space[name].contains(value):
                 raise ValueError(f"{where}[{name!r}] = {value!r} is outside the search space {space[name]!r}")
-        out.append({name: item[name] for name in space})
+        out.append(point)
     return out
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar (np.int64(16), np.float32(0.01)) as the Python value it holds; else the value."""
+    np = sys.modules.get("numpy")
+    return value.item() if np is not None and isinstance(value, np.generic) else value
 
 
 class DummyOpt:
@@ -264,7 +292,12 @@ def createHpoDataset(dataset: Any, config: Mapping[str, Any]) -> Any:  # noqa: N
     """The part of ``dataset`` a trial trains on: a fixed subset by ``subset_ratio``, optionally resized.
 
     The subset is the same for every trial (seed 42), so trials are compared on the same data. Returns
-    ``torch.utils.data.Subset`` when torch is installed (imported here, not at hpopt import time).
+    a ``torch.utils.data.Subset`` when torch is installed (imported here, not at hpopt import time).
+    With ``resize_width`` and ``resize_height`` > 0, the image of each sample is resized (bilinear, as
+    torchvision's ``Resize``; a tensor keeps its dtype): a sample that is an image, the first item of an
+    ``(image, label, ...)`` tuple or list, or the ``"img"`` of a dict. Images are torch tensors
+    (``[..., H, W]``) and PIL images; anything else passes through unchanged. The dataset returned shows
+    the attributes of the one it wraps (``classes``, ``targets`` ...).
     """
     ratio = float(config.get("subset_ratio") or 1.0)
     width, height = int(config.get("resize_width") or 0), int(config.get("resize_height") or 0)
@@ -277,14 +310,24 @@ def createHpoDataset(dataset: Any, config: Mapping[str, Any]) -> Any:  # noqa: N
     n = len(dataset)
     k = max(1, int(n * ratio))
     indices = sorted(np.random.default_rng(42).permutation(n)[:k].tolist())
-    try:
-        from torch.utils.data import Subset
-    except ImportError:
-        return _Subset(dataset, indices)
-    return Subset(dataset, indices)
+    subset = _torch_subset()
+    return (subset or _Subset)(dataset, indices)
 
 
-class _Subset:
+class _Forwarding:
+    """A dataset wrapper that shows the attributes of the dataset it wraps (``self.dataset``)."""
+
+    dataset: Any
+
+    def __getattr__(self, name: str) -> Any:
+        # Called only for names the wrapper lacks. Not for dunders (pickle and copy probe those) nor for
+        # ``dataset`` itself, which is missing while an instance is being unpickled.
+        if name == "dataset" or (name.startswith("__") and name.endswith("__")):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return getattr(self.dataset, name)
+
+
+class _Subset(_Forwarding):
     """Map-style subset for users without torch."""
 
     def __init__(self, dataset: Any, indices: list[int]) -> None:
@@ -297,8 +340,30 @@ class _Subset:
         return self.dataset[self.indices[i]]
 
 
-class _Resized:
-    """Resizes the image (first element of each sample) to (height, width); PIL images or CHW tensors."""
+_TORCH_SUBSET: type | None = None
+
+
+def _torch_subset() -> type | None:
+    """``torch.utils.data.Subset`` that shows the wrapped dataset's attributes; None without torch."""
+    global _TORCH_SUBSET
+    if _TORCH_SUBSET is None:
+        try:
+            from torch.utils.data import Subset
+        except ImportError:
+            return None
+        _TORCH_SUBSET = type("_TorchSubset", (_Forwarding, Subset), {"__module__": __name__})
+    return _TORCH_SUBSET
+
+
+def __getattr__(name: str) -> Any:
+    # Made on first use (torch is not imported with hpopt); pickle finds it by name in a DataLoader worker.
+    if name == "_TorchSubset" and _torch_subset() is not None:
+        return _TORCH_SUBSET
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class _Resized(_Forwarding):
+    """Resizes the image of each sample to (height, width); see createHpoDataset for which one."""
 
     def __init__(self, dataset: Any, size: tuple[int, int]) -> None:
         self.dataset, self.size = dataset, size
@@ -308,12 +373,47 @@ class _Resized:
 
     def __getitem__(self, i: int) -> Any:
         item = self.dataset[i]
-        image, rest = (item[0], item[1:]) if isinstance(item, tuple) else (item, None)
-        if hasattr(image, "resize") and hasattr(image, "mode"):  # PIL image
-            image = image.resize((self.size[1], self.size[0]))
-        else:
-            import torch.nn.functional as F  # noqa: N812
+        if isinstance(item, tuple) and item:
+            first = _resize_image(item[0], self.size)
+            if first is item[0]:
+                return item
+            rest = item[1:]
+            return type(item)(first, *rest) if hasattr(item, "_fields") else (first, *rest)  # a namedtuple
+        if isinstance(item, list) and item:
+            return [_resize_image(item[0], self.size), *item[1:]]
+        if isinstance(item, dict) and "img" in item:
+            out = item.copy()
+            out["img"] = _resize_image(item["img"], self.size)
+            return out
+        return _resize_image(item, self.size)
 
-            image = F.interpolate(image.unsqueeze(0).float(), size=self.size, mode="bilinear",
-                                  align_corners=False).squeeze(0)
-        return (image, *rest) if rest is not None else image
+
+def _resize_image(image: Any, size: tuple[int, int]) -> Any:
+    """A torch tensor ``[..., H, W]`` or a PIL image resized to ``size`` (height, width); anything else as is.
+
+    Told apart without importing torch or PIL: a tensor or a PIL image exists only once they are imported.
+    """
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(image, torch.Tensor):
+        return _resize_tensor(torch, image, size)
+    pil = sys.modules.get("PIL.Image")
+    if pil is not None and isinstance(image, pil.Image):
+        return image.resize((size[1], size[0]))
+    return image
+
+
+def _resize_tensor(torch: Any, image: Any, size: tuple[int, int]) -> Any:
+    """Bilinear with antialiasing, as torchvision's Resize on tensors; integer images are rounded back."""
+    if image.ndim < 2 or image.numel() == 0 or image.is_complex():
+        return image
+    import torch.nn.functional as F  # noqa: N812
+
+    lead, (h, w) = image.shape[:-2], image.shape[-2:]
+    work = torch.float64 if image.dtype == torch.float64 else torch.float32
+    out = F.interpolate(image.reshape(1, -1, h, w).to(work), size=size, mode="bilinear", align_corners=False,
+                        antialias=True)
+    if not image.is_floating_point():
+        low, high = (0, 1) if image.dtype == torch.bool else (torch.iinfo(image.dtype).min,
+                                                              torch.iinfo(image.dtype).max)
+        out = out.round().clamp(low, high)
+    return out.to(image.dtype).reshape(*lead, *size)

@@ -12,7 +12,9 @@ Everything here is a pure function of its arguments (no I/O, no logging); see
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ._validate import check_int, check_non_pure_ratio, check_real, check_subset_ratio, check_time_ratio
@@ -233,9 +235,27 @@ def _iterations_warning(max_iterations: int, full: int) -> str:
     )
 
 
+def _plan_fits_floats(rule: Callable[..., AutoConfig]) -> Callable[..., AutoConfig]:
+    """An absurd budget (``expected_time_ratio=1e308``, ``num_workers=10**400``) plans more trials or epochs
+    than a float can count: a ValueError naming those arguments, not an OverflowError from deep inside."""
+
+    @functools.wraps(rule)
+    def planned(**kwargs: object) -> AutoConfig:
+        try:
+            return rule(**kwargs)
+        except OverflowError:
+            raise ValueError(
+                f"expected_time_ratio={kwargs.get('expected_time_ratio', 4.0)!r} with "
+                f"num_workers={kwargs.get('num_workers', 1)!r} asks for more trials or epochs than can be "
+                "counted; ask for a smaller expected_time_ratio") from None
+
+    return planned
+
+
 # --------------------------------------------------------------------------- sequential algorithms
 
 
+@_plan_fits_floats
 def auto_config(
     *,
     full_dataset_size: int,
@@ -320,6 +340,7 @@ def auto_config(
 # --------------------------------------------------------------------------- ASHA
 
 
+@_plan_fits_floats
 def auto_config_asha(
     *,
     full_dataset_size: int,

@@ -5,7 +5,8 @@
     hpopt plot SAVE_PATH -o out.png
 
 Exit codes: 0 done; 1 a trial failed and the run stopped (``ignore_fail`` false); 2 a bad experiment
-file or argument; 128 + the signal number when Ctrl-C or SIGTERM stopped the run (it can be resumed).
+file or argument, or a save_path that cannot be used (a file, or driven by another live controller);
+128 + the signal number when Ctrl-C or SIGTERM stopped the run (it can be resumed).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from .errors import HpoptError
 from .experiment import ExperimentError, load_experiment
 
 logger = logging.getLogger("hpopt")
@@ -40,6 +42,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         hpo = create(**exp.create_kwargs(), resume=args.resume)
     except (TypeError, ValueError) as exc:
         return _error(f"{exp.path}: hpopt.create() refused the settings: {exc}", 2)
+    except (OSError, HpoptError) as exc:  # save_path cannot be made, another controller drives it, ...
+        return _error(f"{exp.path}: {exc}", 2)
     resume_hint = f"hpopt run {args.experiment} --resume"
     try:
         if exp.resources == "ray":
@@ -54,14 +58,14 @@ def cmd_run(args: argparse.Namespace) -> int:
                                 timeout=exp.timeout, workdir=exp.workdir, env=exp.env, keep_top_k=exp.keep_top_k,
                                 progress=not args.no_progress)
     except TrialFailedError as exc:
-        return _error(f"{exc}\nto go on: {resume_hint}", 1)
+        return _error(exc.describe(go_on=f'set "ignore_fail": true in {exp.path}', resume=f"`{resume_hint}`"), 1)
     except RunInterrupted as exc:
         print(f"hpopt: {exc}; every trial was stopped and the state saved. Continue with: {resume_hint}",
               file=sys.stderr)
         return 128 + exc.signum
     except (TypeError, ValueError, ImportError) as exc:
         return _error(str(exc), 2)
-    except RuntimeError as exc:
+    except (RuntimeError, OSError) as exc:
         return _error(f"{exc}\nafter fixing it: {resume_hint}", 1)
     finally:
         hpo.close()

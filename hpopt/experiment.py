@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._validate import did_you_mean
+from ._validate import did_you_mean, env_problem
 from .errors import HpoptError
 from .search_space import SearchSpace, search_space
 
@@ -134,11 +134,18 @@ def _script(path: str, raw: Any, workdir: str) -> str | list[str]:
     if isinstance(raw, str) and raw.strip():
         import shlex
 
-        argv = shlex.split(raw)
+        try:
+            argv = shlex.split(raw)
+        except ValueError as exc:  # an unbalanced quote
+            raise ExperimentError(f"{path}: 'script' cannot be split into words as a shell would ({exc}); got "
+                                  f"{json.dumps(raw)}") from None
     elif isinstance(raw, list) and raw and all(isinstance(a, str) for a in raw):
         argv = list(raw)
     else:
         raise _fail(path, "script", 'a command: "train.py --lr-from-config" or ["python", "train.py"]', raw)
+    if not argv or any("\0" in a for a in argv):
+        raise ExperimentError(f"{path}: 'script' must be a command without NUL bytes (no process can take them); "
+                              f"got {json.dumps(raw)}")
     first = argv[0]
     if os.sep in first or first.endswith(".py"):
         if not os.path.exists(os.path.join(workdir, first)):
@@ -221,6 +228,10 @@ def _check(path: str, doc: Mapping[str, Any], base: str) -> Experiment:
         env = doc["env"]
         if not isinstance(env, Mapping) or not all(isinstance(v, str) for v in env.values()):
             raise _fail(path, "env", 'an object of strings, e.g. {"OMP_NUM_THREADS": "1"}', env)
+        for name, value in env.items():
+            problem = env_problem(name, value)
+            if problem is not None:
+                raise ExperimentError(f"{path}: 'env' {problem}")
         exp["env"] = dict(env)
     if "keep_top_k" in doc:
         k = doc["keep_top_k"]

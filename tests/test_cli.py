@@ -223,3 +223,70 @@ def test_console_script_and_light_imports():
             "print([m for m in ('torch', 'matplotlib', 'torchvision') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def _refused(done, *words):
+    """`hpopt run` refused the run argparse-style: one `hpopt: error:` line set, exit 2, no traceback."""
+    assert done.returncode == 2, (done.returncode, done.stderr)
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.startswith("hpopt: error: ") or "\nhpopt: error: " in done.stderr, done.stderr
+    for word in words:
+        assert word in done.stderr, (word, done.stderr)
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"script": f"{shlex.quote(SCRIPT)} --name 'oops"}, ("'script'", "closing quotation")),
+    ({"script": f"{shlex.quote(SCRIPT)} a\0b"}, ("'script'", "NUL")),
+    ({"script": [SCRIPT, "a\0b"]}, ("'script'", "NUL")),
+    ({"env": {"TRIAL_SLEEP": "0\0"}}, ("'env'", "'TRIAL_SLEEP'", "NUL")),
+    ({"env": {"A=B": "1"}}, ("'env'", "'A=B'", "=")),
+    ({"env": {"A\0": "1"}}, ("'env'", "NUL")),
+    ({"env": {"": "1"}}, ("'env'", "''")),
+])
+def test_run_refuses_a_script_or_env_no_process_can_take(tmp_path, change, words):
+    """Caught when the experiment file is read, before save_path is made (not a traceback, or a trial
+    that fails with "embedded null byte")."""
+    done = hpopt_cmd("run", write_experiment(tmp_path, **change), "--no-progress")
+    _refused(done, *words)
+    assert not (tmp_path / "run").exists()
+
+
+def test_run_refuses_a_save_path_it_cannot_make(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    for save_path in ("afile", "afile/below"):
+        done = hpopt_cmd("run", write_experiment(tmp_path, save_path=save_path), "--no-progress")
+        _refused(done, str(tmp_path / "afile"), "save_path")
+    assert (tmp_path / "afile").read_text() == "x"
+
+
+HOLDER = """
+import sys, time, hpopt
+hpo = hpopt.create(full_dataset_size=0, num_full_iterations=2, save_path=sys.argv[1], search_alg="random",
+                   search_space={"x": hpopt.search_space("uniform", [0, 1])}, num_trials=2, max_iterations=1)
+print("held", flush=True)
+time.sleep(600)
+"""
+
+
+def test_run_on_a_save_path_another_controller_drives(tmp_path):
+    path = write_experiment(tmp_path)
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path / "run")], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        for resume in ([], ["--resume"]):
+            _refused(hpopt_cmd("run", path, "--no-progress", *resume), "another hpopt controller",
+                     f"pid {holder.pid}", str(tmp_path / "run"))
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_failed_trial_names_the_experiment_files_key(tmp_path):
+    """The user of `hpopt run` edits JSON: the hint is `"ignore_fail": true`, not Python's ignore_fail=True."""
+    path = write_experiment(tmp_path, env={"CRASH_TRIAL": "0"}, n_parallel=1)
+    done = hpopt_cmd("run", path, "--no-progress")
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr.split("hpopt: error:")[-1]
+    assert '"ignore_fail": true' in done.stderr and "ignore_fail=True" not in done.stderr, done.stderr
+    assert "resume=True" not in done.stderr and f"hpopt run {path} --resume" in done.stderr

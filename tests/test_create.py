@@ -91,3 +91,69 @@ def test_core_import_pulls_no_torch():
     code = "import sys, hpopt; bad = [m for m in ('torch', 'torchvision', 'boto3') if m in sys.modules]; print(bad)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+class _Images:
+    """A torchvision-like dataset: ``classes`` and samples in the shape the test asks for."""
+
+    classes = ["cat", "dog"]
+
+    def __init__(self, make, n=8):
+        self.make, self.n = make, n
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        return self.make(i)
+
+
+RESIZE = {"resize_width": 6, "resize_height": 4}
+
+
+def test_create_hpo_dataset_resizes_tensors_in_tuples_and_dicts():
+    torch = pytest.importorskip("torch")
+    tuples = hpopt.createHpoDataset(_Images(lambda i: (torch.rand(3, 10, 12), i)), RESIZE)
+    image, label = tuples[3]
+    assert tuple(image.shape) == (3, 4, 6) and label == 3
+    as_uint8 = hpopt.createHpoDataset(_Images(lambda i: (torch.zeros(1, 10, 12, dtype=torch.uint8), i)), RESIZE)
+    assert as_uint8[0][0].dtype == torch.uint8 and tuple(as_uint8[0][0].shape) == (1, 4, 6)
+    dicts = hpopt.createHpoDataset(_Images(lambda i: {"img": torch.rand(3, 10, 12), "label": i}), RESIZE)
+    sample = dicts[5]
+    assert tuple(sample["img"].shape) == (3, 4, 6) and sample["label"] == 5
+    bare = hpopt.createHpoDataset(_Images(lambda i: torch.rand(3, 10, 12)), RESIZE)
+    assert tuple(bare[0].shape) == (3, 4, 6)
+
+
+def test_create_hpo_dataset_resizes_pil_images():
+    image_mod = pytest.importorskip("PIL.Image")
+    data = hpopt.createHpoDataset(_Images(lambda i: (image_mod.new("RGB", (12, 10)), i)), RESIZE)
+    image, label = data[1]
+    assert image.size == (6, 4) and label == 1  # PIL sizes are (width, height)
+    data = hpopt.createHpoDataset(_Images(lambda i: {"img": image_mod.new("L", (12, 10))}), RESIZE)
+    assert data[0]["img"].size == (6, 4)
+
+
+def test_create_hpo_dataset_passes_other_samples_through_and_shows_the_datasets_attributes():
+    samples = {"list": lambda i: [i, i + 1], "number": lambda i: i, "text": lambda i: f"s{i}",
+               "dict without img": lambda i: {"x": i}, "tuple of numbers": lambda i: (i, "label")}
+    for name, make in samples.items():
+        data = hpopt.createHpoDataset(_Images(make), RESIZE)
+        assert [data[i] for i in range(len(data))] == [make(i) for i in range(8)], name
+        assert data.classes == ["cat", "dog"], name
+    subset = hpopt.createHpoDataset(_Images(lambda i: i, n=100), {"subset_ratio": 0.5, **RESIZE})
+    assert len(subset) == 50 and subset.classes == ["cat", "dog"]
+    with pytest.raises(AttributeError, match="nothing"):
+        subset.nothing  # noqa: B018
+
+
+def test_create_hpo_dataset_subset_is_a_torch_subset_and_pickles():
+    import pickle
+
+    torch_data = pytest.importorskip("torch.utils.data")
+    data = hpopt.createHpoDataset(_Images(int, n=20), {"subset_ratio": 0.5})
+    assert isinstance(data, torch_data.Subset) and data.classes == ["cat", "dog"]
+    again = pickle.loads(pickle.dumps(data))  # DataLoader workers get the dataset pickled
+    assert [again[i] for i in range(len(again))] == [data[i] for i in range(len(data))]
+    resized = pickle.loads(pickle.dumps(hpopt.createHpoDataset(_Images(int, n=4), RESIZE)))
+    assert resized.classes == ["cat", "dog"] and resized[2] == 2

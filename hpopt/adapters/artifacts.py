@@ -5,7 +5,9 @@ new attempt of a trial starts from an empty folder (a retried or re-sampled tria
 so leftovers would mix two models). When the run ends, the folders of the ``keep_top_k`` best trials
 are kept and the others deleted. The adapter's folders (artifacts, logs, configs) belong to one run:
 those of an earlier run in the same save_path (``create(resume=False)``) are moved to
-``save_path/archive/`` rather than overwritten, as ``create()`` does with the state files.
+``save_path/archive/`` rather than overwritten, as ``create()`` does with the state files. Like the state
+files, the folders hpopt makes here are 0700 and its files (logs, train_configs) 0600 whatever the umask:
+a train_config names the run's files and a log may hold whatever a trainer printed.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import shutil
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from ..state.files import atomic_write_bytes, make_dir, open_private
 
 logger = logging.getLogger("hpopt")
 
@@ -49,23 +53,22 @@ def claim_folders(save_path: str, run_id: str) -> None:
         owner = None
     if owner is not None and owner != run_id:
         dest = os.path.join(save_path, "archive", f"files-{time.strftime('%Y%m%d-%H%M%S')}-{owner[:8]}")
-        os.makedirs(dest, mode=0o700, exist_ok=True)
+        make_dir(dest)
         for name in (ARTIFACTS, LOGS, CONFIGS):
             if os.path.exists(os.path.join(save_path, name)):
                 os.replace(os.path.join(save_path, name), os.path.join(dest, name))
         logger.warning("the logs and artifacts of an earlier run in %s were moved to %s", save_path, dest)
     for name in (ARTIFACTS, LOGS, CONFIGS):
-        os.makedirs(os.path.join(save_path, name), mode=0o700, exist_ok=True)
+        make_dir(os.path.join(save_path, name))
     if owner != run_id:
-        with open(mark, "w") as f:
-            f.write(run_id + "\n")
+        atomic_write_bytes(mark, (run_id + "\n").encode(), durable=False)
 
 
 def fresh_artifact_dir(save_path: str, trial_id: int) -> str:
     """An empty artifact folder for a new attempt of the trial."""
     path = artifact_dir(save_path, trial_id)
     shutil.rmtree(path, ignore_errors=True)
-    os.makedirs(path, mode=0o700)
+    make_dir(path)
     return path
 
 
@@ -112,7 +115,7 @@ class Workspace:
         """A fresh artifact folder and an empty private log for a new attempt of the trial."""
         folder = fresh_artifact_dir(self.save_path, trial_id)
         log = log_path(self.save_path, trial_id, attempt)
-        os.close(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))  # the child appends to it
+        os.close(open_private(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC))  # the child appends to it
         return folder, log
 
     def keep_best(self, entries: Iterable[Mapping[str, Any]], mode: str, keep_top_k: int | None) -> list[str]:

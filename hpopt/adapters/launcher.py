@@ -28,10 +28,15 @@ class TrialFailedError(HpoptError, RuntimeError):
     """A trial failed for good (after its retries) and ``ignore_fail`` is False: the run was stopped."""
 
     def __init__(self, trial_id: int, error: str, log_path: str | None) -> None:
-        where = f"; its output is in {log_path}" if log_path else ""
-        super().__init__(f"trial {trial_id} failed: {error}{where}. The run was stopped "
-                         "(pass ignore_fail=True to go on without it); resume=True continues the other trials")
         self.trial_id, self.error, self.log_path = trial_id, error, log_path
+        super().__init__(self.describe())
+
+    def describe(self, go_on: str = "pass ignore_fail=True", resume: str = "resume=True") -> str:
+        """The message, with the ways out worded for the caller: Python arguments by default; the command
+        line passes its own (the experiment file's ``"ignore_fail": true``, ``hpopt run ... --resume``)."""
+        where = f"; its output is in {self.log_path}" if self.log_path else ""
+        return (f"trial {self.trial_id} failed: {self.error}{where}. The run was stopped ({go_on} to go on "
+                f"without it); {resume} continues the other trials")
 
 
 class RunInterrupted(KeyboardInterrupt):

@@ -23,6 +23,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from .._validate import env_problem
 from ..state.files import atomic_write_json
 from . import artifacts
 from .gpus import GpuAllocator, query_gpus
@@ -147,9 +148,11 @@ def run_local(
     if workdir is not None and not os.path.isdir(workdir):
         raise ValueError(f"workdir {workdir!r} is not a directory")
     env = dict(env or {})
-    bad = [k for k, v in env.items() if not isinstance(k, str) or not isinstance(v, str)]
-    if bad:
-        raise TypeError(f"env must map str to str; bad entries: {bad}")
+    for name, value in env.items():
+        problem = env_problem(name, value)
+        if problem is not None:
+            error = TypeError if not (isinstance(name, str) and isinstance(value, str)) else ValueError
+            raise error(f"env {problem}")
     slots, allocator = _slots(resources, n_parallel, gpus_per_trial)
     launcher = _ProcessLauncher(trainer, hpo.save_path, workdir, start_method)
     logger.info("running trials of %s in %d parallel %s", hpo.save_path, slots,

@@ -20,6 +20,8 @@ import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+from ..state.files import open_private
+
 TRAIN_CONFIG_ENV = "HPOPT_TRAIN_CONFIG"
 OOM_MESSAGE = "CUDA out of memory"
 _LOG_TAIL_BYTES = 256 * 1024
@@ -83,7 +85,8 @@ def command_argv(command: Command) -> list[str]:
 
 
 def _open_log(log_path: str) -> int:
-    return os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    """The attempt's log for appending (made 0600 by the run loop; 0600 here too if it was removed)."""
+    return open_private(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
 
 
 @contextlib.contextmanager

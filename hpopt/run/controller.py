@@ -11,6 +11,7 @@ with the number of trials.
 from __future__ import annotations
 
 import logging
+import numbers
 import time
 import uuid
 from typing import Any
@@ -102,6 +103,13 @@ class Controller:
 
     def get_next_samples(self, num: int | None = None) -> list[dict[str, Any]]:
         """Several train_configs at once: by default enough to keep ``num_workers`` trainers busy."""
+        if num is not None:
+            if isinstance(num, bool) or not isinstance(num, numbers.Integral):
+                raise TypeError(f"get_next_samples(num=...) must be an int or None, got {num!r} "
+                                f"({type(num).__name__})")
+            if num < 0:
+                raise ValueError(f"get_next_samples(num=...) must be >= 0, got {num!r}")
+            num = int(num)
         self._check_owner()
         self.life.collect()
         if num is None:

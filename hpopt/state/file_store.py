@@ -162,6 +162,9 @@ class FileStore:
                 previous = None if old is None else old.record.doc
             except StateFileError as exc:  # kept aside, not overwritten: it may be restored by hand
                 os.replace(path, path + ".damaged")
+                log = self._log_path(trial_id)
+                if os.path.lexists(log):  # the record is the pair: its log goes aside with it (or is the damage)
+                    os.replace(log, log + ".damaged")
                 logger.warning("trial %d runs again; its damaged file was moved to %s.damaged: %s",
                                trial_id, path, exc)
             doc = new_attempt(trial_id, attempt, run_id, params, iterations, previous)
@@ -249,7 +252,7 @@ class FileStore:
         """Read the .json and replay the .jsonl; None when there is no .json."""
         path = self._trial_path(trial_id)
         try:
-            raw, key = read_bytes_and_key(path)
+            raw, key = read_bytes_and_key(path, TRIAL_REMEDY)
         except FileNotFoundError:
             return None
         doc = check_trial_doc(parse_json_file(path, raw, TRIAL_REMEDY), path)

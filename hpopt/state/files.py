@@ -240,20 +240,21 @@ def read_json(path: str | os.PathLike[str], remedy: str = _REMEDY) -> Any:
     return parse_json_file(path, raw, remedy)
 
 
-def read_bytes_and_key(path: str) -> tuple[bytes, tuple[int, int, int]]:
+def read_bytes_and_key(path: str, remedy: str = _REMEDY) -> tuple[bytes, tuple[int, int, int]]:
     """A file's bytes and its (inode, mtime ns, size), both of the one file opened: a writer that replaces
-    the file meanwhile cannot pair one version's content with another's key. FileNotFoundError if none."""
+    the file meanwhile cannot pair one version's content with another's key. FileNotFoundError if none;
+    StateFileError naming the file and ``remedy`` if it is a folder."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except IsADirectoryError:
-        raise StateFileError(f"{path} is a folder, not a file") from None
+        raise StateFileError(f"{path} is a folder, not a file; {remedy}") from None
     try:
         st = os.fstat(fd)
         chunks = []
         while chunk := os.read(fd, max(st.st_size + 1, 65536)):
             chunks.append(chunk)
     except IsADirectoryError:
-        raise StateFileError(f"{path} is a folder, not a file") from None
+        raise StateFileError(f"{path} is a folder, not a file; {remedy}") from None
     finally:
         os.close(fd)
     return b"".join(chunks), (st.st_ino, st.st_mtime_ns, st.st_size)
@@ -272,11 +273,19 @@ def parse_json_file(path: str, raw: bytes, remedy: str = _REMEDY) -> Any:
         raise StateFileError(f"{path} is not valid JSON ({exc}); {remedy}") from exc
 
 
+# An integer literal of 309 digits or more may be beyond any float (10**400): every number hpopt reads is
+# used as a float somewhere, and float(10**400) raises OverflowError far from the file that held it.
+_LONG_DIGITS = re.compile(rb"\d{309}")
+
+
 def parse_json_bytes(raw: bytes) -> Any:
     """JSON that hpopt could have written: ValueError for bad JSON, NaN or infinite numbers (``NaN``,
-    ``Infinity``, ``1e999``: hpopt stores a failed score as null) and absurdly deep nesting."""
+    ``Infinity``, ``1e999``: hpopt stores a failed score as null), integers too large for a float
+    (``1`` followed by 400 zeros) and absurdly deep nesting."""
+    # The int hook costs a Python call per integer, so it runs only when a long run of digits is there.
+    hooks = {"parse_int": _float_sized_int} if _LONG_DIGITS.search(raw) else {}
     try:
-        return json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
+        return json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float, **hooks)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(str(exc)) from exc
     except _NonFinite as exc:
@@ -294,6 +303,16 @@ def _finite_float(text: str) -> float:
     value = float(text)
     if value in (float("inf"), float("-inf")):
         raise _NonFinite(text)
+    return value
+
+
+def _float_sized_int(text: str) -> int:
+    """json's hook for int literals (only used when the text holds a long run of digits)."""
+    value = int(text)
+    try:
+        float(value)
+    except OverflowError:
+        raise _NonFinite(f"the integer {text[:12]}... ({len(text.lstrip('-'))} digits, beyond any float)") from None
     return value
 
 

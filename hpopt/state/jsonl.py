@@ -30,6 +30,7 @@ class JsonLines:
 
         A damaged complete line raises ValueError naming its line (counted from ``offset``), except when it
         is the file's last line: an append that a crash cut off is dropped, as that change never returned.
+        A folder where the file should be is a ValueError too.
         """
         try:
             fd = os.open(self.path, os.O_RDONLY)
@@ -39,6 +40,8 @@ class JsonLines:
             parts = []
             while chunk := os.pread(fd, 1 << 20, offset + sum(len(p) for p in parts)):
                 parts.append(chunk)
+        except IsADirectoryError:
+            raise ValueError("is a folder, not a file") from None
         finally:
             os.close(fd)
         data = b"".join(parts)

@@ -52,14 +52,27 @@ def check_config(config: Any, caller: str) -> Mapping[str, Any]:
 
 
 def check_score(score: Any) -> float | None:
-    """A real number, or None for NaN/inf (recorded as a failed result, never as a best score)."""
+    """A real number, or None for NaN/inf and for an int too large for a float (10**400): recorded as a
+    failed result, never as a best score."""
     if isinstance(score, bool) or not isinstance(score, numbers.Real):
         raise TypeError(f"report(score=...) must be a real number, got {score!r} ({type(score).__name__})")
-    value = float(score)
+    try:
+        value = float(score)
+    except OverflowError:
+        logger.warning("report(): score %s is too large for a float; recorded as a failed result (null)",
+                       _abbreviated(score))
+        return None
     if not math.isfinite(value):
         logger.warning("report(): score %r is not finite; recorded as a failed result (null)", value)
         return None
     return value
+
+
+def _abbreviated(value: Any) -> str:
+    try:
+        return f"{repr(value)[:12]}..."
+    except ValueError:  # an int past Python's digit limit for str()
+        return "(a number too long to print)"
 
 
 def report(config: Mapping[str, Any], score: float) -> Status:

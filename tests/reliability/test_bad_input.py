@@ -164,6 +164,13 @@ CREATE_CASES = {
     "kappa_decay 0": Case(cr(kappa_decay=0), ValueError, ("kappa_decay", "0")),
     "kappa_decay 2": Case(cr(kappa_decay=2), ValueError, ("kappa_decay", "2")),
     "kappa_decay_delay -1": Case(cr(kappa_decay_delay=-1), ValueError, ("kappa_decay_delay", "-1")),
+    "expected_time_ratio 1e308": Case(cr(expected_time_ratio=1e308, num_trials=None), ValueError,
+                                      ("expected_time_ratio", "1e+308")),
+    "expected_time_ratio 1e308 with full_train_seconds": Case(cr(expected_time_ratio=1e308, full_train_seconds=10),
+                                                              ValueError, ("expected_time_ratio", "1e+308")),
+    "num_trials a numpy bool": Case(cr(num_trials=np.bool_(True)), TypeError, ("num_trials", "True")),
+    "seed a numpy bool": Case(cr(seed=np.bool_(False)), TypeError, ("seed", "False")),
+    "kappa a numpy bool": Case(cr(kappa=np.bool_(True)), TypeError, ("kappa", "True")),
     "seed negative": Case(cr(seed=-5), ValueError, ("seed", "-5")),
     "seed a float": Case(cr(seed=1.5), TypeError, ("seed", "1.5")),
     "sampler unknown": Case(cr(search_alg="asha", sampler="tpe"), ValueError, ("sampler", "'tpe'")),
@@ -220,6 +227,8 @@ REPORT_CASES = {
     "iterations a str": Case(rep_cfg(lambda ctx: {"iterations": "3"}), TypeError, ("config['iterations']", "'3'")),
     "iterations 0": Case(rep_cfg(lambda ctx: {"iterations": 0}), TypeError, ("config['iterations']", "0")),
     "mode unknown": Case(rep_cfg(lambda ctx: {"mode": "best"}), ValueError, ("config['mode']", "'best'")),
+    "attempt a str": Case(rep_cfg(lambda ctx: {"attempt": "0"}), TypeError, ("config['attempt']", "'0'")),
+    "run_id an int": Case(rep_cfg(lambda ctx: {"run_id": 7}), TypeError, ("config['run_id']", "7")),
     "config from another save_path": Case(
         rep_cfg(lambda ctx: {"file_path": str(ctx.save.parent / "other" / "hpopt_trial_0.json")}),
         TrialFileMissingError, ("config['file_path']", "other", "does not exist")),
@@ -236,6 +245,9 @@ REPORT_CASES = {
                                 ("mode", "'high'")),
     "retry_trial unknown id": Case(lambda ctx: ctx.hpo.retry_trial(99), ValueError, ("retry_trial", "99")),
     "fail_trial id a str": Case(lambda ctx: ctx.hpo.fail_trial("0", "boom"), ValueError, ("fail_trial", "'0'")),
+    "get_next_samples -1": Case(lambda ctx: ctx.hpo.get_next_samples(-1), ValueError, ("num", "-1")),
+    "get_next_samples a str": Case(lambda ctx: ctx.hpo.get_next_samples("2"), TypeError, ("num", "'2'")),
+    "get_next_samples a float": Case(lambda ctx: ctx.hpo.get_next_samples(2.0), TypeError, ("num", "2.0")),
 }
 
 EXPERIMENT_OK = {"script": "train.py", "search_space": {"lr": {"type": "loguniform", "range": [1e-4, 0.1]}},
@@ -360,6 +372,85 @@ def test_nan_and_inf_scores_are_recorded_as_failed_results(tmp_path, caplog):
     hpopt.report(ctx.cfg2, -1e9)
     hpopt.report(ctx.cfg2, -1e9)
     assert ctx.hpo.get_best_config() == ctx.cfg2["params"]
+
+
+def test_huge_finite_scores_and_ints_beyond_float(tmp_path, caplog):
+    """1e308 twice sums to infinity (the running mean must not); 10**400 is a real number no float can
+    hold: recorded as a failed result with a warning, like NaN, not an OverflowError."""
+    ctx = Context(tmp_path, issue=True)
+    assert hpopt.report(ctx.cfg, 1e308) == hpopt.Status.RUNNING
+    assert hpopt.report(ctx.cfg, 1e308) == hpopt.Status.STOP
+    assert hpopt.load_json(ctx.cfg["file_path"])["median"] == [1e308, 1e308]
+    for huge in (10**400, -(10**400)):
+        hpopt.report(ctx.cfg2, huge)
+    assert "not finite" in caplog.text or "too large" in caplog.text
+    assert hpopt.load_json(ctx.cfg2["file_path"])["scores"] == [None, None]
+    assert ctx.hpo.get_best_score() == 1e308
+
+
+NUMPY_INTS = dict(full_dataset_size=np.int64(1000), num_full_iterations=np.int32(8), num_trials=np.int64(6),
+                  max_iterations=np.int64(4), num_workers=np.int64(2), min_iterations=np.int64(1),
+                  reduction_factor=np.int64(2), num_init_trials=np.int64(2), seed=np.int64(7),
+                  kappa_decay_delay=np.int64(1), num_brackets=np.int64(1))
+NUMPY_REALS = dict(expected_time_ratio=np.float32(4), full_train_seconds=np.float64(100.0),
+                   non_pure_train_ratio=np.float32(0.25), kappa=np.float64(2.0), subset_ratio=np.float32(0.5),
+                   kappa_decay=np.float64(0.9))
+
+
+def _plain(value):
+    """Whether a decoded JSON document holds only plain Python numbers (no numpy scalar slipped through
+    as a number written by a custom encoder; json itself refuses them)."""
+    if isinstance(value, dict):
+        return all(_plain(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_plain(v) for v in value)
+    return value is None or type(value) in (bool, int, float, str)
+
+
+@pytest.mark.parametrize("alg", ["bayes_opt", "asha"])
+def test_numpy_scalars_are_taken_as_plain_numbers(tmp_path, alg):
+    """np.int64 / np.float32 arguments (a config read with numpy, a value from an array) are accepted and
+    stored as plain numbers; resume with the same numpy arguments continues the run."""
+    kw = dict(NUMPY_INTS, **NUMPY_REALS)
+    if alg != "asha":
+        for name in ("min_iterations", "num_brackets"):
+            kw.pop(name)
+    ctx = type("C", (), {"save": tmp_path / "run"})()
+    hpo = create(ctx, search_alg=alg, **kw)
+    cfg = hpo.get_next_sample()
+    hpopt.report(cfg, 0.5)
+    assert hpo.num_trials == 6 and type(hpo.num_trials) is int and type(hpo.seed) is int
+    assert type(hpo.subset_ratio) is float and hpo.subset_ratio == 0.5
+    hpo.close()
+    status = json.loads((ctx.save / "hpopt_status.json").read_text())
+    assert _plain(status)
+    assert status["num_trials"] == 6 and status["seed"] == 7 and status["num_workers"] == 2
+    assert status["settings"]["expected_time_ratio"] == 4.0
+    assert status["settings"]["non_pure_train_ratio"] == pytest.approx(0.25)
+    hpo = create(ctx, search_alg=alg, resume=True, **kw)
+    again = hpo.get_next_sample()
+    assert again["trial_id"] == cfg["trial_id"] and again["attempt"] == 1
+    assert (ctx.save / "hpopt_status.json").exists()
+    hpo.close()
+
+
+def test_numpy_default_hyper_parameters_are_plain_values(tmp_path):
+    ctx = type("C", (), {"save": tmp_path / "run"})()
+    hpo = create(ctx, default_hyper_parameters={"lr": np.float32(0.01), "bs": np.int64(16)})
+    params = hpo.get_next_sample()["params"]
+    assert params == {"lr": float(np.float32(0.01)), "bs": 16}
+    assert type(params["lr"]) is float and type(params["bs"]) is int
+    hpo.close()
+    status = json.loads((ctx.save / "hpopt_status.json").read_text())
+    assert status["config_list"][0]["config"] == params
+
+
+def test_numpy_scalars_that_fail_leave_no_save_path(tmp_path):
+    """A refused argument is refused before anything is written."""
+    ctx = type("C", (), {"save": tmp_path / "run"})()
+    with pytest.raises(TypeError, match="num_workers"):
+        create(ctx, num_workers=np.bool_(True), seed=np.int64(3))
+    assert not ctx.save.exists()
 
 
 # --- property tests -------------------------------------------------------------------------------

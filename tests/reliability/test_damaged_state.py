@@ -49,6 +49,14 @@ def half_run(save: Path) -> list[dict]:
 STATUS = "hpopt_status.json"
 
 
+def _replace(old: bytes, new: bytes):
+    def damage(raw: bytes) -> bytes:
+        assert old in raw, (old, raw[:300])
+        return raw.replace(old, new, 1)
+
+    return damage
+
+
 def _truncate(raw: bytes) -> bytes:
     return raw[: len(raw) // 2]
 
@@ -106,6 +114,17 @@ STATUS_DAMAGE = {
     "num_trials a text": _schema(_set(("num_trials",), "six")),
     "journal_seq a text": _schema(_set(("journal_seq",), "x")),
     "seed a list": _schema(_set(("seed",), [1])),
+    # issue 20: values the checks let through, each of which failed later with a bare error
+    "entry with the status CUDAOOM": _schema(_set(("config_list", 0, "status"), 3)),
+    "entry with the status NORESULT": _schema(_set(("config_list", 0, "status"), 4)),
+    "entry with the status UNKNOWN": _schema(_set(("config_list", 0, "status"), -1)),
+    "entry with an empty config": _schema(_set(("config_list", 0, "config"), {})),
+    "entry with a score too big for a float": _replace(b'"score": null', b'"score": 1' + b"0" * 400),
+    "a float literal out of range": _replace(b'"subset_ratio": 1.0', b'"subset_ratio": 1e999'),
+    "an int literal out of range": _replace(b'"max_iterations": 2', b'"max_iterations": 1' + b"0" * 400),
+    "deeply nested": _replace(b'"metric"', b'"x": ' + b"[" * 100_000 + b"]" * 100_000 + b', "metric"'),
+    "seed -1": _schema(_set(("seed",), -1)),
+    "epoch_budget a text": _schema(_set(("epoch_budget",), "x")),
 }
 
 
@@ -175,6 +194,8 @@ TRIAL_DAMAGE = {
     "status a float": _schema(_set(("status",), 1.5)),
     "attempt a text": _schema(_set(("attempt",), "first")),
     "previous_attempts a text": _schema(_set(("previous_attempts",), "none")),
+    "scores with an int too big for a float": lambda raw: _schema(_set(("scores",), ["HUGE"]))(raw).replace(
+        b'"HUGE"', b"1" + b"0" * 400),
 }
 
 
@@ -202,6 +223,55 @@ def test_damaged_trial_file_of_a_running_trial(tmp_path, damage):
     assert Path(str(path) + ".damaged").read_bytes() == damaged
     hpopt.report(again, 0.75)
     assert hpopt.load_json(str(path))["scores"] == [0.75]
+
+
+def _make_folder(path: Path) -> None:
+    path.unlink(missing_ok=True)
+    path.mkdir()
+    (path / "x").write_text("a user's file")
+
+
+def _huge_score_line(path: Path) -> None:
+    """Not the last line: a damaged last line is an append cut off by a crash, and dropped."""
+    with path.open("ab") as f:
+        f.write(b'{"a":0,"n":2,"s":1' + b"0" * 400 + b',"t":1.0}\n{"a":0,"n":3,"s":0.5,"t":2.0}\n')
+
+
+RUNNING_TRIAL_FILE_DAMAGE = {
+    "trial file a folder": (".json", _make_folder),
+    "report log a folder": (".jsonl", _make_folder),
+    "report log with a score too big for a float": (".jsonl", _huge_score_line),
+}
+
+
+@pytest.mark.parametrize("damage", list(RUNNING_TRIAL_FILE_DAMAGE))
+def test_running_trial_file_that_is_a_folder_or_holds_a_huge_int(tmp_path, damage):
+    """The trial's .json or its report log is a folder, or the log holds an int no float can hold: named
+    by report() and the controller while the run is live (not IsADirectoryError or OverflowError); on
+    resume the documented recovery: the trial runs again, what was there is kept aside as ``.damaged``."""
+    suffix, damage_it = RUNNING_TRIAL_FILE_DAMAGE[damage]
+    save = tmp_path / "run"
+    hpo = make(save)
+    cfg = hpo.get_next_sample()
+    hpopt.report(cfg, 0.25)
+    path = Path(cfg["file_path"][: -len(".json")] + suffix)
+    damage_it(path)
+    with pytest.raises(StateFileError) as err:
+        hpopt.report(cfg, 0.5)
+    assert str(path) in str(err.value), str(err.value)
+    with pytest.raises(StateFileError) as err:
+        hpo.get_next_sample()
+    assert str(path) in str(err.value) and ("delete" in str(err.value) or "restore" in str(err.value))
+    hpo.store.close_controller(hpo)
+    hpo = make(save, resume=True)
+    again = hpo.get_next_sample()
+    assert again["trial_id"] == cfg["trial_id"] and again["attempt"] == cfg["attempt"] + 1
+    assert Path(str(path) + ".damaged").exists()
+    if damage_it is _make_folder:
+        assert (Path(str(path) + ".damaged") / "x").exists()
+    hpopt.report(again, 0.75)
+    assert hpopt.load_json(cfg["file_path"])["scores"] == [0.75]
+    hpo.close()
 
 
 def test_missing_trial_file_of_a_running_trial_reissues_it(tmp_path, caplog):

@@ -109,3 +109,43 @@ def test_save_path_with_spaces_and_non_ascii(tmp_path, alg):
     assert hpo.is_finished() and hpo.get_best_config() is not None
     view = run_status(str(save))
     assert len(view["trials"]) == len(hpo.get_current_status()["config_list"])
+
+
+COMMAND_TRAINER = """
+import hpopt
+from hpopt.adapters.local import load_train_config
+cfg = load_train_config()
+for epoch in range(cfg["iterations"]):
+    if hpopt.report(cfg, cfg["params"]["x"] + epoch) == hpopt.Status.STOP:
+        break
+"""
+
+
+@pytest.mark.parametrize("umask", [0o000, 0o277])
+def test_local_adapter_folders_are_0700_and_their_files_0600_whatever_the_umask(tmp_path, umask):
+    """logs/, configs/, artifacts/ (and the archive of an earlier run's) are the run's private folders like
+    the state files: the trial's train_config names its file_path, and a log may hold secrets."""
+    from hpopt.adapters.local import run_local
+
+    script = tmp_path / "train.py"
+    script.write_text(COMMAND_TRAINER)
+    save = tmp_path / "run"
+    kw = dict(full_dataset_size=1000, num_full_iterations=4, search_space=space(), save_path=str(save),
+              search_alg="random", num_trials=3, max_iterations=2, subset_ratio=1.0, seed=2)
+    old = os.umask(umask)
+    try:
+        for _ in range(2):  # the second run (resume=False) moves the first one's folders to archive/
+            hpo = hpopt.create(**kw)
+            summary = run_local(hpo, [str(script)], n_parallel=2, resources="cpu", keep_top_k=None,
+                                progress=False)
+            hpo.close()
+            assert summary.trials_done == 3
+    finally:
+        os.umask(old)
+    modes = _modes(save)
+    for folder in ("logs", "configs", "artifacts"):
+        assert any(name.startswith(folder + os.sep) for name in modes), (folder, sorted(modes))
+        assert any(name.startswith("archive") and (os.sep + folder + os.sep) in name for name in modes)
+    wrong = {name: oct(mode) for name, mode in modes.items()
+             if mode != (0o700 if (save / name).is_dir() else 0o600)}
+    assert not wrong, wrong
