@@ -6,7 +6,8 @@
     hpo.get_best_config(); hpo.print_results()
 """
 
-from .api import create, createDummyOpt, createHpoDataset
+from .api import create, createDummyOpt
+from .datasets import createHpoDataset
 from .errors import HpoptError, StateFileError
 from .search_space import SearchSpace, search_space
 from .trainer import finalize_trial, report, reportOOM
