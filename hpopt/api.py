@@ -157,13 +157,16 @@ def create(
     epoch_budget = None
     asha: dict[str, Any] = {}
     if search_alg == "asha":
-        # Always planned: besides filling what is unset, the plan gives the epoch budget that ends the run.
+        # Always planned: it fills what is unset and, when it chose num_trials, the epoch budget that ends the run.
         plan = auto_config_asha(**common, min_iterations=min_iterations, reduction_factor=reduction_factor,
                                 num_brackets=num_brackets)
         _log_plan(plan)
         asha = dict(min_iterations=plan.min_iterations, reduction_factor=reduction_factor,
                     num_brackets=plan.num_brackets, sampler=sampler)
-        epoch_budget = plan.epoch_budget
+        if num_trials is None:
+            # The count is auto config's, so the epoch budget ends the run. A num_trials the user set is run
+            # in full: trials that happen to pass more rungs than the average must not cut it short.
+            epoch_budget = plan.epoch_budget
         num_trials, max_iterations, subset_ratio = plan.num_trials, plan.max_iterations, plan.subset_ratio
     elif num_trials is None or max_iterations is None or subset_ratio is None:
         plan = auto_config(**common)

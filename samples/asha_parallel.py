@@ -69,7 +69,8 @@ def run(save_path: str, trials: int, workers: int, sampler: str, log_dir: str | 
             break
         time.sleep(0.01)  # all workers busy, or nothing to issue until a trial ends
     hpo.print_results()
-    print("best config:", hpo.get_best_config(), "epochs used:", hpo.epochs_used, "of", round(hpo.epoch_budget))
+    budget = "" if hpo.epoch_budget is None else f" of {round(hpo.epoch_budget)}"
+    print("best config:", hpo.get_best_config(), f"epochs used: {hpo.epochs_used:g}{budget}")
     return hpo
 
 

@@ -138,9 +138,11 @@ def test_grace_with_fewer_than_rf_results(tmp_path):
 
 
 def test_epoch_budget_ends_the_run_and_is_finished_tells_waiting_apart(tmp_path):
+    planned = _asha(tmp_path / "planned", num_trials=None, reduction_factor=3, max_iterations=9, num_full_iterations=9)
+    assert planned.epoch_budget == pytest.approx(planned.num_trials * asha_expected_epochs(1, 9, 3, 1))
+    planned.close()
     hpo = _asha(tmp_path, num_trials=1000, reduction_factor=3, max_iterations=9, num_full_iterations=9)
-    budget = hpo.epoch_budget
-    assert budget == pytest.approx(1000 * asha_expected_epochs(1, 9, 3, 1))
+    assert hpo.epoch_budget is None, "a num_trials the user sets is run in full: no epoch budget cuts it"
     hpo.epoch_budget = 60.0  # a small budget: trials reaching 9 epochs use it up quickly
     running = [hpo.get_next_sample() for _ in range(3)]
     assert all(running)
@@ -159,6 +161,23 @@ def test_epoch_budget_ends_the_run_and_is_finished_tells_waiting_apart(tmp_path)
     # Issuing stopped on expectations; the 3 trials out at the end may each overrun theirs, by < 9 epochs.
     assert 60 - 9 < hpo.epochs_used <= 60 + 3 * 9
     assert issued < 1000
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_num_trials_the_user_sets_runs_in_full(tmp_path, seed):
+    """num_trials=50, max 10, rf 3, one bracket: trials that pass more rungs than the plan's average
+    must not end the run early (before, 29-50 trials ran by seed and is_finished() said True)."""
+    hpo = _asha(tmp_path, num_trials=50, max_iterations=10, num_full_iterations=10, min_iterations=1,
+                reduction_factor=3, subset_ratio=None, seed=seed)
+    rng = np.random.default_rng(seed)
+    issued = 0
+    while (cfg := hpo.get_next_sample()) is not None:
+        issued += 1
+        for _ in range(cfg["iterations"]):
+            if hpopt.report(cfg, float(rng.random())) == hpopt.Status.STOP:
+                break
+    assert issued == 50 and hpo.is_finished()
+    assert len(hpo.get_current_status()["config_list"]) == 50
 
 
 def test_expected_epochs_after():
@@ -216,8 +235,7 @@ def test_original_asha_sample_with_8_trainer_processes(tmp_path, sampler):
         assert t["score"] == max(doc["scores"])
     best = max(trials, key=lambda t: t["score"])
     assert status["best_config_id"] == best["trial_id"]
-    used = sum(t["num_iterations_run"] for t in trials)
-    assert used <= status["epoch_budget"] + 100
+    assert len(trials) == 100  # the num_trials asked for, all of them
     assert "best config:" in out.stdout
 
 
