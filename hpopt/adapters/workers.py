@@ -21,9 +21,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from ..state.files import open_private
+from ..trainer.oom import OOM_MESSAGE, is_cuda_oom
 
 TRAIN_CONFIG_ENV = "HPOPT_TRAIN_CONFIG"
-OOM_MESSAGE = "CUDA out of memory"
 _LOG_TAIL_BYTES = 256 * 1024
 
 Trainer = Callable[[dict[str, Any]], Any]
@@ -42,25 +42,6 @@ def load_train_config(path: str | None = None) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise ValueError(f"{path} does not hold a train_config (a JSON object)")
     return config
-
-
-def is_cuda_oom(exc: BaseException) -> bool:
-    """Whether an exception (or one it was raised from) is a CUDA out-of-memory error.
-
-    Recognised by class (torch's ``OutOfMemoryError``, by name and module so torch need not be
-    imported here) or by the "CUDA out of memory" message that older torch versions raise as RuntimeError.
-    """
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        for cls in type(current).__mro__:
-            if cls.__name__ == "OutOfMemoryError" and cls.__module__.split(".")[0] == "torch":
-                return True
-        if OOM_MESSAGE in str(current):
-            return True
-        current = current.__cause__ or current.__context__
-    return False
 
 
 def log_mentions_oom(log_path: str) -> bool:
