@@ -84,6 +84,22 @@ def metric_value(metrics: Mapping[str, Any], name: str, where: str, hint: str = 
         raise TypeError(f"{where}: metric {name!r} must be a single number, got {value!r}") from exc
 
 
+class TrialView:
+    """What every callback shows of its trial; the work is its ``trial`` (a TrialReporter)'s."""
+
+    trial: TrialReporter
+
+    @property
+    def config(self) -> Mapping[str, Any]:
+        """The train_config the callback reports for."""
+        return self.trial.config
+
+    @property
+    def scores(self) -> list[float]:
+        """The scores reported so far, in order."""
+        return self.trial.scores
+
+
 class TrialReporter:
     """One trial's side of a callback: its reports, whether hpopt stopped it, and how its attempt ends.
 

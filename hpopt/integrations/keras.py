@@ -14,12 +14,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ._common import TrialReporter, metric_value, require
+from ._common import TrialReporter, TrialView, metric_value, require
 
 _keras = require("keras", "keras", "keras")
 
 
-class HpoptCallback(_keras.callbacks.Callback):
+class HpoptCallback(TrialView, _keras.callbacks.Callback):
     """Reports ``logs[monitor]`` on ``on_epoch_end`` and sets ``model.stop_training`` when hpopt says
     STOP (the trial reached its iterations, or ASHA / median stop stopped it).
 
@@ -31,15 +31,6 @@ class HpoptCallback(_keras.callbacks.Callback):
     def __init__(self, config: Mapping[str, Any], monitor: str = "val_accuracy") -> None:
         super().__init__()
         self.trial = TrialReporter(config, monitor, "HpoptCallback")
-
-    @property
-    def config(self) -> Mapping[str, Any]:
-        return self.trial.config
-
-    @property
-    def scores(self) -> list[float]:
-        """The scores reported so far, in order."""
-        return self.trial.scores
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         if self.trial.ended:

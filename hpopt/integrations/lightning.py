@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ._common import TrialReporter, metric_value, require
+from ._common import TrialReporter, TrialView, metric_value, require
 
 
 def _lightning() -> Any:
@@ -31,7 +31,7 @@ def _lightning() -> Any:
 pl = _lightning()
 
 
-class HpoptCallback(pl.Callback):
+class HpoptCallback(TrialView, pl.Callback):
     """Reports ``trainer.callback_metrics[monitor]`` after each validation of ``fit()`` and stops training
     when hpopt says STOP (the trial reached its iterations, or ASHA / median stop stopped it).
 
@@ -45,15 +45,6 @@ class HpoptCallback(pl.Callback):
     def __init__(self, config: Mapping[str, Any], monitor: str = "val_acc") -> None:
         super().__init__()
         self.trial = TrialReporter(config, monitor, "HpoptCallback")
-
-    @property
-    def config(self) -> Mapping[str, Any]:
-        return self.trial.config
-
-    @property
-    def scores(self) -> list[float]:
-        """The scores reported so far, in order."""
-        return self.trial.scores
 
     def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
         if trainer.sanity_checking or trainer.state.fn != "fit" or self.trial.ended:

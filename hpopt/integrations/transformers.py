@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ._common import TrialReporter, metric_value, require
+from ._common import TrialReporter, TrialView, metric_value, require
 
 _transformers = require("transformers", "transformers", "transformers")
 
@@ -32,7 +32,7 @@ def _agree(stop: bool) -> bool:
     return stop
 
 
-class HpoptCallback(_transformers.TrainerCallback):
+class HpoptCallback(TrialView, _transformers.TrainerCallback):
     """Reports ``metrics[metric]`` on ``on_evaluate`` during ``train()`` and sets
     ``control.should_training_stop`` when hpopt says STOP (the trial reached its iterations, or ASHA /
     median stop stopped it).
@@ -47,15 +47,6 @@ class HpoptCallback(_transformers.TrainerCallback):
     def __init__(self, config: Mapping[str, Any], metric: str = "eval_loss") -> None:
         self.trial = TrialReporter(config, metric, "HpoptCallback")
         self._training = False
-
-    @property
-    def config(self) -> Mapping[str, Any]:
-        return self.trial.config
-
-    @property
-    def scores(self) -> list[float]:
-        """The scores reported so far, in order."""
-        return self.trial.scores
 
     def _key(self, metrics: Mapping[str, Any]) -> str:
         name = self.trial.monitor
