@@ -4,6 +4,7 @@
     while (cfg := hpo.get_next_sample()) is not None:
         train(cfg)   # calls hpopt.report(config=cfg, score=s) each epoch; stops on hpopt.Status.STOP
     hpo.get_best_config(); hpo.print_results()
+    hpopt.load_results(save_path)   # one row per trial (pandas DataFrame, or as_records=True)
 """
 
 from .api import create, createDummyOpt
@@ -20,6 +21,7 @@ from .views.original import (
     get_trial_path,
     load_json,
 )
+from .views.results import load_results
 
 __version__ = "0.4.0"
 
@@ -38,6 +40,7 @@ __all__ = [
     "get_status_path",
     "get_trial_path",
     "load_json",
+    "load_results",
     "report",
     "reportOOM",
     "search_space",

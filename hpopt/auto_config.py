@@ -17,7 +17,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ._validate import check_int, check_non_pure_ratio, check_real, check_subset_ratio, check_time_ratio
+from ._validate import check_int, check_non_pure_ratio, check_subset_ratio, check_time_ratio
 from .algorithms.rung_math import (
     asha_bracket_epochs,
     asha_expected_epochs,
@@ -25,6 +25,14 @@ from .algorithms.rung_math import (
     expected_epochs_after,
     max_brackets,
     round_robin_shares,
+)
+from .time_model import (
+    MIN_SUBSET_SAMPLES,
+    clamp,
+    hpo_budget,
+    min_subset_ratio,
+    non_pure_train_ratio_from_timings,
+    trial_cost,
 )
 
 __all__ = [
@@ -44,9 +52,6 @@ __all__ = [
     "round_robin_shares",
     "trial_cost",
 ]
-
-MIN_SUBSET_SAMPLES = 500
-"""A subset smaller than this says little about the full data, so auto config never goes below it."""
 
 TRIALS_PER_HYPERPARAMETER = 10
 """Rule of thumb for GP-based optimization: about 10 evaluations per search-space dimension."""
@@ -101,72 +106,6 @@ def _check_common(
 def _round_half_up(x: float) -> int:
     """Round .5 up; Python's round() rounds half to even, which is surprising in a user-facing rule."""
     return math.floor(x + 0.5)
-
-
-def _clamp(x: float, low: float, high: float) -> float:
-    return min(max(x, low), high)
-
-
-# --------------------------------------------------------------------------- the time model
-
-
-def min_subset_ratio(full_dataset_size: int) -> float:
-    """Smallest subset ratio that still holds MIN_SUBSET_SAMPLES samples (1.0 for tiny or unknown N).
-
-    ``full_dataset_size == 0`` means "unknown": then subsetting is off (1.0) rather than guessed.
-    """
-    n = check_int("full_dataset_size", full_dataset_size, 0)
-    if n <= MIN_SUBSET_SAMPLES:
-        return 1.0
-    return MIN_SUBSET_SAMPLES / n
-
-
-def trial_cost(
-    epochs: float, num_full_iterations: int, subset_ratio: float, non_pure_train_ratio: float
-) -> float:
-    """Time of one trial in full trainings: ``epochs / E * ((1 - p) * s + p)``.
-
-    Only the pure-training share ``1 - p`` of an epoch shrinks with the subset; validation and
-    start-up (share ``p``) cost the same whatever the subset, which is why tiny subsets are not free.
-    """
-    e = check_real("epochs", epochs)
-    if e < 0:
-        raise ValueError(f"epochs must be >= 0, got {epochs!r}")
-    full = check_int("num_full_iterations", num_full_iterations, 1)
-    s = check_subset_ratio(subset_ratio)
-    p = check_non_pure_ratio(non_pure_train_ratio)
-    return e / full * ((1.0 - p) * s + p)
-
-
-def non_pure_train_ratio_from_timings(full_epoch_seconds: float, subset_epoch_seconds: float,
-                                      subset_ratio: float) -> float:
-    """The share p of an epoch that does not shrink with the subset, from two measured epochs.
-
-    Solves ``t_subset = t_full * ((1 - p) * s + p)`` for p: time one epoch on all the data and one on a
-    subset ``s`` (validation included in both, as in a trial) and pass the result as
-    ``non_pure_train_ratio`` instead of guessing it. Clamped to [0, 0.95]: timing noise can push the raw
-    value a little below 0, and p near 1 would make every subset cost a full epoch.
-    """
-    full = check_real("full_epoch_seconds", full_epoch_seconds)
-    part = check_real("subset_epoch_seconds", subset_epoch_seconds)
-    s = check_subset_ratio(subset_ratio)
-    if not full > 0 or not part > 0:
-        raise ValueError(f"epoch times must be > 0 seconds, got full={full_epoch_seconds!r}, "
-                         f"subset={subset_epoch_seconds!r}")
-    if s >= 1.0:
-        raise ValueError("subset_ratio must be < 1 to tell the two parts of an epoch apart, got 1.0")
-    return _clamp((part / full - s) / (1.0 - s), 0.0, 0.95)
-
-
-def hpo_budget(expected_time_ratio: float, num_workers: int = 1) -> float:
-    """Total trial time HPO may spend, in full trainings: ``(r - 1) * W``.
-
-    ``r - 1`` (not ``r``) because the final training itself takes one of the r units of wall time;
-    W workers run trials side by side, so they get W times as much trial time in that wall time.
-    """
-    r = check_time_ratio(expected_time_ratio)
-    w = check_int("num_workers", num_workers, 1)
-    return (r - 1.0) * w
 
 
 def _balanced_fraction(per_trial: float, p: float) -> float:
@@ -300,14 +239,14 @@ def auto_config(
             fraction = _balanced_fraction(per_trial, p)
         else:
             fraction = per_trial / ((1.0 - p) * user_subset + p)
-        iterations = int(_clamp(_round_half_up(fraction * full), 1, full))
+        iterations = int(clamp(_round_half_up(fraction * full), 1, full))
     else:
         iterations = user_iters
 
     if user_subset is None:
         # Re-solve after rounding the iterations so the per-trial cost is f* again (within bounds).
         ideal = (per_trial * full / iterations - p) / (1.0 - p)
-        subset = _clamp(ideal, s_min, 1.0)
+        subset = clamp(ideal, s_min, 1.0)
     else:
         subset = user_subset
 
@@ -394,7 +333,7 @@ def auto_config_asha(
         # Size the subset for the user's trial count if given (else the target), as the sequential rule does.
         planned = user_trials if user_trials is not None else target
         ideal = (budget * full / (planned * epochs) - p) / (1.0 - p)
-        subset = _clamp(ideal, s_min, 1.0)
+        subset = clamp(ideal, s_min, 1.0)
     else:
         subset = user_subset
 

@@ -1,8 +1,9 @@
-"""The ``hpopt`` command: ``run`` an experiment file, show a run's ``status``, ``plot`` it.
+"""The ``hpopt`` command: ``run`` an experiment file, show a run's ``status``, ``plot`` it, ``export`` it.
 
     hpopt run experiment.json [--resume]
     hpopt status SAVE_PATH [--json]
-    hpopt plot SAVE_PATH -o out.png
+    hpopt plot SAVE_PATH [--kind overview|curves|history|slice|parallel|contour|importance|all] [-o FILE_OR_DIR]
+    hpopt export SAVE_PATH --csv FILE | --json FILE
 
 Exit codes: 0 done; 1 a trial failed and the run stopped (``ignore_fail`` false); 2 a bad experiment
 file or argument, or a save_path that cannot be used (a file, or driven by another live controller);
@@ -110,15 +111,53 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from .views.plot import plot_run
+    """Draw pictures of a run (read only: the run may still be going)."""
+    from .views.plot import plot
 
     try:
-        out = plot_run(args.save_path, args.output)
-    except ImportError as exc:
+        written = plot(args.save_path, args.kind, args.out, dpi=args.dpi)
+    except (ImportError, FileNotFoundError, ValueError) as exc:
         return _error(str(exc), 2)
+    except OSError as exc:  # the output cannot be written
+        return _error(str(exc), 2)
+    for path in written:
+        print(f"hpopt: wrote {path}")
+    if args.kind == "importance":
+        from .views.importance import describe
+
+        print(f"importance: {describe(args.save_path)}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write a run's trials, one row each, as CSV or JSON (read only: the run may still be going)."""
+    import csv
+
+    from .views.results import read_run
+
+    target = args.csv if args.csv is not None else args.json
+    try:
+        results = read_run(args.save_path)
     except (FileNotFoundError, ValueError) as exc:
         return _error(str(exc), 2)
-    print(f"hpopt: wrote {out}")
+    records = results.as_records()
+    try:
+        out = sys.stdout if target == "-" else open(target, "w", newline="")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        return _error(f"cannot write {target!r}: {exc}", 2)
+    try:
+        if args.csv is not None:
+            writer = csv.DictWriter(out, fieldnames=results.columns)
+            writer.writeheader()
+            writer.writerows(records)
+        else:
+            json.dump(records, out, indent=1)
+            out.write("\n")
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    if target != "-":
+        print(f"hpopt: wrote {len(records)} trials to {target}")
     return 0
 
 
@@ -136,10 +175,24 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("save_path")
     status.add_argument("--json", action="store_true", help="print JSON for tools instead of a table")
     status.set_defaults(func=cmd_status)
-    plot = sub.add_parser("plot", help="plot learning curves and the best score so far (needs matplotlib)")
+    plot = sub.add_parser("plot", help="draw pictures of a run (needs matplotlib; contour and importance also "
+                          "scikit-learn)", description=cmd_plot.__doc__)
     plot.add_argument("save_path")
-    plot.add_argument("-o", "--output", required=True, help="the image file to write, e.g. run.png")
+    plot.add_argument("--kind", default="overview", metavar="KIND",
+                      help="overview (default: learning curves beside the best score so far), curves, history, "
+                           "slice, parallel, contour, importance, or all (each kind but overview, into a folder)")
+    plot.add_argument("-o", "--out", "--output", dest="out", default=".", metavar="FILE_OR_DIR",
+                      help="the image file to write (e.g. run.png), or a folder that gets KIND.png; a folder for "
+                           "--kind all (default: the current folder)")
+    plot.add_argument("--dpi", type=int, default=100, help="pixels per inch of the image (default 100)")
     plot.set_defaults(func=cmd_plot)
+    export = sub.add_parser("export", help="write a run's trials as CSV or JSON, one row each",
+                            description=cmd_export.__doc__)
+    export.add_argument("save_path")
+    where = export.add_mutually_exclusive_group(required=True)
+    where.add_argument("--csv", metavar="FILE", help="write CSV to FILE ('-': standard output)")
+    where.add_argument("--json", metavar="FILE", help="write a JSON list of objects to FILE ('-': standard output)")
+    export.set_defaults(func=cmd_export)
     return parser
 
 

@@ -30,6 +30,22 @@ from .settings import RunSettings
 logger = logging.getLogger("hpopt")
 
 
+# Algorithm settings that earlier versions' users read as attributes of the hpopt object.
+_ALGORITHM_SETTINGS = frozenset({"kappa", "num_init_trials", "kappa_decay", "kappa_decay_delay", "min_iterations",
+                                 "reduction_factor", "num_brackets", "sampler"})
+
+
+def _checked_count(num: Any) -> int | None:
+    """get_next_samples()'s ``num``: None or an int >= 0."""
+    if num is None:
+        return None
+    if isinstance(num, bool) or not isinstance(num, numbers.Integral):
+        raise TypeError(f"get_next_samples(num=...) must be an int or None, got {num!r} ({type(num).__name__})")
+    if num < 0:
+        raise ValueError(f"get_next_samples(num=...) must be >= 0, got {num!r}")
+    return int(num)
+
+
 class Controller:
     """What ``hpopt.create()`` returns: the run's ask/tell object."""
 
@@ -103,13 +119,7 @@ class Controller:
 
     def get_next_samples(self, num: int | None = None) -> list[dict[str, Any]]:
         """Several train_configs at once: by default enough to keep ``num_workers`` trainers busy."""
-        if num is not None:
-            if isinstance(num, bool) or not isinstance(num, numbers.Integral):
-                raise TypeError(f"get_next_samples(num=...) must be an int or None, got {num!r} "
-                                f"({type(num).__name__})")
-            if num < 0:
-                raise ValueError(f"get_next_samples(num=...) must be >= 0, got {num!r}")
-            num = int(num)
+        num = _checked_count(num)
         self._check_owner()
         self.life.collect()
         if num is None:
@@ -161,10 +171,12 @@ class Controller:
         self.life.collect()
         return self.ledger.status_dict(self.ledger.run_id)
 
-    @property
-    def hpo_status(self) -> dict[str, Any]:
-        """The original's attribute: the status dict."""
-        return self.get_current_status()
+    def trials_dataframe(self, as_records: bool = False) -> Any:
+        """One row per trial (pandas DataFrame; list of dicts with as_records): hpopt.views.results."""
+        from ..views.results import controller_results
+        return controller_results(self).as_records() if as_records else controller_results(self).frame()
+
+    hpo_status = property(lambda self: self.get_current_status(), doc="The original's attribute: the status dict.")
 
     # --- for execution adapters: a trial whose trainer died ------------------------------------
 
@@ -228,10 +240,8 @@ class Controller:
         lambda self, value: setattr(self.budget, "epoch_budget", None if value is None else float(value)),
         doc="Epochs (with measured overhead) the run may spend; None: num_trials alone ends it.")
 
-    @property
-    def time_budget_s(self) -> float | None:
-        """Seconds of measured trial cost the run may spend (create(full_train_seconds=...))."""
-        return self.budget.time_budget_s
+    time_budget_s = property(lambda self: self.budget.time_budget_s,
+                             doc="Seconds of measured trial cost the run may spend (create(full_train_seconds=...)).")
 
     algorithm_name = property(lambda self: self.algorithm.name)
 
@@ -253,13 +263,10 @@ class Controller:
     @property
     def rungs_in_brackets(self) -> list[list[int]] | None:
         """ASHA: rung epochs per bracket, each list largest first (the original's order)."""
-        schedule = self.algorithm.schedule
-        return None if schedule is None else schedule.rungs_in_brackets
+        return None if self.algorithm.schedule is None else self.algorithm.schedule.rungs_in_brackets
 
     def __getattr__(self, name: str) -> Any:
-        # Algorithm settings read as attributes by earlier versions' users (kappa, min_iterations, ...).
-        if name in ("kappa", "num_init_trials", "kappa_decay", "kappa_decay_delay", "min_iterations",
-                    "reduction_factor", "num_brackets", "sampler"):
+        if name in _ALGORITHM_SETTINGS:
             state = self.__dict__["algorithm"].state()
             if name in state:
                 return state[name]

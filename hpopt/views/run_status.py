@@ -11,29 +11,10 @@ import os
 from typing import Any
 
 from ..algorithms.scores import best_of
-from ..errors import StateFileError
 from ..state import FileStore
 from ..state.journal import load_status
 from ..trial import Status
-
-
-def _label(entry: dict[str, Any], doc: dict[str, Any], mode: str) -> str:
-    """done / stopped (early) / failed / running / queued / oom; a running trial whose file says it
-    finished is shown finished (the controller collects it at its next call, or on resume)."""
-    status = Status(int(entry["status"]))
-    if status == Status.RUNNING and doc.get("status") is not None:
-        file_status = Status(int(doc["status"]))
-        if file_status == Status.CUDAOOM:
-            return "oom"
-        if file_status == Status.STOP or len(doc["scores"]) >= int(entry.get("iterations", 0)) > 0:
-            if best_of(doc["scores"], mode) is None:
-                return "failed"
-            return "stopped" if doc.get("early_stopped") else "done"
-    if status == Status.STOP:
-        if entry.get("score") is None:
-            return "failed"
-        return "stopped" if entry.get("early_stopped") else "done"
-    return {Status.READY: "queued", Status.RUNNING: "running", Status.CUDAOOM: "oom"}.get(status, status.name.lower())
+from .trial_docs import current_doc, trial_label
 
 
 def _load(save_path: str) -> dict[str, Any]:
@@ -52,15 +33,9 @@ def run_status(save_path: str) -> dict[str, Any]:
     store = FileStore(save_path)
     for entry in status["config_list"]:
         tid = int(entry["trial_id"])
-        try:
-            record = store.read_trial(tid)
-            doc: dict[str, Any] = {"scores": []} if record is None else record.doc
-        except (OSError, StateFileError):
-            doc = {"scores": []}
-        if doc.get("attempt", entry.get("attempt")) != entry.get("attempt"):
-            doc = {"scores": []}  # the file of an earlier attempt; this one has not reported yet
+        doc = current_doc(store, entry)
         scores = doc.get("scores", [])
-        label = _label(entry, doc, mode)
+        label = trial_label(entry, doc, mode)
         collected = Status(int(entry["status"])) == Status.STOP
         score = entry.get("score") if collected else best_of(scores, mode)
         trials.append({
