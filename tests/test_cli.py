@@ -101,8 +101,11 @@ def test_status_table(finished_asha, capsys):
     view = status_json(capsys, save_path)
     assert cli.main(["status", str(save_path)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[1].split() == ["id", "status", "iters", "score", "x", "lr", "bs", "opt"]
-    for t, row in zip(view["trials"], out[2:], strict=False):
+    plan = view["plan"]
+    assert plan["trials_finished"] == len(view["trials"]) and plan["trials_planned"] == view["num_trials"]
+    assert out[1].startswith(f"plan: {plan['trials_finished']} of {plan['trials_planned']} trials finished")
+    assert out[2].split() == ["id", "status", "iters", "score", "x", "lr", "bs", "opt"]
+    for t, row in zip(view["trials"], out[3:], strict=False):
         cells = row.split()
         assert cells[:3] == [str(t["trial_id"]), t["status"], f"{t['iterations_run']}/9"]
         assert float(cells[3]) == pytest.approx(t["score"], rel=1e-5)

@@ -1,4 +1,5 @@
-"""A one-line live view of a run on stderr: trials done / running / failed, best so far, time.
+"""A one-line live view of a run on stderr: trials done (of the plan) / running / failed, best so far, time
+used (of the time asked) and an estimate of the time left.
 
 On a terminal the line is redrawn in place; into a file or a pipe a new line is written only when the
 counts or the best score change, so logs stay readable.
@@ -9,12 +10,9 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
+from ..views.plan_view import format_duration
 
-def format_duration(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+__all__ = ["ProgressLine", "format_duration"]
 
 
 class ProgressLine:
@@ -28,7 +26,8 @@ class ProgressLine:
         self._drawn = False
 
     def update(self, *, done: int, running: int, failed: int, best: float | None,
-               elapsed: float, left: float | None) -> None:
+               elapsed: float, left: float | None, planned: int | None = None, asked: float | None = None) -> None:
+        """``planned``: trials the plan holds; ``asked``: wall seconds of HPO asked for (None: not known)."""
         if not self.enabled:
             return
         key = (done, running, failed, best)
@@ -36,8 +35,11 @@ class ProgressLine:
             return
         self._last_key = key
         best_text = "-" if best is None else f"{best:.6g}"
-        time_text = format_duration(elapsed) + ("" if left is None else f", ~{format_duration(left)} left")
-        line = f"hpopt: {done} done, {running} running, {failed} failed | best {best_text} | {time_text}"
+        time_text = format_duration(elapsed) + ("" if asked is None else f" of {format_duration(asked)} asked")
+        time_text += "" if left is None else f", ~{format_duration(left)} left"
+        of_plan = "" if planned is None else f" of {planned}"
+        line = (f"hpopt: {done}{of_plan} trials done, {running} running, {failed} failed | best {best_text} | "
+                f"{time_text}")
         if self._tty:
             self.stream.write("\r" + line + "\x1b[K")
             self._drawn = True

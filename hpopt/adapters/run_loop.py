@@ -243,8 +243,10 @@ class _LocalRun:
         elapsed = self.clock.now() - self.started
         gained = self.hpo.get_progress() - self.progress0
         left = elapsed * (1.0 - self.progress0 - gained) / gained if gained > 0 else None
+        budget = self.hpo.time_budget_s
         self.progress.update(done=self.done, running=len(self.running), failed=self.failed,
-                             best=self.hpo.get_best_score(), elapsed=elapsed, left=left)
+                             best=self.hpo.get_best_score(), elapsed=elapsed, left=left, planned=self.hpo.num_trials,
+                             asked=None if budget is None else budget / max(1, self.hpo.num_workers))
 
     def wait_timeout(self, now: float) -> float | None:
         moments = [r.deadline for r in self.running.values() if r.deadline is not None and not r.timed_out]

@@ -14,6 +14,7 @@ from ..algorithms.scores import best_of
 from ..state import FileStore
 from ..state.journal import load_status
 from ..trial import Status
+from .plan_view import format_plan, plan_view
 from .trial_docs import current_doc, trial_label
 
 
@@ -30,10 +31,12 @@ def run_status(save_path: str) -> dict[str, Any]:
     status = _load(save_path)
     mode = str(status.get("mode", "max"))
     trials = []
+    docs = []
     store = FileStore(save_path)
     for entry in status["config_list"]:
         tid = int(entry["trial_id"])
         doc = current_doc(store, entry)
+        docs.append(doc)
         scores = doc.get("scores", [])
         label = trial_label(entry, doc, mode)
         collected = Status(int(entry["status"])) == Status.STOP
@@ -69,6 +72,7 @@ def run_status(save_path: str) -> dict[str, Any]:
         "rungs_in_brackets": status.get("rungs_in_brackets"),
         "reduction_factor": status.get("reduction_factor"),
         "counts": counts,
+        "plan": plan_view(status, docs),
         "trials": trials,
         "best": None if best is None else {k: best[k] for k in ("trial_id", "score", "params", "iterations_run")},
     }
@@ -90,7 +94,7 @@ def format_table(view: dict[str, Any]) -> str:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = [f"hpopt run in {view['save_path']} ({view['search_algorithm']}, mode={view['mode']}, "
              f"metric={view['metric']}): {len(view['trials'])} of {view['num_trials']} trials; "
-             + ", ".join(f"{n} {k}" for k, n in sorted(view["counts"].items()))]
+             + ", ".join(f"{n} {k}" for k, n in sorted(view["counts"].items())), format_plan(view["plan"])]
     for row in [header, *rows]:
         lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
     for t in view["trials"]:
