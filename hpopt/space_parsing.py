@@ -1,8 +1,9 @@
-"""Checking a hyperparameter's definition (type, range, name) and turning it into the fields it implies.
+"""Checking what a user hands a search space: its definition (type, range, name) and method arguments.
 
 A user's range arrives as whatever they typed or loaded from JSON; every check and every error message
 about it lives here, each message naming the hyperparameter and saying how to fix it. What comes out, a
-``CheckedSpace``, is known good, so ``SearchSpace`` and the grid math never validate again.
+``CheckedSpace``, is known good, so ``SearchSpace`` and the grid math never validate again. The checks of
+``sample``'s rng, ``decode``'s u and ``with_upper``'s new bound live here for the same reason.
 """
 
 from __future__ import annotations
