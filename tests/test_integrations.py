@@ -8,6 +8,7 @@ training that ends before ``iterations`` is finalized, so the run finishes.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -308,3 +309,22 @@ def test_the_lightning_sample_runs(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "best config: {'lr'" in done.stdout
     assert 2 <= len(list(save.glob("hpopt_trial_*.json"))) <= 4  # num_trials, or fewer when the budget ends it
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("sample", "needs", "metric"), [
+    ("keras_asha.py", ("keras", "sklearn"), "val_accuracy"),
+    ("transformers_asha.py", ("transformers", "accelerate"), "eval_loss"),
+])
+def test_the_keras_and_transformers_samples_run(tmp_path, sample, needs, metric):
+    missing = [m for m in needs if importlib.util.find_spec(m) is None]  # not imported here: keras picks
+    if missing:                                                          # its backend once, at import
+        pytest.skip(f"needs {missing}")
+    save = tmp_path / "hpo"
+    done = subprocess.run([sys.executable, str(ROOT / "samples" / sample), "--epochs", "2", "--trials", "3",
+                           "--save-path", str(save)], capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", KERAS_BACKEND="torch"),
+                          check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"{metric} " in done.stdout.splitlines()[-1] and "best config: {" in done.stdout
+    assert len(list(save.glob("hpopt_trial_*.json"))) == 3  # the num_trials asked for, all of them
