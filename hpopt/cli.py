@@ -1,9 +1,11 @@
-"""The ``hpopt`` command: ``run`` an experiment file, show a run's ``status``, ``plot`` it, ``export`` it.
+"""The ``hpopt`` command: ``run`` an experiment file, show a run's ``status``, ``plot`` it, ``export`` it,
+watch it in a ``dashboard``.
 
     hpopt run experiment.json [--resume]
     hpopt status SAVE_PATH [--json]
     hpopt plot SAVE_PATH [--kind overview|curves|history|slice|parallel|contour|importance|all] [-o FILE_OR_DIR]
     hpopt export SAVE_PATH --csv FILE | --json FILE
+    hpopt dashboard SAVE_PATH [SAVE_PATH ...] [--port 8080] [--host 127.0.0.1]
 
 Exit codes: 0 done; 1 a trial failed and the run stopped (``ignore_fail`` false); 2 a bad experiment
 file or argument, or a save_path that cannot be used (a file, or driven by another live controller);
@@ -161,6 +163,29 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    """Serve a live, read-only web page of the runs (charts need plotly: pip install 'hpopt[dashboard]')."""
+    from .dashboard import make_server
+
+    missing = [p for p in args.save_paths if not os.path.isdir(p)]
+    if missing:
+        return _error(f"no such folder: {', '.join(map(repr, missing))}", 2)
+    try:
+        server = make_server(args.save_paths, host=args.host, port=args.port)
+    except ImportError as exc:
+        return _error(str(exc), 2)
+    except OSError as exc:  # the port is taken, the host cannot be bound
+        return _error(f"cannot serve on {args.host}:{args.port}: {exc}", 2)
+    print(f"hpopt: dashboard of {len(server.runs)} run(s) on {server.url} (read-only; Ctrl-C to stop)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hpopt", description="Hyperparameter optimization runs from the shell.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every trial start and end")
@@ -193,6 +218,13 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--csv", metavar="FILE", help="write CSV to FILE ('-': standard output)")
     where.add_argument("--json", metavar="FILE", help="write a JSON list of objects to FILE ('-': standard output)")
     export.set_defaults(func=cmd_export)
+    dash = sub.add_parser("dashboard", help="serve a live, read-only web page of runs (needs plotly)",
+                          description=cmd_dashboard.__doc__)
+    dash.add_argument("save_paths", nargs="+", metavar="SAVE_PATH")
+    dash.add_argument("--port", type=int, default=8080, help="the port to serve on (default 8080; 0 picks one)")
+    dash.add_argument("--host", default="127.0.0.1",
+                      help="the address to bind (default 127.0.0.1: this machine only; the page has no login)")
+    dash.set_defaults(func=cmd_dashboard)
     return parser
 
 
