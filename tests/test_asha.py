@@ -233,7 +233,7 @@ def test_original_asha_sample_with_8_trainer_processes(tmp_path, sampler):
         assert [float(line.split(",")[3]) for line in returned] == doc["scores"]
         assert len(doc["scores"]) in rungs[t["trial_id"] % 5]  # ended at a rung of its bracket or at max
         assert t["score"] == max(doc["scores"])
-    best = max(trials, key=lambda t: t["score"])
+    best = max(trials, key=lambda t: (t["num_iterations_run"], t["score"]))  # epochs reached first (ASHA)
     assert status["best_config_id"] == best["trial_id"]
     assert len(trials) == 100  # the num_trials asked for, all of them
     assert "best config:" in out.stdout
@@ -327,3 +327,39 @@ def test_create_arguments_for_asha(tmp_path):
                        save_path=str(tmp_path / "auto"), search_alg="asha", expected_time_ratio=4)
     assert hpo.max_iterations == 20 and hpo.min_iterations == 1 and hpo.num_brackets == 1
     assert hpo.epoch_budget == pytest.approx(hpo.num_trials * asha_expected_epochs(1, 20, 2, 1))
+
+
+def test_best_config_is_ranked_by_epochs_reached_first_in_multi_fidelity_runs(tmp_path):
+    """A score at epoch 1 must not beat a trial trained to the end (issue: misleading low fidelities),
+    in the controller, in hpopt status and in the results' best row; without early stopping, score alone."""
+    from hpopt.algorithms.scores import rank_key
+    from hpopt.trial import Trial
+    from hpopt.views.results import read_run
+    from hpopt.views.run_status import run_status
+
+    assert rank_key(0.95, 1, "max", True) < rank_key(0.90, 9, "max", True)
+    assert rank_key(0.95, 1, "max", False) > rank_key(0.90, 9, "max", False)
+    assert rank_key(0.1, 9, "min", True) > rank_key(0.2, 9, "min", True) > rank_key(0.05, 3, "min", True)
+
+    def ledger_best(search_alg: str, **kw: Any) -> int | None:
+        hpo = hpopt.create(full_dataset_size=1000, num_full_iterations=9, search_space=space(), save_path=str(
+            tmp_path / search_alg), search_alg=search_alg, num_trials=4, max_iterations=9, subset_ratio=1.0,
+            storage="memory", **kw)
+        for tid, (score, epochs) in enumerate([(0.95, 1), (0.90, 9), (0.97, 3), (0.80, 9)]):
+            trial = Trial(trial_id=tid, config={}, iterations=9)
+            trial.score, trial.extra["num_iterations_run"] = score, epochs
+            hpo.ledger.trials.append(trial)
+            hpo.ledger.count_finished(trial)
+        return hpo.ledger.best_id
+
+    assert ledger_best("asha", min_iterations=1, reduction_factor=3) == 1
+    assert ledger_best("random", early_stop="median_stop") == 1
+    assert ledger_best("random") == 2
+
+    # A real ASHA run: hpopt status and the results agree with the controller.
+    hpo = _asha(tmp_path / "run", num_trials=12, max_iterations=9, num_full_iterations=9)
+    run_loop(hpo)
+    controller_best = hpo.get_current_status()["best_config_id"]
+    hpo.close()
+    assert run_status(str(tmp_path / "run"))["best"]["trial_id"] == controller_best
+    assert read_run(tmp_path / "run").best()["trial_id"] == controller_best

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..algorithms import Algorithm
-from ..algorithms.scores import is_better
+from ..algorithms.scores import rank_key
 from ..search_space import SearchSpace, space_to_json
 from ..state import StateStore
 from ..trial import Trial
@@ -47,9 +47,14 @@ class RunLedger:
         self.finished += 1
         self.budget.charge(trial.extra)
         best = self.best
-        if trial.score is not None and is_better(trial.score, None if best is None else best.score,
-                                                 self.settings.mode):
+        if trial.score is not None and (best is None or best.score is None
+                                        or self._rank(trial, trial.score) > self._rank(best, best.score)):
             self.best_id = trial.trial_id
+
+    def _rank(self, trial: Trial, score: float) -> tuple[int, float]:
+        """The best-config rule (scores.rank_key): by epochs reached first when early stopping is on."""
+        epochs = int(trial.extra.get("num_iterations_run", 0))
+        return rank_key(score, epochs, self.settings.mode, self.settings.early_stop is not None)
 
     def progress(self) -> float:
         """Share of the planned work done in an unfinished run, in [0, 0.99]: of the epoch budget

@@ -86,12 +86,8 @@ def score_cmap(res: RunResults) -> str:
 
 
 def best_row(res: RunResults) -> dict[str, Any] | None:
-    """The best finished trial's row (None when none has a score)."""
-    rows = res.finished()
-    if not rows:
-        return None
-    pick = max if res.mode == "max" else min
-    return pick(rows, key=lambda r: r["best_score"])
+    """The best finished trial's row (None when none has a score), by the controller's rule."""
+    return res.best()
 
 
 def fmt(value: Any) -> str:

@@ -36,7 +36,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from ..algorithms.scores import best_of
+from ..algorithms.scores import best_of, rank_key
 from ..search_space import SearchSpace, space_from_json
 from ..state import FileStore, StateStore, load_status
 from ..trial import Status
@@ -64,6 +64,7 @@ class RunResults:
     rungs_in_brackets: list[list[int]] | None
     reduction_factor: int | None
     where: str
+    by_fidelity: bool = False  # early stopping was on: the best config is ranked by epochs reached first
 
     @property
     def param_names(self) -> list[str]:
@@ -80,6 +81,14 @@ class RunResults:
     def finished(self) -> list[dict[str, Any]]:
         """Rows of finished trials with a valid score (done, or stopped early): what models learn from."""
         return [r for r in self.records if r["status"] in FINISHED and r["best_score"] is not None]
+
+    def best(self) -> dict[str, Any] | None:
+        """The row of the best config (None when no finished trial has a score): the controller's rule,
+        ``hpopt.algorithms.scores.rank_key`` (epochs reached first in a multi-fidelity run)."""
+        rows = self.finished()
+        if not rows:
+            return None
+        return max(rows, key=lambda r: rank_key(r["best_score"], r["epochs"] or 0, self.mode, self.by_fidelity))
 
     def as_records(self) -> list[dict[str, Any]]:
         """The rows as dicts with every column (None where a value is missing)."""
@@ -164,7 +173,8 @@ def results_from_status(status: dict[str, Any], store: StateStore, where: str) -
     rf = status.get("reduction_factor")
     return RunResults(records=records, scores=scores, space=space, mode=mode, metric=status.get("metric"),
                       algorithm=status.get("search_algorithm"), rungs_in_brackets=rungs,
-                      reduction_factor=None if rf is None else int(rf), where=where)
+                      reduction_factor=None if rf is None else int(rf), where=where,
+                      by_fidelity=status.get("early_stop") is not None)
 
 
 def read_run(save_path: str | os.PathLike[str]) -> RunResults:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ..algorithms.scores import best_of
+from ..algorithms.scores import best_of, rank_key
 from ..state import FileStore
 from ..state.journal import load_status
 from ..trial import Status
@@ -55,10 +55,8 @@ def run_status(save_path: str) -> dict[str, Any]:
         })
     # The best among finished trials, those not yet collected included (status' best_config_id may lag).
     finished = [t for t in trials if t["status"] in ("done", "stopped") and t["score"] is not None]
-    best = None
-    for t in finished:
-        if best is None or (t["score"] > best["score"] if mode == "max" else t["score"] < best["score"]):
-            best = t
+    by_fidelity = status.get("early_stop") is not None  # the controller's rule: epochs reached first
+    best = max(finished, key=lambda t: rank_key(t["score"], t["iterations_run"], mode, by_fidelity), default=None)
     counts: dict[str, int] = {}
     for t in trials:
         counts[t["status"]] = counts.get(t["status"], 0) + 1
