@@ -133,7 +133,8 @@ class Controller:
         """True once every trial is collected and no new one can be issued."""
         self._check_owner()
         self.life.collect()
-        return not self.ledger.running and not self.ledger.ready and not self._can_start_new()
+        done = not self.ledger.running and not self.ledger.ready and not self._can_start_new()
+        return done and self.ledger.note_end()  # said once, when the run is over
 
     def get_best_config(self) -> dict[str, Any] | None:
         """Params of the best finished trial (None, with a warning, when no trial has a valid score)."""

@@ -3,6 +3,8 @@ status dict it keeps in the store (a checkpoint, then one journal record per cha
 
 from __future__ import annotations
 
+import logging
+import time
 from collections import deque
 from collections.abc import Mapping
 from typing import Any
@@ -13,9 +15,12 @@ from ..search_space import SearchSpace, space_to_json
 from ..state import StateStore
 from ..trial import Trial
 from .budget import Budget
+from .outcome import outcome
 from .settings import FORMAT_VERSION, RunSettings
 
 _MIN_JOURNAL_BEFORE_CHECKPOINT = 64
+
+logger = logging.getLogger("hpopt")
 
 
 class RunLedger:
@@ -37,6 +42,7 @@ class RunLedger:
         self.finished = 0
         self.seq = 0
         self._journal_len = 0
+        self._end_said = False
 
     @property
     def best(self) -> Trial | None:
@@ -66,6 +72,15 @@ class RunLedger:
         done = self.finished + sum(min(1.0, n / max(1, self.trials[tid].iterations))
                                    for tid, n in self.budget.partial.items() if tid in self.running)
         return min(0.99, done / num_trials)
+
+    def note_end(self) -> bool:
+        """Say once what the finished run did against its plan (a warning when it fell short); True."""
+        if not self._end_said:
+            self._end_said = True
+            line, short = outcome(self.trials, self.settings.num_trials, self.settings.num_workers, self.budget,
+                                  time.time())
+            (logger.warning if short else logger.info)(line)
+        return True
 
     def status_dict(self, run_id: str) -> dict[str, Any]:
         s = self.settings

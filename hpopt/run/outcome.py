@@ -1,0 +1,45 @@
+"""What a finished run did against its plan, said once when it ends.
+
+Auto config promises a run that ends in the time asked for with the trials it planned. When the trials
+cost more than the plan assumed, the budget ends the run with fewer trials; that must not pass silently
+(a run of 8 trials out of 50 planned gives baye_opt mostly its random initial ones). The line says how
+many trials ran of those planned, the time used against the time asked, and, when it fell short, by how
+much each trial overran the plan's cost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..trial import Status, Trial
+from .budget import Budget
+
+SHORT_OF_PLAN = 0.7  # fewer trials than this share of the plan is worth a warning
+
+
+def outcome(trials: Sequence[Trial], planned: int, num_workers: int, budget: Budget, now: float) -> tuple[str, bool]:
+    """The end-of-run line and whether the run fell short of its planned trials."""
+    issued = [float(t.extra["issued_at"]) for t in trials if isinstance(t.extra.get("issued_at"), (int, float))]
+    wall = now - min(issued) if issued else 0.0
+    collected = sum(1 for t in trials if t.status == Status.STOP)
+    parts = [f"the run is over: {len(trials)} trials of {planned} planned"]
+    per_trial_plan = per_trial_used = None
+    unit = "s"
+    if budget.time_budget_s is not None:
+        asked = budget.time_budget_s / max(1, num_workers)
+        parts.append(f"{wall:.0f} s of the {asked:.0f} s asked ({wall / asked:.0%})" if asked > 0 else f"{wall:.0f} s")
+        per_trial_plan = budget.time_budget_s / max(1, planned)
+        per_trial_used = budget.seconds_charged / collected if collected else None
+    else:
+        parts.append(f"{wall:.0f} s since the first trial")
+        if budget.epoch_budget:
+            unit = " epochs"
+            per_trial_plan = budget.epoch_budget / max(1, planned)
+            per_trial_used = budget.epochs_charged / collected if collected else None
+    short = planned > 0 and len(trials) < SHORT_OF_PLAN * planned
+    line = ", ".join(parts)
+    if short and per_trial_plan and per_trial_used:
+        line += (f"; a trial cost {per_trial_used / per_trial_plan:.1f}x what the plan assumed "
+                 f"({per_trial_used:.3g}{unit} instead of {per_trial_plan:.3g}{unit}), "
+                 "so the budget ended the run early")
+    return line, short

@@ -1,0 +1,73 @@
+"""The end-of-run line: trials run of those planned, time used of the time asked, and why a run fell short."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+from workloads import space
+
+import hpopt
+from hpopt.run.budget import Budget
+from hpopt.run.outcome import outcome
+from hpopt.trial import Status, Trial
+
+
+def _trial(tid: int, issued: float) -> Trial:
+    trial = Trial(trial_id=tid, config={}, iterations=3)
+    trial.status = Status.STOP
+    trial.extra["issued_at"] = issued
+    return trial
+
+
+def test_a_run_short_of_its_plan_says_how_far_and_why():
+    budget = Budget(epoch_budget=None, time_budget_s=100.0, charge_overhead=True)
+    budget.seconds_charged = 100.0  # 4 trials used it all; the plan gave 50 trials 2 s each
+    line, short = outcome([_trial(t, 1000.0 + t) for t in range(4)], 50, 1, budget, now=1098.0)
+    assert short
+    assert line == ("the run is over: 4 trials of 50 planned, 98 s of the 100 s asked (98%); a trial cost 12.5x what "
+                    "the plan assumed (25s instead of 2s), so the budget ended the run early")
+
+
+def test_a_run_that_kept_its_plan_is_told_plainly():
+    budget = Budget(epoch_budget=60.0, time_budget_s=None, charge_overhead=True)
+    budget.epochs_charged = 57.0
+    line, short = outcome([_trial(t, 0.0) for t in range(20)], 20, 2, budget, now=30.0)
+    assert not short and line == "the run is over: 20 trials of 20 planned, 30 s since the first trial"
+
+
+def test_the_controller_says_it_once_when_the_run_ends(tmp_path, caplog):
+    """A real run whose trials cost far more than the plan assumed: a 0.05 s "full training" while each
+    trial takes ~0.1 s, so the seconds budget ends it after a few of the planned trials."""
+    hpo = hpopt.create(full_dataset_size=1000, num_full_iterations=2, search_space=space(), save_path=str(tmp_path),
+                       search_alg="random", expected_time_ratio=3, full_train_seconds=0.05, seed=0)
+    planned = hpo.num_trials
+    caplog.set_level(logging.INFO, logger="hpopt")
+    ran = 0
+    while (cfg := hpo.get_next_sample()) is not None:
+        ran += 1
+        for _ in range(cfg["iterations"]):
+            time.sleep(0.05)
+            if hpopt.report(cfg, 0.5) == hpopt.Status.STOP:
+                break
+    assert hpo.is_finished() and hpo.is_finished()
+    said = [r for r in caplog.records if r.getMessage().startswith("the run is over")]
+    assert len(said) == 1, "said once, however often is_finished() is asked"
+    assert ran < 0.7 * planned and said[0].levelno == logging.WARNING
+    assert f"{ran} trials of {planned} planned" in said[0].getMessage()
+    assert "what the plan assumed" in said[0].getMessage()
+
+
+@pytest.mark.parametrize("num_trials", [3])
+def test_a_run_with_the_trials_it_planned_logs_info(tmp_path, caplog, num_trials):
+    hpo = hpopt.create(full_dataset_size=1000, num_full_iterations=2, search_space=space(), save_path=str(tmp_path),
+                       search_alg="random", num_trials=num_trials, max_iterations=2, subset_ratio=1.0, seed=0)
+    caplog.set_level(logging.INFO, logger="hpopt")
+    while (cfg := hpo.get_next_sample()) is not None:
+        for _ in range(2):
+            hpopt.report(cfg, 0.5)
+    assert hpo.is_finished()
+    said = [r for r in caplog.records if r.getMessage().startswith("the run is over")]
+    assert len(said) == 1 and said[0].levelno == logging.INFO
+    assert said[0].getMessage().startswith(f"the run is over: {num_trials} trials of {num_trials} planned")
