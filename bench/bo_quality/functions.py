@@ -9,7 +9,7 @@ Parameter kinds:
 - ``float``:  uniform real in [lo, hi]
 - ``logfloat``: real in [lo, hi], searched on a log scale
 - ``qint``:  integer on the grid lo, lo + q, ..., hi
-- ``choice``: one of a list of strings
+- ``choice``: one of a list of values (strings, or the numbers of a tabulated grid)
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ class Param:
     lo: float = 0.0
     hi: float = 1.0
     q: int = 1
-    choices: tuple[str, ...] = ()
+    choices: tuple[Any, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in ("float", "logfloat", "qint", "choice"):
@@ -42,9 +42,12 @@ class Param:
     def snap(self, value: Any) -> Any:
         """Bring a value an optimizer returned onto this parameter's domain (grid / bounds / choice)."""
         if self.kind == "choice":
-            if value not in self.choices:
-                raise ValueError(f"{self.name}: {value!r} is not one of {self.choices}")
-            return value
+            if value in self.choices:
+                return self.choices[self.choices.index(value)]
+            for c in self.choices:  # e.g. a library that hands numeric categories back as strings
+                if str(c) == str(value):
+                    return c
+            raise ValueError(f"{self.name}: {value!r} is not one of {self.choices}")
         v = float(value)
         if self.kind == "qint":
             k = round((v - self.lo) / self.q)
@@ -61,6 +64,17 @@ class Problem:
     objective: Callable[[Mapping[str, Any]], float]
     optimum: float
     argmin: dict[str, Any] = field(default_factory=dict)
+    # Suite tags (suite.py): family, half ("dev" / "heldout") and how the minimum is known.
+    family: str = ""
+    split: str = ""
+    min_source: str = "known analytically"
+    # Standard deviation of the Gaussian noise the harness adds to each observed value (0: noiseless).
+    # The objective itself stays noiseless; regret is measured on it (see run.py).
+    noise_sd: float = 0.0
+
+    @property
+    def dims(self) -> int:
+        return len(self.params)
 
     def __call__(self, params: Mapping[str, Any]) -> float:
         missing = {p.name for p in self.params} - set(params)

@@ -16,6 +16,11 @@ NotImplementedError or cannot be imported is reported as "not available" and the
     bench/bo_quality/.venv/bin/python bench/bo_quality/run.py --seeds 2 --budget 15
     bench/bo_quality/.venv/bin/python bench/bo_quality/run.py --functions branin --contenders hpopt-bo optuna-tpe
     bench/bo_quality/.venv/bin/python bench/bo_quality/run.py --report-only        # tables and plots from the JSON
+    bench/bo_quality/.venv/bin/python bench/bo_quality/run.py --suite all --budgets 30 50 100 --seeds 20
+
+With ``--suite dev|heldout|all`` it runs the suite's problems of that half (suite.py) and, after the
+per-problem tables, prints the per-half summary of suite_report.py. Noisy problems: the optimizer sees
+the noisy value, the regret is the noiseless value of the incumbent minus the noiseless minimum.
 """
 
 from __future__ import annotations
@@ -38,7 +43,11 @@ REPO = HERE.parent.parent
 sys.path.insert(0, str(HERE))
 
 from contenders import CONTENDERS, Unavailable  # noqa: E402
-from functions import PROBLEMS  # noqa: E402
+from functions import PROBLEMS as BASE_PROBLEMS  # noqa: E402
+from suite import SUITE  # noqa: E402
+
+PROBLEMS = SUITE  # the original four functions and the suite's problems, by name
+NOISE_SEED = 20261204  # noisy problems: the noise of run `seed` comes from default_rng([seed, NOISE_SEED])
 
 PLOT_FLOOR = 1e-12  # regrets at or below this are drawn at this height on the log axis
 
@@ -66,6 +75,12 @@ def run_one(function: str, contender: str, seed: int, budget: int) -> dict[str, 
     ask_s: list[float] = []
     tell_s: list[float] = []
     best_value, best_params = float("inf"), None
+    true_values: list[float] = []
+    noise = None
+    if problem.noise_sd:
+        import numpy as np
+
+        noise = np.random.default_rng([seed, NOISE_SEED])
     opt = None
     try:
         cls.load()  # imports happen before the clock starts
@@ -75,11 +90,14 @@ def run_one(function: str, contender: str, seed: int, budget: int) -> dict[str, 
             t0 = time.perf_counter()
             params = opt.ask()
             t1 = time.perf_counter()
-            value = problem(params)
+            value = true_value = problem(params)
+            if noise is not None:  # the optimizer sees a noisy value; regret uses the noiseless one
+                value = true_value + problem.noise_sd * float(noise.standard_normal())
             t2 = time.perf_counter()
             opt.tell(value)
             t3 = time.perf_counter()
             values.append(value)
+            true_values.append(true_value)
             points.append(params)
             ask_s.append(t1 - t0)
             tell_s.append(t3 - t2)
@@ -95,11 +113,15 @@ def run_one(function: str, contender: str, seed: int, budget: int) -> dict[str, 
         if opt is not None:
             with contextlib.suppress(Exception):
                 opt.close()
-    regret, best = [], float("inf")
-    for v in values:
-        best = min(best, v)
-        regret.append(best - problem.optimum)
-    return {
+    # Simple regret of the incumbent (the point with the best value seen so far, noisy if the problem is):
+    # its noiseless value minus the known minimum.
+    regret, best, incumbent = [], float("inf"), float("inf")
+    for v, tv in zip(values, true_values, strict=True):
+        if v < best:
+            best, incumbent = v, tv
+        regret.append(incumbent - problem.optimum)
+    extra = {"true_values": true_values} if noise is not None else {}
+    return {**extra,
         "status": "ok", "budget": budget, "values": values, "params": points, "regret": regret, "ask_s": ask_s,
         "tell_s": tell_s,
         "wall_s": time.perf_counter() - t_start, "best_value": best_value, "best_params": best_params,
@@ -266,7 +288,7 @@ def execute(tasks: list[tuple[str, str, int]], budget: int, workers: int, out: P
                         skipped += 1
                         continue
                     running[pool.submit(run_one, task[0], task[1], task[2], budget)] = task
-                    log(f"      start {task[0]:<11s} {task[1]:<13s} seed {task[2]}")
+                    log(f"      start {task[0]:<15s} {task[1]:<13s} seed {task[2]}")
                 if not running:
                     break
                 finished, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
@@ -278,7 +300,7 @@ def execute(tasks: list[tuple[str, str, int]], budget: int, workers: int, out: P
                     except Exception as exc:  # the worker died (e.g. killed for memory)
                         res = {"status": "error", "reason": f"worker failed: {type(exc).__name__}: {exc}"}
                     done += 1
-                    head = f"[{done + skipped}/{total}] {function:<11s} {contender:<13s} seed {seed:<3d}"
+                    head = f"[{done + skipped}/{total}] {function:<15s} {contender:<13s} seed {seed:<3d}"
                     if res["status"] == "ok":
                         data["runs"].setdefault(str(budget), {}).setdefault(contender, {})[str(seed)] = res
                         data["errors"].get(str(budget), {}).get(contender, {}).pop(str(seed), None)
@@ -334,24 +356,39 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--functions", nargs="+", default=list(PROBLEMS), choices=list(PROBLEMS), metavar="F",
-                        help=f"functions to run (default: all of {', '.join(PROBLEMS)})")
+    parser.add_argument("--functions", nargs="+", default=None, choices=list(PROBLEMS), metavar="F",
+                        help=f"functions to run (default: {', '.join(BASE_PROBLEMS)}; or any suite problem)")
+    parser.add_argument("--suite", choices=["dev", "heldout", "all"], help="run the suite's problems of this "
+                        "half (see suite.py) and print the per-half summary")
     parser.add_argument("--contenders", nargs="+", default=list(CONTENDERS), choices=list(CONTENDERS),
                         metavar="C", help=f"contenders (default: all of {', '.join(CONTENDERS)})")
     parser.add_argument("--seeds", type=int, default=20, help="number of seeds, first-seed .. first-seed+N-1 "
                         "(default 20)")
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--budget", type=int, default=50, help="evaluations per run (default 50)")
+    parser.add_argument("--budgets", type=int, nargs="+", metavar="B", help="several budgets, e.g. 30 50 100 "
+                        "(each a separate set of runs; overrides --budget)")
     parser.add_argument("--workers", type=int, default=2, choices=[1, 2],
                         help="worker processes (default 2, at most 2)")
     parser.add_argument("--results", type=Path, default=HERE / "results", help="folder of the <function>.json files")
-    parser.add_argument("--plots", type=Path, default=REPO / "docs" / "img", help="folder of the bo_<function>.png "
-                        "plots")
+    parser.add_argument("--plots", type=Path, default=None, help="folder of the bo_<function>.png plots "
+                        "(default docs/img; with --suite, <results>/plots)")
     parser.add_argument("--no-plots", action="store_true")
     parser.add_argument("--report-only", action="store_true", help="run nothing; tables and plots from the JSON")
     args = parser.parse_args(argv)
-    if args.seeds < 1 or args.budget < 1 or args.first_seed < 0:
-        parser.error("--seeds and --budget must be >= 1, --first-seed >= 0")
+    budgets = args.budgets or [args.budget]
+    if args.seeds < 1 or min(budgets) < 1 or args.first_seed < 0:
+        parser.error("--seeds and --budget(s) must be >= 1, --first-seed >= 0")
+    if args.suite and args.functions:
+        parser.error("give --suite or --functions, not both")
+    if args.suite:
+        from suite import names
+
+        args.functions = names(args.suite)
+    elif not args.functions:
+        args.functions = list(BASE_PROBLEMS)
+    if args.plots is None:
+        args.plots = args.results / "plots" if args.suite else REPO / "docs" / "img"
 
     # Ctrl-C and kill (SIGTERM) both stop cleanly, also when started in the background (where an
     # inherited "ignore SIGINT" would otherwise stay in force).
@@ -364,34 +401,41 @@ def main(argv: list[str] | None = None) -> int:
 
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     datas = {f: load_results(args.results, f) for f in args.functions}
-    tasks = [(f, c, s) for s in seeds for f in args.functions for c in args.contenders
-             if not stored_run(datas[f], args.budget, c, s)]
-    have = len(seeds) * len(args.functions) * len(args.contenders) - len(tasks)
-    if not args.report_only:
-        lock = _lock_results(args.results)
-        if lock is None:
-            log(f"another run.py is writing to {args.results}; wait for it, or give another --results folder")
-            return 1
-        log(f"{len(tasks)} runs to do, {have} already in {args.results} (budget {args.budget}, "
-            f"seeds {seeds[0]}..{seeds[-1]}, {args.workers} workers)")
-        if tasks:
-            try:
-                execute(tasks, args.budget, args.workers, args.results, datas)
-            except KeyboardInterrupt:
-                return 130
+    lock = None if args.report_only else _lock_results(args.results)
+    if not args.report_only and lock is None:
+        log(f"another run.py is writing to {args.results}; wait for it, or give another --results folder")
+        return 1
+    for budget in budgets:
+        tasks = [(f, c, s) for s in seeds for f in args.functions for c in args.contenders
+                 if not stored_run(datas[f], budget, c, s)]
+        have = len(seeds) * len(args.functions) * len(args.contenders) - len(tasks)
+        if not args.report_only:
+            log(f"{len(tasks)} runs to do, {have} already in {args.results} (budget {budget}, "
+                f"seeds {seeds[0]}..{seeds[-1]}, {args.workers} workers)")
+            if tasks:
+                try:
+                    execute(tasks, budget, args.workers, args.results, datas)
+                except KeyboardInterrupt:
+                    return 130
 
-    for f in args.functions:
-        data = datas[f]
-        summary = summarize(data, args.budget, args.contenders, seeds)
-        data["summary"][str(args.budget)] = summary
-        data["summary_seeds"] = seeds
-        save_results(args.results, data)
-        print(table(data, summary, args.budget))
-        if not args.no_plots:
-            path = args.plots / f"bo_{f}.png"
-            if plot(data, args.budget, args.contenders, seeds, path):
-                print(f"\nplot: {os.path.relpath(path, Path.cwd())}")
-        print()
+    for budget in budgets:
+        for f in args.functions:
+            data = datas[f]
+            summary = summarize(data, budget, args.contenders, seeds)
+            data["summary"][str(budget)] = summary
+            data["summary_seeds"] = seeds
+            save_results(args.results, data)
+            print(table(data, summary, budget))
+            if not args.no_plots:
+                path = args.plots / (f"bo_{f}.png" if len(budgets) == 1 else f"bo_{f}_b{budget}.png")
+                if plot(data, budget, args.contenders, seeds, path):
+                    print(f"\nplot: {os.path.relpath(path, Path.cwd())}")
+            print()
+        if args.suite:
+            from suite_report import half_report
+
+            for half in (["dev", "heldout"] if args.suite == "all" else [args.suite]):
+                print(half_report(half, datas, budget, args.contenders, seeds))
     return 0
 
 

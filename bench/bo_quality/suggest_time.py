@@ -28,7 +28,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 from contenders import CONTENDERS  # noqa: E402
-from functions import PROBLEMS  # noqa: E402
+from suite import SUITE as PROBLEMS  # noqa: E402 - the original four functions and the suite
 
 
 def suggestion_times(function: str, observations: int, suggestions: int, seed: int
