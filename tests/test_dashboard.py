@@ -339,3 +339,68 @@ def test_browser_shows_markup_in_names_and_values_as_text(tmp_path, serve, brows
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_refreshes_reuse_rows_and_answers_and_skip_collected_trials(tmp_path, monkeypatch):
+    """A refresh rebuilds only the rows of changed trials, serves the same bytes when nothing changed, does
+    not poll trials the controller collected after they ended, and always matches load_results."""
+    from hpopt.dashboard import RunSource
+    from hpopt.state import load_status
+
+    save = tmp_path / "incremental"
+    hpo = make(save, num_trials=20)
+    try:
+        for i in range(6):
+            cfg = hpo.get_next_sample()
+            for epoch in range(3):
+                hpopt.report(config=cfg, score=0.1 * i + 0.01 * epoch)
+        running = [hpo.get_next_sample(), hpo.get_next_sample()]  # collects the six finished trials too
+        for cfg in running:
+            hpopt.report(config=cfg, score=0.3)
+        src = RunSource(save)
+        polled = []
+        real_poll = src.cache.store.poll_trial
+        monkeypatch.setattr(src.cache.store, "poll_trial", lambda tid: polled.append(tid) or real_poll(tid))
+
+        def check(run):
+            assert run["error"] is None
+            assert run["rows"] == json.loads(json.dumps(hpopt.load_results(save, as_records=True)))
+            for row in run["rows"]:
+                doc = hpopt.load_json(save / f"hpopt_trial_{row['trial_id']}.json")
+                assert run["scores"][str(row["trial_id"])] == doc["scores"]
+
+        first = src.body()
+        check(json.loads(first))
+        assert src.rebuilt_rows == 8
+        polled.clear()
+        assert src.body() is first  # nothing changed: the same answer, no row rebuilt
+        assert sorted(polled) == [6, 7] and src.rebuilt_rows == 8  # the collected trials were not polled
+
+        hpopt.report(config=running[0], score=0.9)
+        run = json.loads(src.body())
+        check(run)
+        assert src.rebuilt_rows == 9 and run["rows"][6]["best_score"] == 0.9
+
+        hpo.get_next_sample()  # a new trial: the journal grew, only its new records are replayed
+        run = json.loads(src.body())
+        check(run)
+        assert len(run["rows"]) == 9 and src.rebuilt_rows == 10
+        for _ in range(10):  # enough changes for a checkpoint too: the status still matches load_status
+            hpopt.report(config=hpo.get_next_sample(), score=0.2)
+            src.body()
+            assert src._status == load_status(str(save))
+    finally:
+        hpo.close()
+
+
+def test_importances_are_computed_again_in_the_background(finished_run, tmp_path):
+    from hpopt.dashboard import RunSource
+
+    src = RunSource(finished_run)
+    src.SYNC_IMPORTANCE_MAX = 0  # as for a large run
+    run = src.payload()
+    assert run["importance"]["values"] is None and "computing" in run["importance"]["note"]
+    src._importance_job.join(120)
+    imp = src.payload()["importance"]
+    assert imp["values"] is not None or "scikit-learn" in imp["note"]
+    assert src._importance_job is None

@@ -100,7 +100,7 @@ class DashboardHandler(BaseHTTPRequestHandler):
                 if not index.isdigit() or int(index) >= len(self.server.runs):
                     self._json({"error": f"no run {index!r}: {len(self.server.runs)} served"}, HTTPStatus.NOT_FOUND)
                 else:
-                    self._json(self.server.runs[int(index)].payload())
+                    self._send(HTTPStatus.OK, self.server.runs[int(index)].body(), "application/json; charset=utf-8")
             else:
                 self._json({"error": f"not found: {path}"}, HTTPStatus.NOT_FOUND)
         except (BrokenPipeError, ConnectionResetError):

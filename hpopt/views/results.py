@@ -134,8 +134,9 @@ def _rung(bracket: Any, epochs: int, rungs_in_brackets: list[list[int]] | None) 
     return max(reached) if reached else None
 
 
-def _row(entry: dict[str, Any], doc: dict[str, Any], mode: str, names: list[str],
-         rungs: list[list[int]] | None) -> dict[str, Any]:
+def trial_row(entry: dict[str, Any], doc: dict[str, Any], mode: str, names: list[str],
+              rungs: list[list[int]] | None) -> dict[str, Any]:
+    """One trial's row from its status entry and its current document (the dashboard caches these)."""
     scores = list(doc.get("scores", []))
     collected = Status(int(entry["status"])) == Status.STOP
     epochs = int(entry.get("num_iterations_run", len(scores))) if collected else len(scores)
@@ -168,7 +169,7 @@ def results_from_status(status: dict[str, Any], store: StateStore, where: str) -
     records, scores = [], {}
     for entry in status["config_list"]:
         doc = current_doc(store, entry)
-        records.append(_row(entry, doc, mode, list(space), rungs))
+        records.append(trial_row(entry, doc, mode, list(space), rungs))
         scores[int(entry["trial_id"])] = list(doc.get("scores", []))
     rf = status.get("reduction_factor")
     return RunResults(records=records, scores=scores, space=space, mode=mode, metric=status.get("metric"),
