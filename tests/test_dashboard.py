@@ -404,3 +404,34 @@ def test_importances_are_computed_again_in_the_background(finished_run, tmp_path
     imp = src.payload()["importance"]
     assert imp["values"] is not None or "scikit-learn" in imp["note"]
     assert src._importance_job is None
+
+
+def test_browser_shows_several_runs_side_by_side(finished_run, tmp_path, serve, browser):
+    """hpopt dashboard DIR1 DIR2: a row per run (its best score, trials of the plan) and one chart with
+    each run's best-so-far curve; a run that cannot be read shows its error in its row."""
+    from selenium.webdriver.common.by import By
+
+    other = tmp_path / "other"
+    hpo = make(other)
+    for i in range(4):
+        cfg = hpo.get_next_sample()
+        for epoch in range(3):
+            hpopt.report(config=cfg, score=0.05 * i + 0.01 * epoch)
+    hpo.close()
+    server = serve(finished_run, other, tmp_path / "no_run_here")
+    browser.get(server.url)
+    rows = _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#compare-table tbody tr")
+                 if len(d.find_elements(By.CSS_SELECTOR, "#compare-table tbody tr")) == 3 else None)
+    cells = [[td.text for td in row.find_elements(By.TAG_NAME, "td")] for row in rows]
+    for row, save in zip(cells, (finished_run, other), strict=False):
+        view = run_status(str(save))
+        plan = view["plan"]
+        assert row[1] == str(save) and row[3] == f"{plan['trials_finished']} / {plan['trials_planned']}"
+        assert float(row[4]) == pytest.approx(view["best"]["score"], rel=1e-4)
+    assert cells[0][4] != cells[1][4]
+    assert cells[2][2].startswith("error:")
+    _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#compare .main-svg"))
+    legend = browser.find_element(By.ID, "compare").text
+    assert str(finished_run) in legend and str(other) in legend
+    browser.save_screenshot("/work/scratch/dashboard_compare.png" if os.path.isdir("/work/scratch")
+                            else str(tmp_path / "compare.png"))

@@ -3,7 +3,7 @@
 "use strict";
 
 const POLL_MS = 2000;
-const state = { run: 0, data: null, sortCol: "trial_id", sortDir: 1, filter: "", timer: null, columns: "", drawn: "" };
+const state = { run: 0, runs: [], compared: "", data: null, sortCol: "trial_id", sortDir: 1, filter: "", timer: null, columns: "", drawn: "" };
 
 function $(id) { return document.getElementById(id); }
 function el(tag, text, cls) {
@@ -36,6 +36,7 @@ async function getJson(url) {
 
 async function loadRuns() {
   const runs = await getJson("/api/runs");
+  state.runs = runs;
   const select = $("run-select");
   select.replaceChildren();
   for (const run of runs) {
@@ -54,6 +55,7 @@ async function poll() {
     const data = await getJson(`/api/run/${state.run}`);
     state.data = data;
     draw(data);
+    if (state.runs.length > 1) drawCompare(await Promise.all(state.runs.map((r) => getJson(`/api/run/${r.index}`))));
   } catch (err) {
     $("error").textContent = `cannot reach the dashboard server: ${err}`;
   }
@@ -222,3 +224,29 @@ function drawImportance(data) {
 }
 
 window.addEventListener("DOMContentLoaded", loadRuns);
+
+// Several runs (hpopt dashboard DIR1 DIR2 ...): one row each and their best-so-far curves in one chart.
+function drawCompare(all) {
+  $("compare-section").hidden = false;
+  const body = $("compare-table").tBodies[0];
+  body.replaceChildren();
+  all.forEach((d, i) => {
+    const tr = document.createElement("tr");
+    const s = d.error ? null : d.summary, plan = s ? s.plan : null;
+    const cells = [String(i), d.save_path, d.error ? `error: ${d.error}` : (s.algorithm || ""),
+      plan ? `${plan.trials_finished} / ${plan.trials_planned}` : "",
+      s && s.best ? fmt(s.best.score, "best_score") : "-",
+      plan ? `${duration(plan.wall_s)} / ${plan.time_asked_s === null ? "-" : duration(plan.time_asked_s)}` : ""];
+    cells.forEach((c, k) => tr.appendChild(el("td", c, k === 1 || k === 2 ? "text" : undefined)));
+    body.appendChild(tr);
+  });
+  const key = JSON.stringify(all.map((d) => d.history || null));
+  if (key === state.compared || typeof Plotly === "undefined") return;
+  state.compared = key;
+  const traces = all.filter((d) => !d.error).map((d) => ({
+    x: d.history.map((p) => p.trial_id), y: d.history.map((p) => p.best), mode: "lines", type: "scatter",
+    line: { shape: "hv" }, name: pt(d.save_path),
+  }));
+  Plotly.react("compare", traces, { ...LAYOUT, showlegend: true, title: { text: "best so far, each run" },
+    xaxis: { title: { text: "trial" } } }, CONFIG);
+}
