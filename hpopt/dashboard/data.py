@@ -30,8 +30,7 @@ from ..errors import StateFileError
 from ..search_space import space_from_json
 from ..state import FileStore, TrialRecord, load_status
 from ..state.files import JOURNAL_FILE, STATUS_FILE
-from ..state.journal import JOURNAL_REMEDY, check_entry
-from ..state.jsonl import JsonLines
+from ..state.journal import Journal, apply_records
 from ..trial import Status
 from ..views.plan_view import format_plan, plan_view
 from ..views.results import PARAM_PREFIX, TAIL_COLUMNS, RunResults, trial_row
@@ -205,32 +204,15 @@ class RunSource:
         return status
 
     def _replay(self, journal: str, offset: int) -> None:
-        """Apply the journal's records after ``offset`` to the status, as load_status does; those it
-        already holds (``journal_seq``) are skipped, so a record read twice changes nothing."""
+        """Apply the journal's records after ``offset`` to the status (the store's ``apply_records``, as
+        ``load_status`` does); records it already holds are skipped."""
         with open(journal, "rb") as f:  # the last read must have stopped at a line's end, not inside one
             f.seek(offset - 1)
             if f.read(1) != b"\n":
                 raise ValueError("the journal's last read ended inside a line")
-        records, _ = JsonLines(journal).read_from(offset)
         status = dict(self._status or {})
-        config_list = list(status["config_list"])
-        done = int(status.get("journal_seq", 0))
-        for rec in records:
-            if not isinstance(rec.get("seq"), int) or rec["seq"] <= done:
-                continue
-            if "trial" in rec:
-                entry = rec["trial"]
-                tid = entry.get("trial_id")
-                if isinstance(tid, int) and 0 <= tid < len(config_list):
-                    config_list[tid] = entry
-                elif tid == len(config_list):
-                    config_list.append(entry)
-                else:
-                    raise StateFileError(f"{journal}: record seq {rec['seq']} names trial {tid!r}")
-                check_entry(entry, tid, f"{journal}: record seq {rec['seq']}", JOURNAL_REMEDY)
-            status.update(rec.get("fields", {}))
-            status["journal_seq"] = done = rec["seq"]
-        status["config_list"] = config_list
+        status["config_list"] = list(status["config_list"])
+        apply_records(status, Journal(self.save_path).records(offset), journal)
         self._status = status
 
     def _read(self) -> bytes:

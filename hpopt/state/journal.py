@@ -35,9 +35,10 @@ class Journal:
         self.path = os.path.join(os.fspath(save_path), JOURNAL_FILE)
         self._file = JsonLines(self.path)
 
-    def records(self) -> list[dict[str, Any]]:
+    def records(self, offset: int = 0) -> list[dict[str, Any]]:
+        """The records from byte ``offset`` (a line's start) on, each checked; StateFileError if damaged."""
         try:
-            records, _ = self._file.read_from(0)
+            records, _ = self._file.read_from(offset)
         except ValueError as exc:
             raise StateFileError(f"{self.path} {exc}; {JOURNAL_REMEDY}") from exc
         for i, rec in enumerate(records):
@@ -91,11 +92,21 @@ def load_status(save_path: str) -> dict[str, Any] | None:
     for i, entry in enumerate(config_list):
         check_entry(entry, i, f"{path}: config_list[{i}]", STATUS_REMEDY)
     _check_settings(path, status)
+    apply_records(status, records, journal.path)
+    _check_settings(path, status)
+    return status
+
+
+def apply_records(status: dict[str, Any], records: list[dict[str, Any]], journal_path: str) -> None:
+    """Apply journal records to a status dict in place; records it already holds (``journal_seq``) are
+    skipped, so a record read twice changes nothing. Shared by ``load_status`` and readers that replay
+    only the records appended since their last read (the dashboard)."""
+    config_list = status["config_list"]
     done = int(status.get("journal_seq", 0))
     for rec in records:
         if rec["seq"] <= done:
             continue
-        where = f"{journal.path}: record seq {rec['seq']}"
+        where = f"{journal_path}: record seq {rec['seq']}"
         if "trial" in rec:
             entry = rec["trial"]
             tid = entry.get("trial_id")
@@ -108,9 +119,7 @@ def load_status(save_path: str) -> dict[str, Any] | None:
                                      f"{JOURNAL_REMEDY}")
             check_entry(entry, tid, where, JOURNAL_REMEDY)
         status.update(rec.get("fields", {}))
-        status["journal_seq"] = rec["seq"]
-    _check_settings(path, status)
-    return status
+        status["journal_seq"] = done = rec["seq"]
 
 
 def check_entry(entry: Any, index: int, where: str, remedy: str) -> None:
