@@ -25,7 +25,6 @@ import threading
 import time
 from typing import Any
 
-from ..algorithms.scores import best_of
 from ..errors import StateFileError
 from ..search_space import space_from_json
 from ..state import FileStore, TrialRecord, load_status
@@ -79,16 +78,6 @@ def _space_json(results: RunResults) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, sp in results.space.items():
         out[name] = {"type": getattr(sp, "type", None), "range": clean(list(getattr(sp, "range", []) or []))}
-    return out
-
-
-def _history(finished: list[dict[str, Any]], mode: str) -> list[dict[str, Any]]:
-    """The best finished score after each finished trial, in the order trials were issued."""
-    out, best = [], None
-    for row in finished:
-        score = row["best_score"]
-        best = score if best is None else best_of([best, score], mode)
-        out.append({"trial_id": row["trial_id"], "score": score, "best": best})
     return out
 
 
@@ -260,8 +249,7 @@ class RunSource:
         for r in rows:
             param_names += [k for k in r.extra if k not in param_names]
         columns = ["trial_id", *(PARAM_PREFIX + n for n in param_names), *TAIL_COLUMNS]
-        finished = results.finished()
-        history = _history(finished, mode)
+        history = results.history()
         if len(param_names) == len(names):
             rows_json = ",".join(r.row_json for r in rows)
         else:  # parameters outside the space (rare): every row gets every column

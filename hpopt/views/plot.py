@@ -71,15 +71,11 @@ def _draw_curves(ax: Any, res: RunResults) -> None:
 def _draw_history(ax: Any, res: RunResults) -> None:
     from matplotlib.ticker import MaxNLocator
 
-    finished = [(r["trial_id"], r["best_score"]) for r in res.finished()]
-    if finished:
-        ids, scores = zip(*finished, strict=True)
-        running_best: list[float] = []
-        for s in scores:
-            prev = running_best[-1] if running_best else s
-            running_best.append(max(prev, s) if res.mode == "max" else min(prev, s))
-        ax.scatter(ids, scores, s=14, color="tab:blue", alpha=0.6, label="trial score")
-        ax.step(ids, running_best, where="post", color="tab:red", linewidth=2, label="best so far")
+    history = res.history()
+    if history:
+        ids = [p["trial_id"] for p in history]
+        ax.scatter(ids, [p["score"] for p in history], s=14, color="tab:blue", alpha=0.6, label="trial score")
+        ax.step(ids, [p["best"] for p in history], where="post", color="tab:red", linewidth=2, label="best so far")
         ax.legend(loc="best", fontsize="small")
     failed = [r["trial_id"] for r in res.records if r["status"] == "failed"]
     ax.set_xlabel("trial (in the order issued)" + (f"; failed: {failed[:10]}" if failed else ""))

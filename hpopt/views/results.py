@@ -82,6 +82,17 @@ class RunResults:
         """Rows of finished trials with a valid score (done, or stopped early): what models learn from."""
         return [r for r in self.records if r["status"] in FINISHED and r["best_score"] is not None]
 
+    def history(self) -> list[dict[str, Any]]:
+        """Each finished trial's score and the best score so far, in the order trials were issued (the
+        optimization history the plots and the dashboard draw)."""
+        out: list[dict[str, Any]] = []
+        best = None
+        for row in self.finished():
+            score = row["best_score"]
+            best = score if best is None else best_of([best, score], self.mode)
+            out.append({"trial_id": row["trial_id"], "score": score, "best": best})
+        return out
+
     def best(self) -> dict[str, Any] | None:
         """The row of the best config (None when no finished trial has a score): the controller's rule,
         ``hpopt.algorithms.scores.rank_key`` (epochs reached first in a multi-fidelity run)."""
