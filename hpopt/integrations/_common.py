@@ -51,6 +51,15 @@ def _mark_reported(exc: BaseException) -> None:
         setattr(exc, _REPORTED, True)
 
 
+def _report_oom(config: Mapping[str, Any], exc: BaseException) -> None:
+    """reportOOM, and a line in the trial's log saying so: the error itself was swallowed."""
+    reportOOM(config)
+    _mark_reported(exc)
+    first_line = (str(exc).splitlines() or [""])[0][:160]  # torch's own message runs to a paragraph
+    logger.warning("trial %s: %s: %s; reported to hpopt, which shrinks the batch-size bound and re-samples "
+                   "the trial", config.get("trial_id"), type(exc).__name__, first_line)
+
+
 @contextlib.contextmanager
 def oom_guard(config: Mapping[str, Any]) -> Iterator[None]:
     """Around ``fit()``/``train()``: a CUDA out-of-memory error is reported with ``hpopt.reportOOM`` and
@@ -68,8 +77,7 @@ def oom_guard(config: Mapping[str, Any]) -> Iterator[None]:
             if not reporter.oom(exc):
                 raise
         elif not getattr(exc, _REPORTED, False):
-            reportOOM(config)
-            _mark_reported(exc)
+            _report_oom(config, exc)
 
 
 def metric_value(metrics: Mapping[str, Any], name: str, where: str, hint: str = "") -> float:
@@ -143,8 +151,7 @@ class TrialReporter:
         if self.ended or not is_cuda_oom(exc):
             return False
         self.ended = True
-        reportOOM(self.config)
-        _mark_reported(exc)
+        _report_oom(self.config, exc)
         return True
 
 
