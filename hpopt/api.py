@@ -20,9 +20,11 @@ from ._validate import (
     did_you_mean,
 )
 from .algorithms import EARLY_STOPS, SAMPLERS, SEARCH_ALGS, build_algorithm
-from .auto_config import AutoConfig, auto_config, auto_config_asha
+from .auto_config import AutoConfig, auto_config, auto_config_asha, min_subset_ratio
+from .auto_replan import CostModel
 from .run.budget import Budget
 from .run.controller import Controller
+from .run.replanner import Replanner
 from .run.settings import RunSettings
 from .search_space import SearchSpace, normalize_space
 from .state import StateStore, open_store
@@ -155,6 +157,7 @@ def create(
     charge_overhead = num_trials is None
     time_budget_s = _time_budget(expected_time_ratio, num_workers, full_train_seconds)
     epoch_budget = None
+    plan: AutoConfig | None = None
     asha: dict[str, Any] = {}
     if search_alg == "asha":
         # Always planned: it fills what is unset and, when it chose num_trials, the epoch budget that ends the run.
@@ -188,8 +191,19 @@ def create(
         batch_size_name=batch_size_name, image_resize=list(resize), num_workers=num_workers, seed=seed,
         extra={"expected_time_ratio": expected_time_ratio, "non_pure_train_ratio": non_pure_train_ratio,
                "full_train_seconds": full_train_seconds})
-    budget = Budget(epoch_budget, time_budget_s, charge_overhead)
+    budget = Budget(epoch_budget, time_budget_s, charge_overhead,
+                    _replanner(settings, plan, full_train_seconds, non_pure_train_ratio, search_alg == "asha"))
     return Controller(store, algorithm, settings, budget, resume_run=resume, default_configs=defaults)
+
+
+def _replanner(settings: RunSettings, plan: AutoConfig | None, full_train_seconds: float | None,
+               non_pure_train_ratio: float, asha: bool) -> Replanner:
+    """Re-plans what auto config filled once trials are measured, when the run has a deadline in seconds."""
+    model = None if full_train_seconds is None else CostModel(full_train_seconds, settings.num_full_iterations,
+                                                              non_pure_train_ratio)
+    return Replanner(settings, plan.filled if plan is not None else (), model,
+                     min_subset_ratio(settings.full_dataset_size),
+                     plan.expected_epochs_per_trial if asha and plan is not None else None)
 
 
 def _time_budget(ratio: float, num_workers: int, full_train_seconds: float | None) -> float | None:

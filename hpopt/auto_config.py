@@ -29,6 +29,7 @@ from .algorithms.rung_math import (
 from .time_model import (
     MIN_SUBSET_SAMPLES,
     clamp,
+    fidelity_for,
     hpo_budget,
     min_subset_ratio,
     non_pure_train_ratio_from_timings,
@@ -101,20 +102,6 @@ def _check_common(
         check_non_pure_ratio(non_pure_train_ratio),
         check_int("num_workers", num_workers, 1),
     )
-
-
-def _round_half_up(x: float) -> int:
-    """Round .5 up; Python's round() rounds half to even, which is surprising in a user-facing rule."""
-    return math.floor(x + 0.5)
-
-
-def _balanced_fraction(per_trial: float, p: float) -> float:
-    """Positive root u of ``u * ((1 - p) * u + p) = per_trial`` (iterations fraction = subset = u).
-
-    Written as ``2f / (p + sqrt(p^2 + 4 (1 - p) f))`` rather than the textbook form, which cancels
-    catastrophically when p is close to 1.
-    """
-    return 2.0 * per_trial / (p + math.sqrt(p * p + 4.0 * (1.0 - p) * per_trial))
 
 
 # --------------------------------------------------------------------------- shared tail
@@ -232,23 +219,7 @@ def auto_config(
     if user_iters is not None and user_iters > full:
         warnings.append(_iterations_warning(user_iters, full))
 
-    if user_iters is None:
-        if per_trial >= 1.0:
-            fraction = 1.0  # the budget affords full fidelity
-        elif user_subset is None:
-            fraction = _balanced_fraction(per_trial, p)
-        else:
-            fraction = per_trial / ((1.0 - p) * user_subset + p)
-        iterations = int(clamp(_round_half_up(fraction * full), 1, full))
-    else:
-        iterations = user_iters
-
-    if user_subset is None:
-        # Re-solve after rounding the iterations so the per-trial cost is f* again (within bounds).
-        ideal = (per_trial * full / iterations - p) / (1.0 - p)
-        subset = clamp(ideal, s_min, 1.0)
-    else:
-        subset = user_subset
+    iterations, subset = fidelity_for(per_trial, full, p, s_min, user_iters, user_subset)
 
     cost = iterations / full * ((1.0 - p) * subset + p)
     trials, hpo_time = _fit_trials(

@@ -7,10 +7,12 @@ HPO may spend ``(r - 1) * W`` full trainings of trial time. Pure functions, chec
 
 from __future__ import annotations
 
+import math
+
 from ._validate import check_int, check_non_pure_ratio, check_real, check_subset_ratio, check_time_ratio
 
-__all__ = ["MIN_SUBSET_SAMPLES", "clamp", "hpo_budget", "min_subset_ratio", "non_pure_train_ratio_from_timings",
-           "trial_cost"]
+__all__ = ["MIN_SUBSET_SAMPLES", "clamp", "fidelity_for", "hpo_budget", "min_subset_ratio",
+           "non_pure_train_ratio_from_timings", "trial_cost"]
 
 MIN_SUBSET_SAMPLES = 500
 """A subset smaller than this says little about the full data, so auto config never goes below it."""
@@ -77,3 +79,40 @@ def hpo_budget(expected_time_ratio: float, num_workers: int = 1) -> float:
     r = check_time_ratio(expected_time_ratio)
     w = check_int("num_workers", num_workers, 1)
     return (r - 1.0) * w
+
+
+def round_half_up(x: float) -> int:
+    """Round .5 up; Python's round() rounds half to even, which is surprising in a user-facing rule."""
+    return math.floor(x + 0.5)
+
+
+def _balanced_fraction(per_trial: float, p: float) -> float:
+    """Positive root u of ``u * ((1 - p) * u + p) = per_trial`` (iterations fraction = subset = u).
+
+    Written as ``2f / (p + sqrt(p^2 + 4 (1 - p) f))`` rather than the textbook form, which cancels
+    catastrophically when p is close to 1.
+    """
+    return 2.0 * per_trial / (p + math.sqrt(p * p + 4.0 * (1.0 - p) * per_trial))
+
+
+def fidelity_for(per_trial: float, num_full_iterations: int, non_pure_train_ratio: float, min_subset: float,
+                 iterations: int | None = None, subset_ratio: float | None = None) -> tuple[int, float]:
+    """Epochs and subset for trials of ``per_trial`` full trainings each; a value given is kept as it is.
+
+    Full fidelity when the budget affords it; below that the shortfall is split evenly between fewer
+    epochs and a smaller subset, so neither fidelity is sacrificed alone. The subset is solved again after
+    the epochs are rounded, within ``[min_subset, 1]``. Auto config plans with this and re-planning
+    during a run re-plans with it, so both follow one rule.
+    """
+    full, p = num_full_iterations, non_pure_train_ratio
+    if iterations is None:
+        if per_trial >= 1.0:
+            fraction = 1.0
+        elif subset_ratio is None:
+            fraction = _balanced_fraction(per_trial, p)
+        else:
+            fraction = per_trial / ((1.0 - p) * subset_ratio + p)
+        iterations = int(clamp(round_half_up(fraction * full), 1, full))
+    if subset_ratio is None:
+        subset_ratio = clamp((per_trial * full / iterations - p) / (1.0 - p), min_subset, 1.0)
+    return iterations, subset_ratio

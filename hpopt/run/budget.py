@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .overhead import OverheadLedger
+from .replanner import Replanner
 
 ExpectedEpochs = Callable[[int, int], float]  # (trial id, epochs done) -> expected total epochs
 
@@ -20,7 +21,8 @@ ExpectedEpochs = Callable[[int, int], float]  # (trial id, epochs done) -> expec
 class Budget:
     """What the collected and running trials have used, and whether one more trial fits."""
 
-    def __init__(self, epoch_budget: float | None, time_budget_s: float | None, charge_overhead: bool) -> None:
+    def __init__(self, epoch_budget: float | None, time_budget_s: float | None, charge_overhead: bool,
+                 replanner: Replanner | None = None) -> None:
         self.epoch_budget = None if epoch_budget is None else float(epoch_budget)
         self.time_budget_s = None if time_budget_s is None else float(time_budget_s)
         # Overhead counts against the epoch budget only when the number of trials was auto config's to
@@ -31,10 +33,14 @@ class Budget:
         self.seconds_charged = 0.0
         self.partial: dict[int, int] = {}  # running trial id -> epochs reported so far
         self.partial_epoch_s: dict[int, float | None] = {}  # running trial id -> its own epoch time
+        self.replanner = replanner  # re-plans auto config's values against time_budget_s (None: never)
 
     def state(self) -> dict[str, Any]:
-        return {"epoch_budget": self.epoch_budget, "time_budget_s": self.time_budget_s,
-                "charge_overhead": self.charge_overhead}
+        state = {"epoch_budget": self.epoch_budget, "time_budget_s": self.time_budget_s,
+                 "charge_overhead": self.charge_overhead}
+        if self.replanner is not None:
+            state.update(self.replanner.state())
+        return state
 
     def restore(self, stored: Mapping[str, Any]) -> None:
         if stored.get("epoch_budget") is not None:
@@ -42,6 +48,8 @@ class Budget:
         if stored.get("time_budget_s") is not None:
             self.time_budget_s = float(stored["time_budget_s"])
         self.charge_overhead = bool(stored.get("charge_overhead", self.charge_overhead))
+        if self.replanner is not None:
+            self.replanner.restore(stored)
 
     def epochs_used(self, running: Iterable[int]) -> float:
         """Epochs (plus measured overhead) of collected trials, and epochs seen so far from running ones."""
@@ -53,6 +61,14 @@ class Budget:
         if self.charge_overhead:
             self.epochs_charged += float(extra.get("overhead_epochs", 0.0))
         self.seconds_charged += float(extra.get("cost_s", 0.0))
+        if self.replanner is not None:
+            self.replanner.count(extra)
+
+    def replan(self, started: int, running: Iterable[int], expected: ExpectedEpochs) -> bool:
+        """Let the replanner re-fit auto config's values to the seconds left; True when they changed."""
+        if self.replanner is None or self.time_budget_s is None:
+            return False
+        return self.replanner.check(started, self.time_budget_s - self.seconds_committed(list(running), expected))
 
     def forget(self, trial_id: int) -> None:
         self.partial.pop(trial_id, None)
@@ -63,17 +79,21 @@ class Budget:
         running = list(running)
         return self._epochs_allow(new_id, running, expected) and self._seconds_allow(new_id, running, expected)
 
+    def seconds_committed(self, running: list[int], expected: ExpectedEpochs) -> float:
+        """Seconds of collected trials plus the running trials' forecast cost (what they have left)."""
+        pending = 0.0
+        for tid in running:
+            total = self.ledger.forecast_seconds(expected(tid, self.partial.get(tid, 0)), self.partial_epoch_s.get(tid))
+            pending += total or 0.0
+        return self.seconds_charged + pending
+
     def _seconds_allow(self, new_id: int, running: list[int], expected: ExpectedEpochs) -> bool:
         if self.time_budget_s is None:
             return True
         new = self.ledger.forecast_seconds(expected(new_id, 0))
         if new is None:
             return True  # nothing measured yet: the first trials tell what a trial costs
-        pending = 0.0
-        for tid in running:
-            total = self.ledger.forecast_seconds(expected(tid, self.partial.get(tid, 0)), self.partial_epoch_s.get(tid))
-            pending += total or 0.0
-        return self.seconds_charged + pending + new <= self.time_budget_s * (1 + 1e-9)
+        return self.seconds_committed(running, expected) + new <= self.time_budget_s * (1 + 1e-9)
 
     def _epochs_allow(self, new_id: int, running: list[int], expected: ExpectedEpochs) -> bool:
         if self.epoch_budget is None or self.time_budget_s is not None:

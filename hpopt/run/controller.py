@@ -283,6 +283,8 @@ class Controller:
 
     def _can_start_new(self) -> bool:
         ledger = self.ledger
+        if self.budget.replan(len(ledger.trials), ledger.running, self._expected_epochs):
+            self.life.checkpoint()  # the new plan is durable before a trial runs on it
         return (not self._exhausted and len(ledger.trials) < self.settings.num_trials
                 and self.budget.allows_new(len(ledger.trials), ledger.running, self._expected_epochs))
 

@@ -65,7 +65,8 @@ class TrialLifecycle:
         s = self.settings
         cfg = {
             "params": dict(trial.config), "iterations": trial.iterations, "trial_id": trial.trial_id,
-            "file_path": self.store.trial_address(trial.trial_id), "subset_ratio": s.subset_ratio, "mode": s.mode,
+            "file_path": self.store.trial_address(trial.trial_id), "mode": s.mode,
+            "subset_ratio": float(trial.extra.get("subset_ratio", s.subset_ratio)),
             "early_stop": s.early_stop, "batch_size_param_name": s.batch_size_name,
             "resize_width": s.image_resize[0], "resize_height": s.image_resize[1], "metric": s.metric,
             "dataset_size": s.full_dataset_size, "attempt": trial.attempt, "run_id": self.ledger.run_id,
@@ -77,6 +78,8 @@ class TrialLifecycle:
         """Mark the trial RUNNING (journal first: it is the truth on resume), then lay out its record."""
         trial.status = Status.RUNNING
         trial.extra["issued_at"] = round(time.time(), 4)
+        if self.budget.replanner is not None and self.budget.replanner.active:
+            trial.extra.setdefault("subset_ratio", self.settings.subset_ratio)  # the plan may change it later
         self.record(trial, {"num_gen_config": len(self.ledger.trials)}, sync=True)
         self.store.begin_attempt(trial.trial_id, trial.attempt, self.ledger.run_id, trial.config, trial.iterations)
         self.ledger.running.add(trial.trial_id)

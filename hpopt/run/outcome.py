@@ -18,11 +18,21 @@ SHORT_OF_PLAN = 0.7  # fewer trials than this share of the plan is worth a warni
 
 
 def outcome(trials: Sequence[Trial], planned: int, num_workers: int, budget: Budget, now: float) -> tuple[str, bool]:
-    """The end-of-run line and whether the run fell short of its planned trials."""
+    """The end-of-run line and whether the run fell short of its planned trials.
+
+    ``planned`` is the number planned now; with re-planning, the line also names the plan at the start,
+    which is what the short-of-plan warning is judged against (the user was promised that one).
+    """
+    replanner = budget.replanner
+    replans = replanner.replans if replanner is not None and replanner.active else []
+    current = planned
+    if replans:
+        planned = replanner.initial.num_trials
     issued = [float(t.extra["issued_at"]) for t in trials if isinstance(t.extra.get("issued_at"), (int, float))]
     wall = now - min(issued) if issued else 0.0
     collected = sum(1 for t in trials if t.status == Status.STOP)
-    parts = [f"the run is over: {len(trials)} trials of {planned} planned"]
+    parts = [f"the run is over: {len(trials)} trials of {planned} planned"
+             + (f" ({len(replans)} re-plan{'s' * (len(replans) > 1)}, the last for {current})" if replans else "")]
     per_trial_plan = per_trial_used = None
     unit = "s"
     if budget.time_budget_s is not None:

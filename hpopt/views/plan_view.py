@@ -53,7 +53,11 @@ def plan_view(status: Mapping[str, Any], docs: Sequence[Mapping[str, Any]]) -> d
     elif wall is not None and 0 < share < 1:
         eta = wall * (1 - share) / share
     settings = status.get("settings") or {}
+    start = status.get("auto_plan") or {}
+    at_start = {k: start.get(k) for k in ("num_trials", "max_iterations", "subset_ratio")} if start else None
     return {
+        "replans": list(status.get("replans") or []),
+        "planned_at_start": at_start,
         "trials_planned": status.get("num_trials"),
         "trials_issued": len(entries),
         "trials_finished": len(collected),
@@ -90,6 +94,12 @@ def format_plan(plan: Mapping[str, Any]) -> str:
              f"({plan['trials_issued']} issued)"]
     if plan["max_iterations"] is not None and plan["subset_ratio"] is not None:
         parts.append(f"up to {plan['max_iterations']} epochs on {float(plan['subset_ratio']):.0%} of the data")
+    start = plan.get("planned_at_start")
+    if plan.get("replans") and start:
+        times = len(plan["replans"])
+        parts.append(f"re-planned {times} time{'s' * (times > 1)} to keep the time asked (at the start: "
+                     f"{start['num_trials']} trials x {start['max_iterations']} epochs on "
+                     f"{float(start['subset_ratio']):.0%}; last reason: {plan['replans'][-1]['reason']})")
     asked, wall = plan["time_asked_s"], plan["wall_s"]
     if asked is not None:
         ratio = plan["expected_time_ratio"]

@@ -1,0 +1,147 @@
+"""Re-planning during a run: auto config's values re-chosen from what the trials really cost.
+
+Auto config plans once, from a full training measured before HPO. A machine whose load changes, configs
+whose epochs cost several times the default's, and start-up costs the model ignores all break that plan:
+on a busy 2-core machine the main job planned 50 trials and ran 8. With ``full_train_seconds`` the run
+has a deadline in seconds, so once trials have been measured the rest of the budget can be re-planned:
+
+    a trial of e epochs on subset s costs  overhead + e * k * F / E * ((1 - p) * s + p)  seconds
+
+where F is the measured full training (seconds), E its epochs, p the non-pure share of an epoch, and
+``k`` the measured epoch cost over the plan's (1 when the plan was right). The trials still to start
+share what is left of the budget; the values auto config owns (never the user's) are chosen by the same
+rule as at the start (:func:`~hpopt.time_model.fidelity_for`): fewer epochs or a smaller subset before
+fewer trials, so the search keeps its trials; and when trials are cheaper than planned, more fidelity
+first, then more trials. ASHA's epochs follow its rung schedule, so for ASHA only the subset and the
+number of trials move. Pure functions: the controller's :mod:`hpopt.run.replanner` measures and applies.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .time_model import clamp, fidelity_for
+
+OWNABLE = ("num_trials", "max_iterations", "subset_ratio")
+DRIFT = 0.2  # re-plan when the rest of the plan would miss the budget by more than this share
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The values a re-plan may change."""
+
+    num_trials: int
+    max_iterations: int
+    subset_ratio: float
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """What a trial costs in seconds: the plan's model scaled by what was measured."""
+
+    full_train_seconds: float  # F
+    num_full_iterations: int  # E
+    non_pure_train_ratio: float  # p
+    epoch_scale: float = 1.0  # k: measured epoch seconds over the plan's
+    overhead_s: float = 0.0  # seconds per trial outside its epochs (suggestion, start-up)
+
+    def planned_epoch_seconds(self, subset_ratio: float) -> float:
+        """Seconds of one epoch on ``subset_ratio`` of the data by the plan's model (k = 1)."""
+        p = self.non_pure_train_ratio
+        return self.full_train_seconds / self.num_full_iterations * ((1.0 - p) * subset_ratio + p)
+
+    def trial_seconds(self, epochs: float, subset_ratio: float) -> float:
+        return self.overhead_s + epochs * self.epoch_scale * self.planned_epoch_seconds(subset_ratio)
+
+
+@dataclass(frozen=True)
+class TrialCost:
+    """One collected trial, as measured: epochs run, its subset, its epoch time and its whole cost."""
+
+    epochs: int
+    subset_ratio: float
+    epoch_seconds: float | None
+    seconds: float
+
+
+def measure(model: CostModel, trials: Iterable[TrialCost]) -> CostModel | None:
+    """The cost model fitted to collected trials (None when none can be used).
+
+    The mean, not the median, of each trial's epoch cost over the plan's: the budget pays for the sum, and
+    configs whose epochs cost several times the others' are part of it. A trial with one report tells its
+    whole cost but not the split, so it counts as epochs only.
+    """
+    scales, overheads = [], []
+    for t in trials:
+        if t.epochs < 1 or not t.seconds > 0:
+            continue
+        planned = model.planned_epoch_seconds(t.subset_ratio)
+        if t.epoch_seconds is not None and t.epoch_seconds > 0:
+            scales.append(t.epoch_seconds / planned)
+            overheads.append(max(0.0, t.seconds - t.epochs * t.epoch_seconds))
+        else:
+            scales.append(t.seconds / (t.epochs * planned))
+    if not scales:
+        return None
+    return CostModel(model.full_train_seconds, model.num_full_iterations, model.non_pure_train_ratio,
+                     epoch_scale=math.fsum(scales) / len(scales),
+                     overhead_s=math.fsum(overheads) / len(overheads) if overheads else 0.0)
+
+
+def epochs_per_trial(plan: Plan, asha_epochs: float | None) -> float:
+    """Epochs a trial of the plan runs on average: ASHA's schedule's, else max_iterations."""
+    return float(plan.max_iterations) if asha_epochs is None else asha_epochs
+
+
+def projected_seconds(plan: Plan, started: int, model: CostModel, asha_epochs: float | None) -> float:
+    """Seconds the trials not yet started would cost under ``plan``."""
+    rest = max(0, plan.num_trials - started)
+    return rest * model.trial_seconds(epochs_per_trial(plan, asha_epochs), plan.subset_ratio)
+
+
+def needs_replan(plan: Plan, started: int, seconds_left: float, model: CostModel, asha_epochs: float | None,
+                 owned: frozenset[str]) -> bool:
+    """Whether the rest of the plan misses the time left by more than DRIFT (and a re-plan could help).
+
+    Too costly: always, while at least two trials are still to start. Too cheap: only when the number of
+    trials or a fidelity below full may grow.
+    """
+    if not owned or seconds_left <= 0:
+        return False
+    rest = plan.num_trials - started
+    projected = projected_seconds(plan, started, model, asha_epochs)
+    if rest >= 2 and projected > seconds_left * (1 + DRIFT):
+        return True
+    can_grow = "num_trials" in owned or ("subset_ratio" in owned and plan.subset_ratio < 1.0) or (
+        "max_iterations" in owned and asha_epochs is None and plan.max_iterations < model.num_full_iterations)
+    one = model.trial_seconds(epochs_per_trial(plan, asha_epochs), plan.subset_ratio)
+    return can_grow and projected + 2 * one < seconds_left * (1 - DRIFT)
+
+
+def replan(plan: Plan, started: int, seconds_left: float, model: CostModel, owned: frozenset[str],
+           min_subset: float, asha_epochs: float | None = None) -> Plan:
+    """The values auto config owns, re-chosen so the trials still to start fit ``seconds_left``.
+
+    The trials still planned keep their number while a lower fidelity makes them fit (never below one
+    epoch or ``min_subset``); only then, or when even full fidelity leaves time over, does the number of
+    trials change, and only when it is auto config's.
+    """
+    full, p = model.num_full_iterations, model.non_pure_train_ratio
+    rest = max(1, plan.num_trials - started)
+    per_trial_s = max(0.0, seconds_left / rest - model.overhead_s)
+    per_trial = per_trial_s / (model.epoch_scale * model.full_train_seconds)  # in full trainings, as planned
+    iterations, subset = plan.max_iterations, plan.subset_ratio
+    if asha_epochs is None:
+        iterations, subset = fidelity_for(per_trial, full, p, min_subset,
+                                          None if "max_iterations" in owned else iterations,
+                                          None if "subset_ratio" in owned else subset)
+    elif "subset_ratio" in owned:
+        subset = clamp((per_trial * full / asha_epochs - p) / (1.0 - p), min_subset, 1.0)
+    num_trials = plan.num_trials
+    if "num_trials" in owned:
+        one = model.trial_seconds(asha_epochs if asha_epochs is not None else iterations, subset)
+        num_trials = started + max(0, math.floor(seconds_left / one + 1e-9)) if one > 0 else plan.num_trials
+        num_trials = max(num_trials, started + (1 if seconds_left >= one else 0), 1)
+    return Plan(num_trials=num_trials, max_iterations=iterations, subset_ratio=subset)

@@ -1,0 +1,204 @@
+"""Re-planning auto config's values during a run: the pure rule on simulated costs, then a real run."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+
+import hpopt
+from hpopt.auto_replan import CostModel, Plan, TrialCost, measure, needs_replan, projected_seconds, replan
+from hpopt.run.replanner import Replanner
+from hpopt.run.settings import RunSettings
+
+MODEL = CostModel(full_train_seconds=100.0, num_full_iterations=20, non_pure_train_ratio=0.2)
+ALL = frozenset({"num_trials", "max_iterations", "subset_ratio"})
+
+
+def scaled(k: float, overhead: float = 0.0) -> CostModel:
+    return CostModel(MODEL.full_train_seconds, MODEL.num_full_iterations, MODEL.non_pure_train_ratio, k, overhead)
+
+
+def test_measure_fits_the_mean_epoch_scale_and_overhead():
+    planned = MODEL.planned_epoch_seconds(0.5)  # 100 / 20 * (0.8 * 0.5 + 0.2) = 3 s
+    assert planned == pytest.approx(3.0)
+    trials = [TrialCost(4, 0.5, 3.0, 4 * 3.0 + 2.0), TrialCost(4, 0.5, 9.0, 4 * 9.0 + 4.0)]
+    fitted = measure(MODEL, trials)
+    assert fitted.epoch_scale == pytest.approx((1.0 + 3.0) / 2)  # the mean: the budget pays for the sum
+    assert fitted.overhead_s == pytest.approx(3.0)
+    one_report = measure(MODEL, [TrialCost(1, 0.5, None, 6.0)])  # the whole cost counts as its epoch
+    assert one_report.epoch_scale == pytest.approx(2.0) and one_report.overhead_s == 0.0
+    assert measure(MODEL, []) is None and measure(MODEL, [TrialCost(0, 0.5, None, 0.0)]) is None
+
+
+def test_costlier_trials_get_less_fidelity_not_fewer_trials():
+    plan = Plan(num_trials=50, max_iterations=10, subset_ratio=0.4)
+    slow = scaled(3.0, overhead=1.0)
+    started, left = 10, 40 * 10 * 5 * (0.8 * 0.4 + 0.2)  # the plan's seconds for the 40 trials still to start
+    assert projected_seconds(plan, started, MODEL, None) == pytest.approx(left)
+    assert needs_replan(plan, started, left, slow, None, ALL)
+    new = replan(plan, started, left, slow, ALL, min_subset=0.05)
+    assert new.num_trials == 50  # the search keeps its trials
+    assert new.max_iterations < 10 and new.subset_ratio < 0.4  # both fidelities give way, neither alone
+    assert projected_seconds(new, started, slow, None) <= left * 1.0001
+    assert projected_seconds(new, started, slow, None) > 0.8 * left  # and the time is used
+
+
+def test_user_values_never_move():
+    plan = Plan(num_trials=50, max_iterations=10, subset_ratio=0.4)
+    slow = scaled(3.0)
+    left = 40 * 30.0
+    only_subset = replan(plan, 10, left, slow, frozenset({"subset_ratio"}), min_subset=0.05)
+    assert only_subset.max_iterations == 10 and only_subset.num_trials == 50 and only_subset.subset_ratio < 0.4
+    nothing = replan(plan, 10, left, slow, frozenset(), min_subset=0.05)
+    assert nothing == plan
+    assert not needs_replan(plan, 10, left, slow, None, frozenset())
+
+
+def test_fewer_trials_only_below_the_lowest_fidelity():
+    plan = Plan(num_trials=50, max_iterations=4, subset_ratio=0.1)
+    very_slow = scaled(20.0, overhead=5.0)
+    left = 400.0
+    new = replan(plan, 10, left, very_slow, ALL, min_subset=0.1)
+    assert (new.max_iterations, new.subset_ratio) == (1, 0.1)  # the floor: one epoch on the smallest subset
+    one = very_slow.trial_seconds(1, 0.1)
+    assert new.num_trials == 10 + int(left // one) < 50
+    fixed_count = replan(plan, 10, left, very_slow, frozenset({"max_iterations", "subset_ratio"}), 0.1)
+    assert fixed_count.num_trials == 50  # a count the user set stays, even when it cannot fit
+
+
+def test_cheaper_trials_buy_fidelity_first_then_trials():
+    plan = Plan(num_trials=20, max_iterations=5, subset_ratio=0.3)
+    fast = scaled(0.3)
+    left = 10 * projected_seconds(plan, 10, MODEL, None)  # ten times what the 10 remaining trials need
+    assert needs_replan(plan, 10, left, fast, None, ALL)
+    new = replan(plan, 10, left, fast, ALL, min_subset=0.05)
+    assert (new.max_iterations, new.subset_ratio) == (20, 1.0)
+    assert new.num_trials > 20
+    assert projected_seconds(new, 10, fast, None) <= left * 1.0001
+    no_more = replan(plan, 10, left, fast, frozenset({"max_iterations", "subset_ratio"}), 0.05)
+    assert no_more.num_trials == 20 and no_more.max_iterations == 20
+    assert not needs_replan(plan, 10, left, fast, None, frozenset({"num_trials"}) - {"num_trials"})
+
+
+def test_asha_moves_only_its_subset_and_count():
+    plan = Plan(num_trials=40, max_iterations=20, subset_ratio=0.5)
+    slow = scaled(2.0)
+    asha_epochs = 3.5
+    left = projected_seconds(plan, 8, MODEL, asha_epochs)
+    new = replan(plan, 8, left, slow, ALL, min_subset=0.05, asha_epochs=asha_epochs)
+    assert new.max_iterations == 20 and new.num_trials == 40 and new.subset_ratio < 0.5
+    assert projected_seconds(new, 8, slow, asha_epochs) == pytest.approx(left, rel=0.02)
+
+
+def test_small_drift_is_left_alone():
+    plan = Plan(num_trials=30, max_iterations=6, subset_ratio=0.3)
+    left = projected_seconds(plan, 5, MODEL, None)
+    assert not needs_replan(plan, 5, left, scaled(1.15), None, ALL)
+    assert not needs_replan(plan, 5, left, scaled(0.9), None, ALL)
+    assert needs_replan(plan, 5, left, scaled(1.3), None, ALL)
+    last = projected_seconds(plan, 29, MODEL, None)
+    assert not needs_replan(plan, 29, last, scaled(5.0), None, ALL)  # one trial left: nothing to re-plan
+
+
+def simulate(load, owned=ALL, workers=1, asha_epochs=None, num_trials=50, iterations=8, subset=0.3, seed_k=1.0):
+    """A run on simulated costs: trial i costs ``load(i)`` times the plan's model plus 1 s; the budget is
+    what the plan at the start would have cost at load 1. Returns (trials run, seconds spent, budget)."""
+    settings = RunSettings(search_space={}, full_dataset_size=10_000, num_full_iterations=20, num_trials=num_trials,
+                           max_iterations=iterations, subset_ratio=subset, num_workers=workers)
+    replanner = Replanner(settings, owned, MODEL, min_subset=0.05, asha_epochs=asha_epochs)
+    budget = projected_seconds(replanner.plan, 0, MODEL, asha_epochs)
+    spent, started = 0.0, 0
+    while started < settings.num_trials:
+        epochs = asha_epochs if asha_epochs is not None else settings.max_iterations
+        epoch_s = load(started) * seed_k * MODEL.planned_epoch_seconds(settings.subset_ratio)
+        cost = 0.2 + epochs * epoch_s
+        if spent + cost > budget:
+            break
+        spent += cost
+        started += 1
+        replanner.count({"cost_s": cost, "num_iterations_run": max(1, round(epochs)), "epoch_s": epoch_s,
+                         "subset_ratio": settings.subset_ratio})
+        replanner.check(started, budget - spent)
+    return started, spent, budget, replanner
+
+
+@pytest.mark.parametrize("load", [lambda i: 5.0, lambda i: 1.0 if i < 15 else 2.5, lambda i: 4.0 if i % 2 else 1.0],
+                         ids=["5x-from-the-start", "2.5x-after-a-third", "epoch-cost-varies-4x"])
+def test_simulated_runs_keep_the_plan(load):
+    static = simulate(load, owned=frozenset())
+    started, spent, budget, replanner = simulate(load)
+    assert replanner.replans, "the drift was not noticed"
+    assert started >= 0.7 * 50 > static[0]  # the plan's trials run; without re-planning they did not
+    assert 0.85 * budget <= spent <= budget
+
+
+def test_simulated_asha_and_cheap_trials():
+    started, spent, budget, replanner = simulate(lambda i: 1.6, asha_epochs=3)
+    assert started >= 35 and spent >= 0.85 * budget and replanner.settings.max_iterations == 8
+    started, spent, budget, replanner = simulate(lambda i: 0.3)  # cheaper trials: more fidelity first
+    assert started >= 49 and spent >= 0.85 * budget and replanner.settings.max_iterations > 8
+    started, spent, budget, replanner = simulate(lambda i: 0.02)  # far cheaper: full fidelity, then more trials
+    s = replanner.settings
+    assert (s.max_iterations, s.subset_ratio) == (20, 1.0) and started > 50 and spent >= 0.85 * budget
+
+
+# --- a real run: trainers that sleep through epochs 2.5 times as long as the plan assumed ----------------------
+
+
+FULL_S = 4.0
+
+
+def sleepy_run(tmp_path, **kw):
+    # full training: 20 epochs of 0.2 s; r = 2.5 gives 6 s of trial time
+    args = dict(full_dataset_size=10_000, num_full_iterations=20, save_path=str(tmp_path / "hpo"),
+                search_space={"x": hpopt.search_space("uniform", [0, 1]), "y": hpopt.search_space("uniform", [0, 1])},
+                search_alg="random", expected_time_ratio=2.5, full_train_seconds=FULL_S, non_pure_train_ratio=0.2,
+                seed=3)
+    args.update(kw)
+    return hpopt.create(**args)
+
+
+def train_slowly(cfg, slowdown: float) -> None:
+    planned_epoch = FULL_S / 20 * (0.8 * cfg["subset_ratio"] + 0.2)
+    for epoch in range(cfg["iterations"]):
+        time.sleep(slowdown * planned_epoch)
+        if hpopt.report(cfg, cfg["params"]["x"] + 0.01 * epoch) == hpopt.Status.STOP:
+            break
+
+
+def test_a_slow_run_is_replanned_and_says_so(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="hpopt")
+    hpo = sleepy_run(tmp_path)
+    planned = (hpo.num_trials, hpo.max_iterations, hpo.subset_ratio)
+    configs = []
+    while (cfg := hpo.get_next_sample()) is not None:
+        configs.append((cfg["iterations"], cfg["subset_ratio"]))
+        train_slowly(cfg, slowdown=2.5)
+    assert hpo.is_finished()
+    status = hpo.get_current_status()
+    assert status["replans"] and status["auto_plan"]["num_trials"] == planned[0]
+    assert len(configs) >= 0.7 * planned[0]
+    assert configs[0] == (planned[1], pytest.approx(planned[2]))
+    assert (configs[-1][0], configs[-1][1]) < (planned[1], planned[2])  # later trials got less fidelity
+    entries = status["config_list"]
+    assert all(e["subset_ratio"] == pytest.approx(c[1]) for e, c in zip(entries, configs, strict=True))
+    assert any("re-planned after" in r.message for r in caplog.records)
+    end = [r.message for r in caplog.records if r.message.startswith("the run is over")]
+    assert end and f"of {planned[0]} planned (" in end[0] and "re-plan" in end[0]
+    hpo.close()
+    resumed = sleepy_run(tmp_path, resume=True)  # the plan at the start and the re-plans survive
+    again = resumed.get_current_status()
+    assert again["auto_plan"] == status["auto_plan"] and again["replans"] == status["replans"]
+    assert resumed.is_finished()
+
+
+def test_no_deadline_or_user_values_no_replan(tmp_path):
+    for kw in ({"full_train_seconds": None}, {"num_trials": 6, "max_iterations": 4, "subset_ratio": 0.5}):
+        hpo = sleepy_run(tmp_path / str(len(kw)), **kw)
+        while (cfg := hpo.get_next_sample()) is not None:
+            train_slowly(cfg, slowdown=1.0)
+        status = hpo.get_current_status()
+        assert "replans" not in status and "auto_plan" not in status
+        assert all(e.get("subset_ratio") is None for e in status["config_list"])
