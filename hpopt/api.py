@@ -54,6 +54,7 @@ def create(
     expected_time_ratio: float = 4,
     non_pure_train_ratio: float = 0.2,
     full_train_seconds: float | None = None,
+    replan: bool = True,
     num_workers: int = 1,
     kappa: float = 2.576,
     kappa_decay: float = 1,
@@ -71,7 +72,10 @@ def create(
     are kept. ``resume=False`` over an existing run moves that run into ``save_path/archive/`` first.
     ``full_train_seconds``, when you know how long one full training takes, turns the budget into seconds:
     no trial is issued that the measured cost of trials says would end HPO after
-    ``(expected_time_ratio - 1) * num_workers * full_train_seconds`` seconds of trial time.
+    ``(expected_time_ratio - 1) * num_workers * full_train_seconds`` seconds of trial time; and, unless
+    ``replan=False``, the values auto config filled are re-planned from the trials' measured cost whenever
+    the rest of the plan would miss that time by more than 20 % (fewer epochs or a smaller subset before
+    fewer trials; more fidelity, then more trials, when trials are cheaper than planned).
     ASHA (``search_alg="asha"``) also fills ``min_iterations`` and ``num_brackets`` and ends when the
     epoch budget is spent; ``sampler`` ("random" or "bayes") picks how it draws new trials.
     ``storage="memory"`` keeps the run in this process's memory instead of files under save_path (for
@@ -96,6 +100,8 @@ def create(
         raise TypeError(f"metric must be a str, got {metric!r}")
     if not isinstance(resume, bool):
         raise TypeError(f"resume must be True or False, got {resume!r}")
+    if not isinstance(replan, bool):
+        raise TypeError(f"replan must be True or False, got {replan!r}")
 
     space = normalize_space(search_space)
     # The checks return plain int / float: numpy scalars (np.int64, np.float32) are taken as the numbers
@@ -192,7 +198,8 @@ def create(
         extra={"expected_time_ratio": expected_time_ratio, "non_pure_train_ratio": non_pure_train_ratio,
                "full_train_seconds": full_train_seconds})
     budget = Budget(epoch_budget, time_budget_s, charge_overhead,
-                    _replanner(settings, plan, full_train_seconds, non_pure_train_ratio, search_alg == "asha"))
+                    _replanner(settings, plan, full_train_seconds if replan else None, non_pure_train_ratio,
+                               search_alg == "asha"))
     return Controller(store, algorithm, settings, budget, resume_run=resume, default_configs=defaults)
 
 

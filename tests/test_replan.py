@@ -195,10 +195,11 @@ def test_a_slow_run_is_replanned_and_says_so(tmp_path, caplog):
 
 
 def test_no_deadline_or_user_values_no_replan(tmp_path):
-    for kw in ({"full_train_seconds": None}, {"num_trials": 6, "max_iterations": 4, "subset_ratio": 0.5}):
-        hpo = sleepy_run(tmp_path / str(len(kw)), **kw)
+    for kw in ({"full_train_seconds": None}, {"num_trials": 6, "max_iterations": 4, "subset_ratio": 0.5},
+               {"replan": False}):
+        hpo = sleepy_run(tmp_path / "_".join(kw), **kw)
         while (cfg := hpo.get_next_sample()) is not None:
-            train_slowly(cfg, slowdown=1.0)
+            train_slowly(cfg, slowdown=2.5 if "replan" in kw else 0.5)  # 2.5: re-planned, were it on
         status = hpo.get_current_status()
         assert "replans" not in status and "auto_plan" not in status
         assert all(e.get("subset_ratio") is None for e in status["config_list"])
