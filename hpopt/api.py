@@ -20,7 +20,7 @@ from ._validate import (
     did_you_mean,
 )
 from .algorithms import EARLY_STOPS, SAMPLERS, SEARCH_ALGS, build_algorithm
-from .auto_config import AutoConfig, auto_config, auto_config_asha, min_subset_ratio
+from .auto_config import AutoConfig, asha_epochs_curve, auto_config, auto_config_asha, min_subset_ratio
 from .auto_replan import CostModel
 from .run.budget import Budget
 from .run.controller import Controller
@@ -198,19 +198,27 @@ def create(
         extra={"expected_time_ratio": expected_time_ratio, "non_pure_train_ratio": non_pure_train_ratio,
                "full_train_seconds": full_train_seconds})
     budget = Budget(epoch_budget, time_budget_s, charge_overhead,
-                    _replanner(settings, plan, full_train_seconds if replan else None, non_pure_train_ratio,
-                               search_alg == "asha"))
+                    _replanner(settings, plan, full_train_seconds if replan else None, non_pure_train_ratio, asha),
+                    num_workers=num_workers)
     return Controller(store, algorithm, settings, budget, resume_run=resume, default_configs=defaults)
 
 
 def _replanner(settings: RunSettings, plan: AutoConfig | None, full_train_seconds: float | None,
-               non_pure_train_ratio: float, asha: bool) -> Replanner:
+               non_pure_train_ratio: float, asha: dict[str, Any]) -> Replanner:
     """Re-plans what auto config filled once trials are measured, when the run has a deadline in seconds."""
     model = None if full_train_seconds is None else CostModel(full_train_seconds, settings.num_full_iterations,
                                                               non_pure_train_ratio)
+    rest_epochs = None
+    if asha:
+        lo, rf, brackets = asha["min_iterations"], asha["reduction_factor"], asha["num_brackets"]
+
+        def rest_epochs(started: int, total: int) -> float:
+            """Mean epochs of trials started+1 .. total of an ASHA run of ``total`` trials."""
+            curve = asha_epochs_curve(lo, settings.max_iterations, rf, brackets, total)
+            return (curve[total] - curve[started]) / max(1, total - started)
+
     return Replanner(settings, plan.filled if plan is not None else (), model,
-                     min_subset_ratio(settings.full_dataset_size),
-                     plan.expected_epochs_per_trial if asha and plan is not None else None)
+                     min_subset_ratio(settings.full_dataset_size), rest_epochs)
 
 
 def _time_budget(ratio: float, num_workers: int, full_train_seconds: float | None) -> float | None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from ._validate import check_int, check_non_pure_ratio, check_subset_ratio, check_time_ratio
 from .algorithms.rung_math import (
     asha_bracket_epochs,
+    asha_epochs_curve,
     asha_expected_epochs,
     asha_rungs,
     expected_epochs_after,
@@ -41,6 +42,7 @@ __all__ = [
     "TRIALS_PER_HYPERPARAMETER",
     "AutoConfig",
     "asha_bracket_epochs",
+    "asha_epochs_curve",
     "asha_expected_epochs",
     "asha_rungs",
     "auto_config",
@@ -288,7 +290,7 @@ def auto_config_asha(
     if lo > hi:
         raise ValueError(f"min_iterations must be <= max_iterations={hi}, got {min_iterations!r}")
     brackets = 1 if user_brackets is None else user_brackets
-    epochs = asha_expected_epochs(lo, hi, rf, brackets)  # raises if num_brackets is too large
+    asha_expected_epochs(lo, hi, rf, brackets)  # raises if num_brackets is too large
     rungs = tuple(tuple(asha_rungs(lo, hi, rf, b)) for b in range(brackets))
 
     budget = (r - 1.0) * workers
@@ -300,15 +302,29 @@ def auto_config_asha(
     if user_max is not None and user_max > full:
         warnings.append(_iterations_warning(user_max, full))
 
+    # Epochs per trial in a run of this many trials (asha_epochs_curve: a short run costs more per trial).
+    planned = user_trials if user_trials is not None else target
+    epochs = asha_epochs_curve(lo, hi, rf, brackets, planned)[planned] / planned
     if user_subset is None:
         # Size the subset for the user's trial count if given (else the target), as the sequential rule does.
-        planned = user_trials if user_trials is not None else target
         ideal = (budget * full / (planned * epochs) - p) / (1.0 - p)
         subset = clamp(ideal, s_min, 1.0)
     else:
         subset = user_subset
 
     cost = epochs / full * ((1.0 - p) * subset + p)
+    for _ in range(8 if user_trials is None else 0):  # a run of another size spends other epochs per trial
+        fitting = max(1, math.floor(budget / cost + _REL_TOL))
+        if fitting == planned:
+            break
+        previous, planned = planned, fitting
+        epochs = asha_epochs_curve(lo, hi, rf, brackets, planned)[planned] / planned
+        cost = epochs / full * ((1.0 - p) * subset + p)
+        if abs(planned - previous) <= 1 and budget / cost < planned:  # oscillating: the smaller run surely fits
+            planned = min(planned, previous)
+            epochs = asha_epochs_curve(lo, hi, rf, brackets, planned)[planned] / planned
+            cost = epochs / full * ((1.0 - p) * subset + p)
+            break
     trials, hpo_time = _fit_trials(
         budget=budget,
         cost=cost,

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from hpopt.auto_config import (
     AutoConfig,
     asha_bracket_epochs,
+    asha_epochs_curve,
     asha_expected_epochs,
     asha_rungs,
     auto_config,
@@ -74,18 +75,48 @@ def test_example_b_user_num_trials() -> None:
 def test_example_c_asha_one_bracket() -> None:
     cfg = auto_config_asha(**EXAMPLE, reduction_factor=2)
     assert cfg.rungs == ((1, 2, 4, 8, 16, 20),)
-    # 0.5*1 + 0.25*2 + 0.125*4 + 0.0625*8 + 0.03125*16 + 0.03125*20 = 3.125
-    assert cfg.expected_epochs_per_trial == pytest.approx(3.125, rel=TIGHT)
-    # s = (3*20 / (20*3.125) - 0.2) / 0.8 = 0.95
-    assert cfg.subset_ratio == pytest.approx(0.95, rel=TIGHT)
+    # In the long run 0.5*1 + 0.25*2 + 0.125*4 + 0.0625*8 + 0.03125*16 + 0.03125*20 = 3.125 epochs a trial;
+    # a run of 20 trials spends about twice that (asha_epochs_curve)
+    assert asha_expected_epochs(1, 20, 2, 1) == pytest.approx(3.125, rel=TIGHT)
+    epochs = asha_epochs_curve(1, 20, 2, 1, 20)[20] / 20
+    assert 5.0 < epochs < 7.5 and cfg.expected_epochs_per_trial == pytest.approx(epochs, rel=TIGHT)
+    # s = (3*20 / (20*epochs) - 0.2) / 0.8
+    assert cfg.subset_ratio == pytest.approx((3 * 20 / (20 * epochs) - 0.2) / 0.8, rel=TIGHT)
     assert _cost(cfg, 20, 0.2) == pytest.approx(0.15, rel=TIGHT)
     assert cfg.num_trials == 20
-    assert cfg.epoch_budget == pytest.approx(62.5, rel=TIGHT)
+    assert cfg.epoch_budget == pytest.approx(20 * epochs, rel=TIGHT)
     assert cfg.estimated_hpo_time == pytest.approx(3.0, rel=TIGHT)
     assert cfg.estimated_time_ratio == pytest.approx(4.0, rel=TIGHT)
     assert (cfg.max_iterations, cfg.min_iterations, cfg.num_brackets) == (20, 1, 1)
     assert cfg.filled == ("num_trials", "max_iterations", "min_iterations", "num_brackets", "subset_ratio")
     assert cfg.warnings == ()
+
+
+def test_asha_epochs_curve_matches_the_controller() -> None:
+    """The curve's epochs against a real sequential ASHA run of random-quality trials (same rule)."""
+    import random
+
+    import hpopt
+
+    measured = []
+    for seed in range(6):
+        rnd = random.Random(seed)
+        hpo = hpopt.create(full_dataset_size=1000, num_full_iterations=30, save_path="unused", storage="memory",
+                           search_alg="asha", num_trials=60, max_iterations=30, min_iterations=1, reduction_factor=2,
+                           subset_ratio=1.0, seed=seed, search_space={"a": hpopt.search_space("uniform", [0, 1])})
+        epochs = 0
+        while (cfg := hpo.get_next_sample()) is not None:
+            quality = rnd.random()
+            for e in range(cfg["iterations"]):
+                epochs += 1
+                if hpopt.report(cfg, quality + 0.001 * e) == hpopt.Status.STOP:
+                    break
+        measured.append(epochs / 60)
+    curve = asha_epochs_curve(1, 30, 2, 1, 60)
+    assert sum(measured) / len(measured) == pytest.approx(curve[60] / 60, rel=0.25)
+    assert curve[60] / 60 > 1.5 * asha_expected_epochs(1, 30, 2, 1)  # far above the long-run rate
+    assert curve == asha_epochs_curve(1, 30, 2, 1, 60)  # deterministic
+    assert all(b >= a for a, b in zip(curve, curve[1:], strict=False))
 
 
 # --------------------------------------------------------------------------- user values win

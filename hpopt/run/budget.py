@@ -9,6 +9,7 @@ seconds of measured trial cost instead (an epoch of one config may cost 3x anoth
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -22,7 +23,7 @@ class Budget:
     """What the collected and running trials have used, and whether one more trial fits."""
 
     def __init__(self, epoch_budget: float | None, time_budget_s: float | None, charge_overhead: bool,
-                 replanner: Replanner | None = None) -> None:
+                 replanner: Replanner | None = None, num_workers: int = 1) -> None:
         self.epoch_budget = None if epoch_budget is None else float(epoch_budget)
         self.time_budget_s = None if time_budget_s is None else float(time_budget_s)
         # Overhead counts against the epoch budget only when the number of trials was auto config's to
@@ -34,10 +35,13 @@ class Budget:
         self.partial: dict[int, int] = {}  # running trial id -> epochs reported so far
         self.partial_epoch_s: dict[int, float | None] = {}  # running trial id -> its own epoch time
         self.replanner = replanner  # re-plans auto config's values against time_budget_s (None: never)
+        self.num_workers = max(1, int(num_workers))
+        self.wall_before = 0.0  # wall seconds earlier sessions of the run spent between their first issue and exit
+        self._session_start: float | None = None  # monotonic time of this session's first issued trial
 
     def state(self) -> dict[str, Any]:
         state = {"epoch_budget": self.epoch_budget, "time_budget_s": self.time_budget_s,
-                 "charge_overhead": self.charge_overhead}
+                 "charge_overhead": self.charge_overhead, "wall_used_s": round(self.wall_used(), 3)}
         if self.replanner is not None:
             state.update(self.replanner.state())
         return state
@@ -48,6 +52,7 @@ class Budget:
         if stored.get("time_budget_s") is not None:
             self.time_budget_s = float(stored["time_budget_s"])
         self.charge_overhead = bool(stored.get("charge_overhead", self.charge_overhead))
+        self.wall_before = float(stored.get("wall_used_s") or 0.0)
         if self.replanner is not None:
             self.replanner.restore(stored)
 
@@ -79,13 +84,31 @@ class Budget:
         running = list(running)
         return self._epochs_allow(new_id, running, expected) and self._seconds_allow(new_id, running, expected)
 
+    def note_issue(self) -> None:
+        """A trial was issued: this session's wall clock runs from the first one."""
+        if self._session_start is None:
+            self._session_start = time.monotonic()
+
+    def wall_used(self) -> float:
+        """Wall seconds the run has spent issuing and running trials, over all its sessions (time between
+        sessions, with no controller running, is not counted)."""
+        now = 0.0 if self._session_start is None else time.monotonic() - self._session_start
+        return self.wall_before + now
+
     def seconds_committed(self, running: list[int], expected: ExpectedEpochs) -> float:
-        """Seconds of collected trials plus the running trials' forecast cost (what they have left)."""
-        pending = 0.0
+        """Trial seconds used, plus what the running trials will still take.
+
+        Used is the larger of what the collected and running trials were measured to cost and the wall time
+        spent times the workers: what the measurements miss (the trainer's work after its last report, the
+        controller's between trials, a start-up above the low quantile the overhead ledger charges) is
+        small on a quiet machine and large on a loaded one, and the deadline is on the wall clock.
+        """
+        pending = remaining = 0.0
         for tid in running:
-            total = self.ledger.forecast_seconds(expected(tid, self.partial.get(tid, 0)), self.partial_epoch_s.get(tid))
-            pending += total or 0.0
-        return self.seconds_charged + pending
+            done, own = self.partial.get(tid, 0), self.partial_epoch_s.get(tid)
+            pending += self.ledger.forecast_seconds(expected(tid, done), own) or 0.0
+            remaining += self.ledger.forecast_seconds(max(0.0, expected(tid, done) - done), own) or 0.0
+        return max(self.seconds_charged + pending, self.wall_used() * self.num_workers + remaining)
 
     def _seconds_allow(self, new_id: int, running: list[int], expected: ExpectedEpochs) -> bool:
         if self.time_budget_s is None:

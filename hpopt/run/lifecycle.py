@@ -78,6 +78,7 @@ class TrialLifecycle:
         """Mark the trial RUNNING (journal first: it is the truth on resume), then lay out its record."""
         trial.status = Status.RUNNING
         trial.extra["issued_at"] = round(time.time(), 4)
+        self.budget.note_issue()
         if self.budget.replanner is not None and self.budget.replanner.active:
             trial.extra.setdefault("subset_ratio", self.settings.subset_ratio)  # the plan may change it later
         self.record(trial, {"num_gen_config": len(self.ledger.trials)}, sync=True)

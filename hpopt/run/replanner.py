@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from ..auto_replan import OWNABLE, CostModel, Plan, TrialCost, measure, needs_replan, projected_seconds, replan
 from .settings import RunSettings
 
 logger = logging.getLogger("hpopt")
+
+AshaEpochs = Callable[[int, int], float]  # (trials started, trials planned) -> mean epochs of the rest
 
 _WINDOW = 16  # recent collected trials the cost model is fitted to: follows a load that changes
 
@@ -26,10 +28,11 @@ class Replanner:
     """Keeps a run with a deadline in seconds on a plan that fits it."""
 
     def __init__(self, settings: RunSettings, owned: Iterable[str], model: CostModel | None, min_subset: float,
-                 asha_epochs: float | None = None) -> None:
+                 asha_epochs: AshaEpochs | None = None) -> None:
         self.settings = settings
-        # ASHA's epochs follow its rung schedule: only its subset and number of trials can move.
-        self.owned = frozenset(o for o in owned if o in OWNABLE and not (asha_epochs and o == "max_iterations"))
+        # ASHA's epochs follow its rung schedule, and its rungs compare trials' scores, which must come from
+        # the same subset to be comparable: only its number of trials moves.
+        self.owned = frozenset(o for o in owned if o in OWNABLE and (asha_epochs is None or o == "num_trials"))
         self.model = model
         self.min_subset = float(min_subset)
         self.asha_epochs = asha_epochs
@@ -68,12 +71,13 @@ class Replanner:
         assert self.model is not None
         fitted = measure(self.model, self._costs)
         plan = self.plan
-        if fitted is None or not needs_replan(plan, started, seconds_left, fitted, self.asha_epochs, self.owned):
+        epochs = None if self.asha_epochs is None else self.asha_epochs(started, max(started + 1, plan.num_trials))
+        if fitted is None or not needs_replan(plan, started, seconds_left, fitted, epochs, self.owned):
             return False
-        new = replan(plan, started, seconds_left, fitted, self.owned, self.min_subset, self.asha_epochs)
+        new = replan(plan, started, seconds_left, fitted, self.owned, self.min_subset, epochs)
         if new == plan:
             return False
-        before = projected_seconds(plan, started, fitted, self.asha_epochs)
+        before = projected_seconds(plan, started, fitted, epochs)
         reason = (f"an epoch costs {fitted.epoch_scale:.2f}x the plan's and a trial {fitted.overhead_s:.2f} s "
                   f"more, so the {max(0, plan.num_trials - started)} trials still planned would take {before:.0f} s "
                   f"of the {max(0.0, seconds_left):.0f} s of trial time left")
