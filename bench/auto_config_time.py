@@ -4,8 +4,9 @@ Runs ``samples/digits_mlp.py`` (a torch MLP on scikit-learn's digits) once per s
 algorithm and plan mode, each in a fresh process and save_path, and prints a markdown table. Scenarios:
 
 - ``quiet``: nothing else runs;
-- ``burner``: a CPU-burning process starts a third of the way into HPO (the time asked, from the full
-  training the sample measured and prints) and runs until the sample ends: the load changes mid-run;
+- ``burner``: CPU-burning processes, one per core, start a third of the way into HPO (the time asked, from
+  the full training the sample measured and prints) and run until the sample ends: the load changes
+  mid-run (the sample runs one torch thread, so the burners take about a third of its CPU);
 - ``wide``: the sample's ``--wide`` space also tunes the width, so an epoch costs from about a fifth to five
   times the default config's (the full training the plan is made from).
 
@@ -35,6 +36,8 @@ BURN = "import time\nwhile True:\n    sum(i * i for i in range(10000))\n"
 def start_burner_later(proc: subprocess.Popen, ratio: float) -> list[subprocess.Popen]:
     """Reads the sample's output; a third of the way into the time asked, starts a CPU burner."""
     burners: list[subprocess.Popen] = []
+    timers: list[threading.Timer] = []
+    proc.hpopt_timers = timers  # type: ignore[attr-defined]  # cancelled once the sample ends
 
     def watch() -> None:
         full = None
@@ -42,29 +45,36 @@ def start_burner_later(proc: subprocess.Popen, ratio: float) -> list[subprocess.
             if line.startswith("full training"):
                 full = float(line.rsplit(":", 1)[1].split()[0])
             elif line.startswith("auto config:") and full is not None:
-                timer = threading.Timer((ratio - 1) * full / 3, lambda: burners.append(
-                    subprocess.Popen([sys.executable, "-c", BURN])) if proc.poll() is None else None)
+                timer = threading.Timer((ratio - 1) * full / 3, lambda: burners.extend(
+                    subprocess.Popen([sys.executable, "-c", BURN]) for _ in range(os.cpu_count() or 1))
+                    if proc.poll() is None else None)
                 timer.daemon = True
                 timer.start()
+                timers.append(timer)
 
     threading.Thread(target=watch, daemon=True).start()
     return burners
 
 
-def run_one(scenario: str, alg: str, ratio: float, mode: str, out_dir: str, seed: int) -> dict:
+def run_one(scenario: str, alg: str, ratio: float, mode: str, out_dir: str, seed: int, threads: int) -> dict:
     result = os.path.join(out_dir, f"{scenario}_{alg}_r{ratio:g}_{mode}_s{seed}.json")
     if not os.path.exists(result):
         with tempfile.TemporaryDirectory() as save_path:
             extra = (["--wide"] if scenario == "wide" else []) + (["--static-plan"] if mode == "static" else [])
             proc = subprocess.Popen([sys.executable, SAMPLE, "--alg", alg, "--ratio", str(ratio), "--seed", str(seed),
-                                     "--save-path", save_path, "--json", result, *extra],
+                                     "--save-path", save_path, "--json", result, "--threads", str(threads), *extra],
                                     stdout=subprocess.PIPE, text=True)
             burners = start_burner_later(proc, ratio) if scenario == "burner" else []
             if scenario != "burner":
                 proc.stdout.read()
-            code = proc.wait()
+            try:
+                code = proc.wait()
+            finally:
+                for t in getattr(proc, "hpopt_timers", []):
+                    t.cancel()
+                for b in burners:
+                    b.kill()
             for b in burners:
-                b.kill()
                 b.wait()
             if code:
                 raise SystemExit(f"{scenario} {alg} r={ratio:g} {mode}: the sample failed ({code})")
@@ -79,6 +89,8 @@ def main() -> None:
     parser.add_argument("--algs", nargs="+", default=["baye_opt", "asha"])
     parser.add_argument("--modes", nargs="+", default=["replan", "static"])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of the sample (default 1: torch's "
+                        "spinning worker threads slow down tens of times when another process takes a core)")
     parser.add_argument("--out", default=os.path.join("bench", "results", "auto_config"),
                         help="folder for each run's figures (a run already there is not repeated)")
     args = parser.parse_args()
@@ -91,7 +103,7 @@ def main() -> None:
         for alg in args.algs:
             for ratio in args.ratios:
                 for mode in args.modes:
-                    f = run_one(scenario, alg, ratio, mode, args.out, args.seed)
+                    f = run_one(scenario, alg, ratio, mode, args.out, args.seed, args.threads)
                     n0, e0, s0 = f["planned_at_start"]
                     print(f"| {scenario} | {alg} | {ratio:g} | {mode} | {n0} x {e0}, {s0:.0%} | "
                           f"{f['trials_run']} ({f['trials_run'] / n0:.0%}) | {f['replans']} | "
