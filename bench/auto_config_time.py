@@ -56,13 +56,15 @@ def start_burner_later(proc: subprocess.Popen, ratio: float) -> list[subprocess.
     return burners
 
 
-def run_one(scenario: str, alg: str, ratio: float, mode: str, out_dir: str, seed: int, threads: int) -> dict:
+def run_one(scenario: str, alg: str, ratio: float, mode: str, out_dir: str, seed: int, threads: int,
+            epochs: int) -> dict:
     result = os.path.join(out_dir, f"{scenario}_{alg}_r{ratio:g}_{mode}_s{seed}.json")
     if not os.path.exists(result):
         with tempfile.TemporaryDirectory() as save_path:
             extra = (["--wide"] if scenario == "wide" else []) + (["--static-plan"] if mode == "static" else [])
             proc = subprocess.Popen([sys.executable, SAMPLE, "--alg", alg, "--ratio", str(ratio), "--seed", str(seed),
-                                     "--save-path", save_path, "--json", result, "--threads", str(threads), *extra],
+                                     "--save-path", save_path, "--json", result, "--threads", str(threads),
+                                     "--epochs", str(epochs), *extra],
                                     stdout=subprocess.PIPE, text=True)
             burners = start_burner_later(proc, ratio) if scenario == "burner" else []
             if scenario != "burner":
@@ -89,6 +91,8 @@ def main() -> None:
     parser.add_argument("--algs", nargs="+", default=["baye_opt", "asha"])
     parser.add_argument("--modes", nargs="+", default=["replan", "static"])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=int, default=12, help="epochs of the full training (the sample's default "
+                        "is 30; 12 keeps the 36 runs of the default grid near half an hour)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads of the sample (default 1: torch's "
                         "spinning worker threads slow down tens of times when another process takes a core)")
     parser.add_argument("--out", default=os.path.join("bench", "results", "auto_config"),
@@ -103,7 +107,7 @@ def main() -> None:
         for alg in args.algs:
             for ratio in args.ratios:
                 for mode in args.modes:
-                    f = run_one(scenario, alg, ratio, mode, args.out, args.seed, args.threads)
+                    f = run_one(scenario, alg, ratio, mode, args.out, args.seed, args.threads, args.epochs)
                     n0, e0, s0 = f["planned_at_start"]
                     print(f"| {scenario} | {alg} | {ratio:g} | {mode} | {n0} x {e0}, {s0:.0%} | "
                           f"{f['trials_run']} ({f['trials_run'] / n0:.0%}) | {f['replans']} | "
