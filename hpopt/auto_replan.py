@@ -26,6 +26,7 @@ from .time_model import clamp, fidelity_for
 
 OWNABLE = ("num_trials", "max_iterations", "subset_ratio")
 DRIFT = 0.2  # re-plan when the rest of the plan would miss the budget by more than this share
+MIN_FIDELITY_SHARE = 0.5  # a re-plan never gives a trial less than this share of the start's per-trial cost
 
 
 @dataclass(frozen=True)
@@ -121,17 +122,21 @@ def needs_replan(plan: Plan, started: int, seconds_left: float, model: CostModel
 
 
 def replan(plan: Plan, started: int, seconds_left: float, model: CostModel, owned: frozenset[str],
-           min_subset: float, asha_epochs: float | None = None) -> Plan:
+           min_subset: float, asha_epochs: float | None = None, min_per_trial: float = 0.0) -> Plan:
     """The values auto config owns, re-chosen so the trials still to start fit ``seconds_left``.
 
-    The trials still planned keep their number while a lower fidelity makes them fit (never below one
-    epoch or ``min_subset``); only then, or when even full fidelity leaves time over, does the number of
-    trials change, and only when it is auto config's.
+    The trials still planned keep their number while a lower fidelity makes them fit: never below one
+    epoch or ``min_subset``, nor below ``min_per_trial`` full trainings of the plan's model (a re-plan that
+    halves the fidelity again and again leaves scores too noisy to tell configs apart: on the digits
+    sample under load, one epoch on 5 % of the data gave a worse tuned config than fewer trials did).
+    Only then, or when even full fidelity leaves time over, does the number of trials change, and only
+    when it is auto config's.
     """
     full, p = model.num_full_iterations, model.non_pure_train_ratio
     rest = max(1, plan.num_trials - started)
     per_trial_s = max(0.0, seconds_left / rest - model.overhead_s)
     per_trial = per_trial_s / (model.epoch_scale * model.full_train_seconds)  # in full trainings, as planned
+    per_trial = max(per_trial, min_per_trial)
     iterations, subset = plan.max_iterations, plan.subset_ratio
     if asha_epochs is None:
         iterations, subset = fidelity_for(per_trial, full, p, min_subset,

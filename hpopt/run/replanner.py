@@ -14,7 +14,17 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from ..auto_replan import OWNABLE, CostModel, Plan, TrialCost, measure, needs_replan, projected_seconds, replan
+from ..auto_replan import (
+    MIN_FIDELITY_SHARE,
+    OWNABLE,
+    CostModel,
+    Plan,
+    TrialCost,
+    measure,
+    needs_replan,
+    projected_seconds,
+    replan,
+)
 from .settings import RunSettings
 
 logger = logging.getLogger("hpopt")
@@ -74,8 +84,11 @@ class Replanner:
         epochs = None if self.asha_epochs is None else self.asha_epochs(started, max(started + 1, plan.num_trials))
         if fitted is None or not needs_replan(plan, started, seconds_left, fitted, epochs, self.owned):
             return False
-        new = replan(plan, started, seconds_left, fitted, self.owned, self.min_subset, epochs)
-        if new == plan:
+        new = replan(plan, started, seconds_left, fitted, self.owned, self.min_subset, epochs,
+                     min_per_trial=MIN_FIDELITY_SHARE * self._initial_per_trial())
+        if new == plan or (self.asha_epochs is not None and new.num_trials < plan.num_trials):
+            # ASHA re-plans only to grow: fewer trials than planned, the seconds budget ends the run anyway,
+            # and a count cut on an early, pessimistic forecast lost trials the time had room for.
             return False
         before = projected_seconds(plan, started, fitted, epochs)
         reason = (f"an epoch costs {fitted.epoch_scale:.2f}x the plan's and a trial {fitted.overhead_s:.2f} s "
@@ -90,6 +103,13 @@ class Replanner:
         s = self.settings
         s.num_trials, s.max_iterations, s.subset_ratio = new.num_trials, new.max_iterations, new.subset_ratio
         return True
+
+    def _initial_per_trial(self) -> float:
+        """Full trainings one trial of the plan at the start costs, by the plan's model (sequential only)."""
+        assert self.model is not None
+        i = self.initial
+        return i.max_iterations / self.model.num_full_iterations * (
+            (1 - self.model.non_pure_train_ratio) * i.subset_ratio + self.model.non_pure_train_ratio)
 
     def state(self) -> dict[str, Any]:
         if not self.active:
