@@ -78,3 +78,38 @@ def test_map_fit_keeps_every_dimension_where_maximum_likelihood_switches_some_of
         ml_at_bound += bool(np.any((ml <= 1.01 * lo) | (ml >= 0.99 * hi)))
         assert np.all((mp > 5 * lo) & (mp < hi / 5)), mp
     assert ml_at_bound >= 3
+
+
+# --- warps of the targets, chosen by marginal likelihood -----------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["identity", "yeo-johnson", "log-gap"])
+def test_warps_are_monotone_and_their_likelihoods_comparable(name):
+    from hpopt.algorithms.gp_ucb import warp_with_jacobian
+
+    rng = np.random.default_rng(0)
+    y = -np.exp(rng.normal(0, 2, 12))  # scores spanning orders of magnitude
+    out, log_jacobian = warp_with_jacobian(y, name)
+    order = np.argsort(y)
+    assert np.all(np.diff(out[order]) > 0)  # monotone: the argmax is the same
+    # The Jacobian makes the likelihood one of the scores themselves: scores in other units (x 1000) have a
+    # density 1000**-n times as large, whatever the warp.
+    scaled, log_jacobian_scaled = warp_with_jacobian(1000 * y, name)
+    assert log_jacobian_scaled - log_jacobian == pytest.approx(-len(y) * np.log(1000))
+    assert np.allclose((scaled - scaled.mean()) / scaled.std(), (out - out.mean()) / out.std())
+
+
+def test_the_warp_with_the_largest_likelihood_is_chosen():
+    from hpopt.algorithms.gp_ucb import GpUcbSearcher
+    from hpopt.search_space import search_space
+
+    rng = np.random.default_rng(1)
+    searcher = GpUcbSearcher({"a": search_space("uniform", [0, 1]), "b": search_space("uniform", [0, 1])},
+                             mode="max", seed=0)
+    x = rng.random((30, 2))
+    smooth = np.sin(3 * x[:, 0]) + np.cos(2 * x[:, 1])
+    assert searcher.choose_warp(x, smooth, seed=0) in ("identity", "yeo-johnson")
+    spread = -np.exp(8 * ((x[:, 0] - 0.3) ** 2 + 4 * (x[:, 1] - 0.6) ** 2))  # values over orders of magnitude
+    assert searcher.choose_warp(x, spread, seed=0) != "identity"
+    valley = -(((x[:, 0] - 0.3) ** 2 + 100 * (x[:, 1] - 0.6) ** 2) ** 2)  # ill-conditioned, flat at the bottom
+    assert searcher.choose_warp(x, valley, seed=0) == "log-gap"

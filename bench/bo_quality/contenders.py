@@ -16,6 +16,7 @@ implemented yet raises ``NotImplementedError``; the harness reports both as "not
 from __future__ import annotations
 
 import math
+import os
 import random
 import shutil
 import tempfile
@@ -82,6 +83,17 @@ class Contender(ABC):
 
 # --- hpopt ------------------------------------------------------------------------------------------
 
+def _set_gp_variant(spec: str) -> None:
+    """Ablations: HPOPT_GP_VARIANT="WARP_SELECTION=0,REFLECT=1" sets those switches of hpopt's GP searcher."""
+    from hpopt.algorithms import gp_ucb
+
+    for item in filter(None, spec.split(",")):
+        name, value = item.split("=")
+        if not hasattr(gp_ucb, name):
+            raise ValueError(f"HPOPT_GP_VARIANT: gp_ucb has no switch {name!r}")
+        setattr(gp_ucb, name, bool(int(value)))
+
+
 class _Hpopt(Contender):
     search_alg = ""
     preload = ("hpopt", "hpopt.algorithms.gp_ucb")
@@ -90,6 +102,7 @@ class _Hpopt(Contender):
         super().__init__(problem, seed, budget)
         hpopt = _require("hpopt", "hpopt")
         self._hpopt = hpopt
+        _set_gp_variant(os.environ.get("HPOPT_GP_VARIANT", ""))
         space = {p.name: self._space(hpopt, p) for p in problem.params}
         self._dir = tempfile.mkdtemp(prefix="bo_quality_hpopt_")
         self._cfg: dict[str, Any] | None = None

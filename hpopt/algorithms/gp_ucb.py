@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
@@ -68,7 +69,7 @@ class GpUcbSearcher:
 
     def __init__(self, original_space: Mapping[str, SearchSpace], *, mode: str, seed: int,
                  num_init_trials: int = 5, num_defaults: int = 0, kappa: float = 2.576, kappa_decay: float = 1.0,
-                 kappa_decay_delay: int = 0, gp_restarts: int = GP_RESTARTS) -> None:
+                 kappa_decay_delay: int = 0, gp_restarts: int = GP_RESTARTS, select_warp: bool = True) -> None:
         self.box = GpBox(original_space)
         self.mode = mode
         self.seed = int(seed)
@@ -78,6 +79,7 @@ class GpUcbSearcher:
         self.kappa_decay = float(kappa_decay)
         self.kappa_decay_delay = int(kappa_decay_delay)
         self.gp_restarts = int(gp_restarts)
+        self.select_warp = bool(select_warp)
         self.finished = 0
         self._configs: dict[int, dict[str, Any]] = {}  # trial id -> its current params
         self._results: dict[int, float] = {}  # trial id -> signed final score (valid results only)
@@ -159,7 +161,6 @@ class GpUcbSearcher:
         """bayes_opt's target space with the observations and the pending points, and the GP fitted on it."""
         from bayes_opt import BayesianOptimization
         from bayes_opt.acquisition import UpperConfidenceBound
-        from sklearn.gaussian_process import GaussianProcessRegressor
 
         d = x_obs.shape[1]
         ub = self.box.upper(request.space)
@@ -168,7 +169,7 @@ class GpUcbSearcher:
             acquisition_function=UpperConfidenceBound(kappa=self.kappa, exploration_decay=None),
             random_state=seed, verbose=0, allow_duplicate_points=True,
         )
-        y = warp(y_obs)
+        y = warp(y_obs, self.choose_warp(x_obs, y_obs, seed))
         lie = float(np.min(y)) if len(y) else 0.0
         # One GP point per distinct input: repeated observations are averaged, and a pending point that was
         # already observed adds nothing (bayes_opt would print a warning for each duplicate).
@@ -180,8 +181,7 @@ class GpUcbSearcher:
             points.setdefault(tuple(float(min(x[i], ub[i])) for i in range(d)), [lie])
         for x, targets in points.items():
             optimizer.register(params={f"x{i:03d}": x[i] for i in range(d)}, target=float(np.mean(targets)))
-        gp = GaussianProcessRegressor(kernel=make_kernel(d), alpha=1e-8, normalize_y=True, optimizer=map_optimizer,
-                                      n_restarts_optimizer=self.gp_restarts, random_state=seed)
+        gp = self._gp(d, seed)
         xs, ys = optimizer.space.params, optimizer.space.target
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # sklearn's convergence chatter on tiny data sets
@@ -195,18 +195,41 @@ class GpUcbSearcher:
 
         return Model(gp, ucb, xs, ys)
 
+    def _gp(self, d: int, seed: int) -> Any:
+        from sklearn.gaussian_process import GaussianProcessRegressor
+
+        return GaussianProcessRegressor(kernel=make_kernel(d), alpha=1e-8, normalize_y=True, optimizer=map_optimizer,
+                                        n_restarts_optimizer=self.gp_restarts, random_state=seed)
+
+    def choose_warp(self, x_obs: np.ndarray, y_obs: np.ndarray, seed: int) -> str:
+        """The warp of the targets under which the GP explains them best: the largest marginal likelihood of
+        the scores themselves (the GP's, plus the warp's log-Jacobian)."""
+        if not (WARP_SELECTION and self.select_warp) or len(y_obs) < _MIN_FOR_SELECTION:
+            return "yeo-johnson"
+        best, best_ll = "yeo-johnson", -math.inf
+        for name in WARPS:
+            z, log_jacobian = warp_with_jacobian(y_obs, name)
+            gp = self._gp(x_obs.shape[1], seed)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                gp.fit(x_obs, z)
+            ll = float(gp.log_marginal_likelihood_value_) + log_jacobian
+            if ll > best_ll:
+                best, best_ll = name, ll
+        return best
+
     def _maximize(self, model: Model, space: Mapping[str, SearchSpace], rng: np.random.Generator) -> np.ndarray:
         """The point of the GP box with the largest UCB, found in batched rounds of snapped points."""
         ub = self.box.upper(space)
         d = len(ub)
         top = model.xs[np.argsort(-model.ys)[:_ACQ_SEEDS]]
         near = top[rng.integers(len(top), size=_ACQ_LOCAL)] + rng.normal(0.0, 0.1, (_ACQ_LOCAL, d))
-        points = self.box.snap(np.clip(np.vstack([rng.random((_ACQ_RANDOM, d)) * ub, near]), 0.0, ub))
+        points = self.box.snap(np.vstack([rng.random((_ACQ_RANDOM, d)) * ub, _into_box(near, ub)]))
         scores = model.ucb(points)
         for sigma in (0.05, 0.015, 0.004):
             best = points[np.argsort(-scores)[:_ACQ_SEEDS]]
             near = best[rng.integers(len(best), size=_ACQ_LOCAL)] + rng.normal(0.0, sigma, (_ACQ_LOCAL, d))
-            points = np.vstack([best, self.box.snap(np.clip(near, 0.0, ub))])
+            points = np.vstack([best, self.box.snap(_into_box(near, ub))])
             scores = model.ucb(points)
         return points[int(np.argmax(scores))]
 
@@ -224,16 +247,73 @@ class GpUcbSearcher:
         return self.box.decode(cands[0], space)
 
 
-def warp(y: np.ndarray) -> np.ndarray:
-    """Monotone Yeo-Johnson warp of the targets (identity when too few or constant)."""
-    if len(y) < 3 or np.ptp(y) == 0:
-        return y
+REFLECT = True  # perturbations that leave the box are reflected back in (else clipped onto its faces)
+
+
+def _into_box(points: np.ndarray, ub: np.ndarray) -> np.ndarray:
+    """Perturbed points brought back into [0, ub]: reflected at the faces, not clipped onto them.
+
+    Clipping puts every perturbation that leaves the box exactly on a face, so faces get far more candidate
+    points than any other place of the box, and where the GP is unsure (at the faces, far from the data)
+    the UCB then picks them: the search piles up on the boundary. Reflection keeps the perturbations'
+    density even up to the faces.
+    """
+    if not REFLECT:
+        return np.clip(points, 0.0, ub)
+    points = np.abs(points)
+    points = np.where(points > ub, 2 * ub - points, points)
+    return np.clip(points, 0.0, ub)
+
+
+WARPS = ("identity", "yeo-johnson", "log-gap")
+WARP_SELECTION = True  # choose the warp per suggestion by marginal likelihood (else always Yeo-Johnson)
+_MIN_FOR_SELECTION = 5  # fewer observations say nothing about which warp fits
+
+
+def warp(y: np.ndarray, name: str = "yeo-johnson") -> np.ndarray:
+    """A monotone warp of the targets (identity when too few or constant): see :func:`warp_with_jacobian`."""
+    return warp_with_jacobian(y, name)[0]
+
+
+def warp_with_jacobian(y: np.ndarray, name: str) -> tuple[np.ndarray, float]:
+    """Warped targets and the log-Jacobian sum of the warp followed by standardisation.
+
+    Adding the log-Jacobian to a GP's log marginal likelihood of the standardised warped targets gives the
+    likelihood of the targets themselves, so warps can be compared (Snelson et al. 2004, warped GPs):
+
+    - ``identity``: the scores as they are;
+    - ``yeo-johnson``: the power transform fitted by maximum likelihood (scipy), on standardised scores;
+    - ``log-gap``: minus the log of the distance below the best score (plus 1 % of the range), which
+      turns a bowl whose values span orders of magnitude (ill-conditioned, Rosenbrock-like) into a
+      gentle one, and resolves the small differences between the best points.
+    """
+    y = np.asarray(y, dtype=float)
+    n = len(y)
+    if n < 3 or np.ptp(y) == 0:
+        return y, 0.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            from scipy.stats import yeojohnson
+            if name == "identity":
+                out, log_grad = y, np.zeros(n)
+            elif name == "yeo-johnson":
+                from scipy.stats import yeojohnson
 
-            out, _ = yeojohnson((y - np.mean(y)) / np.std(y))
+                mu, sd = float(np.mean(y)), float(np.std(y))
+                x = (y - mu) / sd
+                out, lam = yeojohnson(x)
+                log_grad = np.where(x >= 0, (lam - 1) * np.log1p(np.abs(x)), (1 - lam) * np.log1p(np.abs(x)))
+                log_grad = log_grad - np.log(sd)
+            elif name == "log-gap":
+                gap = float(np.max(y)) - y + 0.01 * float(np.ptp(y))
+                out, log_grad = -np.log(gap), -np.log(gap)
+            else:
+                raise ValueError(f"unknown warp {name!r}; one of {WARPS}")
         except (ValueError, FloatingPointError):
-            return y
-    return out if np.all(np.isfinite(out)) else y
+            if name not in WARPS:
+                raise
+            return y, -n * math.log(float(np.std(y)))
+    spread = float(np.std(out))
+    if not (np.all(np.isfinite(out)) and np.all(np.isfinite(log_grad)) and spread > 0):
+        return y, -n * math.log(float(np.std(y)))
+    return out, float(np.sum(log_grad)) - n * math.log(spread)
