@@ -4,15 +4,21 @@ bayes_opt keeps the observations (its ``TargetSpace``, filled with ``register``)
 acquisition (``UpperConfidenceBound.base_acq``: mean + kappa * std). The GP is scikit-learn's
 ``GaussianProcessRegressor`` set up for small noisy budgets (:mod:`.gp_model`): a Matérn-5/2 kernel with
 one length scale per dimension, a learned signal variance and a learned noise term, fitted as a MAP
-estimate under weak priors, on standardised targets that are first warped by a Yeo-Johnson transform
-(monotone, so the argmax is unchanged, but a run whose scores span orders of magnitude no longer lets a
-few outliers set the whole GP). The GP works in the unit box of :mod:`.gp_box`.
+estimate under weak priors, on standardised targets that are first warped by a monotone transform (so
+the argmax is unchanged): for each suggestion the warp under which the GP explains the scores best, by
+marginal likelihood with the warp's Jacobian (so the three compete on the scores' own scale): identity,
+Yeo-Johnson, or minus the log of the gap below the best score. Scores spanning orders of magnitude
+(ill-conditioned bowls, Rosenbrock-like valleys) then no longer let a few outliers set the whole GP, and
+smooth ones keep their shape. ASHA's rung sampler keeps Yeo-Johnson. The GP works in the unit box of
+:mod:`.gp_box`.
 
 The acquisition is maximized over points the search can really issue (snapped, see :mod:`.gp_box`), in
 batched rounds: bayes_opt's own search runs L-BFGS-B with finite-difference gradients, one predict call
 per probe (~2 s per suggestion here); instead every round scores a few thousand points in one predict
 call: uniform points plus points around the best observations, then three rounds of shrinking
-perturbations around the best points so far.
+perturbations around the best points so far. Perturbations that leave the box are reflected back in, not
+clipped onto its faces: clipping put most candidates of a round on the faces, where the GP is least sure,
+and the search piled up on the boundary (79 % of the evaluations on a 4-D ellipsoid; 0 % now).
 
 Kappa decay (the seed's rule, not bayes_opt 3.x's per-suggest one): after n finished trials,
 ``kappa_n = kappa * kappa_decay ** max(0, n - kappa_decay_delay)``. It is derived from the count of
