@@ -55,7 +55,9 @@ def test_digits_mlp_main_job_with_oom_and_resume(tmp_path):
     assert 0.0 <= figures["test_accuracy_best"] <= 1.0 and figures["hpo_s"] > 0
     assert figures["best_config"]["batch_size"] <= 128  # no config above the OOM bound can have finished
     status = json.loads((save / "hpopt_status.json").read_text())
-    assert status["search_space"]["batch_size"]["range"][1] <= 128  # the bound shrank below the OOM size
+    # An OOM shrank the bound below the batch that failed (one step per OOM: to 128 or below only when the
+    # run happens to draw every size above 128, which a short, re-planned run need not do)
+    assert status["search_space"]["batch_size"]["range"][1] < 256
     after = trial_docs(save)
     for tid, scores in reported_before.items():  # nothing reported before the kill was lost
         if scores and tid in after:
