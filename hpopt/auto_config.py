@@ -302,9 +302,12 @@ def auto_config_asha(
     if user_max is not None and user_max > full:
         warnings.append(_iterations_warning(user_max, full))
 
-    # Epochs per trial in a run of this many trials (asha_epochs_curve: a short run costs more per trial).
+    def epochs_in_run(n: int) -> float:
+        """Epochs per trial in a run of n trials (asha_epochs_curve: a short run costs more per trial)."""
+        return asha_epochs_curve(lo, hi, rf, brackets, n)[n] / n
+
     planned = user_trials if user_trials is not None else target
-    epochs = asha_epochs_curve(lo, hi, rf, brackets, planned)[planned] / planned
+    epochs = epochs_in_run(planned)
     if user_subset is None:
         # Size the subset for the user's trial count if given (else the target), as the sequential rule does.
         ideal = (budget * full / (planned * epochs) - p) / (1.0 - p)
@@ -312,18 +315,18 @@ def auto_config_asha(
     else:
         subset = user_subset
 
-    cost = epochs / full * ((1.0 - p) * subset + p)
+    cost = trial_cost(epochs, full, subset, p)
     for _ in range(8 if user_trials is None else 0):  # a run of another size spends other epochs per trial
         fitting = max(1, math.floor(budget / cost + _REL_TOL))
         if fitting == planned:
             break
         previous, planned = planned, fitting
-        epochs = asha_epochs_curve(lo, hi, rf, brackets, planned)[planned] / planned
-        cost = epochs / full * ((1.0 - p) * subset + p)
+        epochs = epochs_in_run(planned)
+        cost = trial_cost(epochs, full, subset, p)
         if abs(planned - previous) <= 1 and budget / cost < planned:  # oscillating: the smaller run surely fits
             planned = min(planned, previous)
-            epochs = asha_epochs_curve(lo, hi, rf, brackets, planned)[planned] / planned
-            cost = epochs / full * ((1.0 - p) * subset + p)
+            epochs = epochs_in_run(planned)
+            cost = trial_cost(epochs, full, subset, p)
             break
     trials, hpo_time = _fit_trials(
         budget=budget,

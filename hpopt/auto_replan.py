@@ -12,8 +12,9 @@ where F is the measured full training (seconds), E its epochs, p the non-pure sh
 share what is left of the budget; the values auto config owns (never the user's) are chosen by the same
 rule as at the start (:func:`~hpopt.time_model.fidelity_for`): fewer epochs or a smaller subset before
 fewer trials, so the search keeps its trials; and when trials are cheaper than planned, more fidelity
-first, then more trials. ASHA's epochs follow its rung schedule, so for ASHA only the subset and the
-number of trials move. Pure functions: the controller's :mod:`hpopt.run.replanner` measures and applies.
+first, then more trials. ASHA's epochs follow its rung schedule, so the rule moves at most its subset
+and its number of trials (the replanner lets ASHA grow its count only: its rungs compare scores of one
+subset). Pure functions: the controller's :mod:`hpopt.run.replanner` measures and applies.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .time_model import clamp, fidelity_for
+from .time_model import clamp, fidelity_for, trial_cost
 
 OWNABLE = ("num_trials", "max_iterations", "subset_ratio")
 DRIFT = 0.2  # re-plan when the rest of the plan would miss the budget by more than this share
@@ -50,8 +51,8 @@ class CostModel:
 
     def planned_epoch_seconds(self, subset_ratio: float) -> float:
         """Seconds of one epoch on ``subset_ratio`` of the data by the plan's model (k = 1)."""
-        p = self.non_pure_train_ratio
-        return self.full_train_seconds / self.num_full_iterations * ((1.0 - p) * subset_ratio + p)
+        return self.full_train_seconds * trial_cost(1, self.num_full_iterations, subset_ratio,
+                                                    self.non_pure_train_ratio)
 
     def trial_seconds(self, epochs: float, subset_ratio: float) -> float:
         return self.overhead_s + epochs * self.epoch_scale * self.planned_epoch_seconds(subset_ratio)
@@ -147,6 +148,6 @@ def replan(plan: Plan, started: int, seconds_left: float, model: CostModel, owne
     num_trials = plan.num_trials
     if "num_trials" in owned:
         one = model.trial_seconds(asha_epochs if asha_epochs is not None else iterations, subset)
-        num_trials = started + max(0, math.floor(seconds_left / one + 1e-9)) if one > 0 else plan.num_trials
-        num_trials = max(num_trials, started + (1 if seconds_left >= one else 0), 1)
+        if one > 0:
+            num_trials = max(1, started + max(0, math.floor(seconds_left / one + 1e-9)))
     return Plan(num_trials=num_trials, max_iterations=iterations, subset_ratio=subset)

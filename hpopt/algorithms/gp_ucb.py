@@ -293,6 +293,8 @@ def warp_with_jacobian(y: np.ndarray, name: str) -> tuple[np.ndarray, float]:
       turns a bowl whose values span orders of magnitude (ill-conditioned, Rosenbrock-like) into a
       gentle one, and resolves the small differences between the best points.
     """
+    if name not in WARPS:
+        raise ValueError(f"unknown warp {name!r}; one of {WARPS}")
     y = np.asarray(y, dtype=float)
     n = len(y)
     if n < 3 or np.ptp(y) == 0:
@@ -310,14 +312,10 @@ def warp_with_jacobian(y: np.ndarray, name: str) -> tuple[np.ndarray, float]:
                 out, lam = yeojohnson(x)
                 log_grad = np.where(x >= 0, (lam - 1) * np.log1p(np.abs(x)), (1 - lam) * np.log1p(np.abs(x)))
                 log_grad = log_grad - np.log(sd)
-            elif name == "log-gap":
+            else:  # log-gap
                 gap = float(np.max(y)) - y + 0.01 * float(np.ptp(y))
                 out, log_grad = -np.log(gap), -np.log(gap)
-            else:
-                raise ValueError(f"unknown warp {name!r}; one of {WARPS}")
         except (ValueError, FloatingPointError):
-            if name not in WARPS:
-                raise
             return y, -n * math.log(float(np.std(y)))
     spread = float(np.std(out))
     if not (np.all(np.isfinite(out)) and np.all(np.isfinite(log_grad)) and spread > 0):

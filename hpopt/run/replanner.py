@@ -25,6 +25,7 @@ from ..auto_replan import (
     projected_seconds,
     replan,
 )
+from ..time_model import trial_cost
 from .settings import RunSettings
 
 logger = logging.getLogger("hpopt")
@@ -108,8 +109,8 @@ class Replanner:
         """Full trainings one trial of the plan at the start costs, by the plan's model (sequential only)."""
         assert self.model is not None
         i = self.initial
-        return i.max_iterations / self.model.num_full_iterations * (
-            (1 - self.model.non_pure_train_ratio) * i.subset_ratio + self.model.non_pure_train_ratio)
+        return trial_cost(i.max_iterations, self.model.num_full_iterations, i.subset_ratio,
+                          self.model.non_pure_train_ratio)
 
     def state(self) -> dict[str, Any]:
         if not self.active:
