@@ -79,16 +79,20 @@ def serve():
         server.server_close()
 
 
-@pytest.fixture
-def finished_run(tmp_path):
-    save = tmp_path / "run"
-    hpo = make(save)
-    for i in range(6):
+def run_trials(save_path, trials, step):
+    """A closed run in ``save_path`` whose trial i scores ``step * i + 0.01 * epoch`` over 3 epochs."""
+    hpo = make(save_path)
+    for i in range(trials):
         cfg = hpo.get_next_sample()
         for epoch in range(3):
-            hpopt.report(config=cfg, score=0.1 * i + 0.01 * epoch)
+            hpopt.report(config=cfg, score=step * i + 0.01 * epoch)
     hpo.close()
-    return save
+    return save_path
+
+
+@pytest.fixture
+def finished_run(tmp_path):
+    return run_trials(tmp_path / "run", 6, 0.1)
 
 
 def test_api_rows_and_scores_match_the_trial_records(finished_run, serve):
@@ -411,13 +415,7 @@ def test_browser_shows_several_runs_side_by_side(finished_run, tmp_path, serve, 
     each run's best-so-far curve; a run that cannot be read shows its error in its row."""
     from selenium.webdriver.common.by import By
 
-    other = tmp_path / "other"
-    hpo = make(other)
-    for i in range(4):
-        cfg = hpo.get_next_sample()
-        for epoch in range(3):
-            hpopt.report(config=cfg, score=0.05 * i + 0.01 * epoch)
-    hpo.close()
+    other = run_trials(tmp_path / "other", 4, 0.05)
     server = serve(finished_run, other, tmp_path / "no_run_here")
     browser.get(server.url)
     rows = _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#compare-table tbody tr")
