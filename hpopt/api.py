@@ -8,6 +8,7 @@ import math
 import os
 import secrets
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -20,9 +21,17 @@ from ._validate import (
     did_you_mean,
 )
 from .algorithms import EARLY_STOPS, SAMPLERS, SEARCH_ALGS, build_algorithm
-from .auto_config import AutoConfig, asha_epochs_curve, auto_config, auto_config_asha, min_subset_ratio
+from .auto_config import (
+    TRIALS_PER_HYPERPARAMETER,
+    AutoConfig,
+    asha_epochs_curve,
+    auto_config,
+    auto_config_asha,
+    min_subset_ratio,
+)
 from .auto_replan import CostModel
 from .run.budget import Budget
+from .run.calibrate import suggestion_seconds
 from .run.controller import Controller
 from .run.replanner import Replanner
 from .run.settings import RunSettings
@@ -162,6 +171,11 @@ def create(
                   max_iterations=max_iterations, subset_ratio=subset_ratio)
     charge_overhead = num_trials is None
     time_budget_s = _time_budget(expected_time_ratio, num_workers, full_train_seconds)
+    if time_budget_s is not None and num_trials is None and stored is None:
+        # The count is auto config's and there is a deadline in seconds: the plan pays for the suggestions.
+        per_suggestion, spent = _suggestion_overhead(search_alg, space, mode, sampler, num_init_trials)
+        common["trial_overhead"] = per_suggestion / full_train_seconds
+        time_budget_s = max(0.0, time_budget_s - spent * num_workers)  # measuring it took the run's time too
     epoch_budget = None
     plan: AutoConfig | None = None
     asha: dict[str, Any] = {}
@@ -218,7 +232,27 @@ def _replanner(settings: RunSettings, plan: AutoConfig | None, full_train_second
             return (curve[total] - curve[started]) / max(1, total - started)
 
     return Replanner(settings, plan.filled if plan is not None else (), model,
-                     min_subset_ratio(settings.full_dataset_size), rest_epochs)
+                     min_subset_ratio(settings.full_dataset_size), rest_epochs,
+                     suggestion_s=0.0 if plan is None or model is None else plan.trial_overhead * model.full_train_seconds)
+
+
+def _suggestion_overhead(search_alg: str, space: Mapping[str, SearchSpace], mode: str, sampler: str | None,
+                         num_init_trials: int) -> tuple[float, float]:
+    """Seconds the run's kind of searcher takes per suggestion midway through a run of the size aimed at,
+    and the seconds measuring it took.
+
+    Random draws cost microseconds and are not timed; a model-based searcher is timed with about half the
+    results a run aiming at 10 trials per hyperparameter has seen on average.
+    """
+    if search_alg == "random" or (search_alg == "asha" and (sampler or "random") == "random"):
+        return 0.0, 0.0
+    start = time.perf_counter()
+    observations = max(num_init_trials + 2, TRIALS_PER_HYPERPARAMETER * len(space) // 2)
+    seconds = suggestion_seconds(
+        lambda: build_algorithm(search_alg, space=space, mode=mode, seed=0, num_init_trials=num_init_trials,
+                                sampler=sampler).searcher, space, observations)
+    logger.info("auto config: a suggestion takes %.3f s (measured after %d results)", seconds, observations)
+    return seconds, time.perf_counter() - start
 
 
 def _time_budget(ratio: float, num_workers: int, full_train_seconds: float | None) -> float | None:
@@ -239,9 +273,11 @@ def _time_budget(ratio: float, num_workers: int, full_train_seconds: float | Non
 def _log_plan(plan: AutoConfig) -> None:
     for warning in plan.warnings:
         logger.warning("auto config: %s", warning)
+    waits = (f", each trial also waiting {plan.trial_overhead:.3g} full trainings for its suggestion"
+             if plan.trial_overhead > 0 else "")
     logger.info("auto config filled %s: num_trials=%d, max_iterations=%d, subset_ratio=%.4g "
-                "(estimated time ratio %.3g)", ", ".join(plan.filled) or "nothing", plan.num_trials,
-                plan.max_iterations, plan.subset_ratio, plan.estimated_time_ratio)
+                "(estimated time ratio %.3g%s)", ", ".join(plan.filled) or "nothing", plan.num_trials,
+                plan.max_iterations, plan.subset_ratio, plan.estimated_time_ratio, waits)
 
 
 def _check_image_resize(image_resize: Any) -> tuple[int, int]:

@@ -17,7 +17,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ._validate import check_int, check_non_pure_ratio, check_subset_ratio, check_time_ratio
+from ._validate import check_int, check_non_pure_ratio, check_real, check_subset_ratio, check_time_ratio
 from .algorithms.rung_math import (
     asha_bracket_epochs,
     asha_epochs_curve,
@@ -82,6 +82,7 @@ class AutoConfig:
     filled: tuple[str, ...]  # names auto config filled, in signature order
     warnings: tuple[str, ...]
     rungs: tuple[tuple[int, ...], ...] = ()
+    trial_overhead: float = 0.0  # full trainings each trial also spends outside its epochs (its suggestion)
 
 
 # --------------------------------------------------------------------------- validation helpers
@@ -104,6 +105,26 @@ def _check_common(
         check_non_pure_ratio(non_pure_train_ratio),
         check_int("num_workers", num_workers, 1),
     )
+
+
+def _check_overhead(trial_overhead: object) -> float:
+    o = check_real("trial_overhead", trial_overhead)
+    if not 0.0 <= o < math.inf:
+        raise ValueError(f"trial_overhead must be a finite number >= 0 (full trainings per trial), got "
+                         f"{trial_overhead!r}")
+    return o
+
+
+def _training_share(budget: float, trials: int, overhead: float, count_is_ours: bool) -> float:
+    """Full trainings of epochs each of ``trials`` trials gets once its overhead is paid.
+
+    When auto config chooses the count, a trial trains at least as long as its overhead (a GP suggestion,
+    a start-up): a plan whose trials mostly wait for their suggestions buys noise, so fewer trials get
+    more fidelity instead. A count the user set keeps its number; its trials get what is left (floored
+    at a sliver, so the fidelity rule still answers: one epoch on the smallest subset).
+    """
+    share = budget / trials - overhead
+    return max(share, overhead) if count_is_ours and overhead > 0 else max(share, 1e-12)
 
 
 # --------------------------------------------------------------------------- shared tail
@@ -195,12 +216,15 @@ def auto_config(
     num_trials: int | None = None,
     max_iterations: int | None = None,
     subset_ratio: float | None = None,
+    trial_overhead: float = 0.0,
 ) -> AutoConfig:
     """Fill the unset ones of num_trials, max_iterations, subset_ratio for random search / GP-BO.
 
     Aims at 10 trials per hyperparameter (or the user's num_trials), gives each the same share f* of
     the budget, and splits any shortfall below a full training evenly between fewer epochs and a
     smaller subset, so neither fidelity is sacrificed alone. Leftovers from rounding go to trials.
+    ``trial_overhead`` (full trainings a trial spends outside its epochs: the suggestion it waits for, as
+    ``create()`` measures it) comes off each trial's share first.
     """
     n_data, full, n_hp, r, p, workers = _check_common(
         full_dataset_size, num_full_iterations, num_hyperparameters, expected_time_ratio, non_pure_train_ratio,
@@ -210,10 +234,12 @@ def auto_config(
     user_iters = None if max_iterations is None else check_int("max_iterations", max_iterations, 1)
     user_subset = None if subset_ratio is None else check_subset_ratio(subset_ratio)
 
+    overhead = _check_overhead(trial_overhead)
     budget = (r - 1.0) * workers
     s_min = min_subset_ratio(n_data)
     target = TRIALS_PER_HYPERPARAMETER * n_hp
-    per_trial = budget / (user_trials if user_trials is not None else target)
+    per_trial = _training_share(budget, user_trials if user_trials is not None else target, overhead,
+                                user_trials is None)
     warnings: list[str] = []
 
     if user_subset is not None and user_subset < s_min:
@@ -223,7 +249,7 @@ def auto_config(
 
     iterations, subset = fidelity_for(per_trial, full, p, s_min, user_iters, user_subset)
 
-    cost = iterations / full * ((1.0 - p) * subset + p)
+    cost = trial_cost(iterations, full, subset, p) + overhead
     trials, hpo_time = _fit_trials(
         budget=budget,
         cost=cost,
@@ -246,6 +272,7 @@ def auto_config(
         estimated_time_ratio=1.0 + hpo_time,
         filled=filled,
         warnings=tuple(warnings),
+        trial_overhead=overhead,
     )
 
 
@@ -267,6 +294,7 @@ def auto_config_asha(
     reduction_factor: int = 2,
     num_brackets: int | None = None,
     subset_ratio: float | None = None,
+    trial_overhead: float = 0.0,
 ) -> AutoConfig:
     """Fill the unset ones of the ASHA settings, costing trials by the epochs the rungs really run.
 
@@ -293,6 +321,7 @@ def auto_config_asha(
     asha_expected_epochs(lo, hi, rf, brackets)  # raises if num_brackets is too large
     rungs = tuple(tuple(asha_rungs(lo, hi, rf, b)) for b in range(brackets))
 
+    overhead = _check_overhead(trial_overhead)
     budget = (r - 1.0) * workers
     s_min = min_subset_ratio(n_data)
     target = TRIALS_PER_HYPERPARAMETER * n_hp
@@ -310,23 +339,24 @@ def auto_config_asha(
     epochs = epochs_in_run(planned)
     if user_subset is None:
         # Size the subset for the user's trial count if given (else the target), as the sequential rule does.
-        ideal = (budget * full / (planned * epochs) - p) / (1.0 - p)
+        share = _training_share(budget, planned, overhead, user_trials is None)
+        ideal = (share * full / epochs - p) / (1.0 - p)
         subset = clamp(ideal, s_min, 1.0)
     else:
         subset = user_subset
 
-    cost = trial_cost(epochs, full, subset, p)
+    cost = trial_cost(epochs, full, subset, p) + overhead
     for _ in range(8 if user_trials is None else 0):  # a run of another size spends other epochs per trial
         fitting = max(1, math.floor(budget / cost + _REL_TOL))
         if fitting == planned:
             break
         previous, planned = planned, fitting
         epochs = epochs_in_run(planned)
-        cost = trial_cost(epochs, full, subset, p)
+        cost = trial_cost(epochs, full, subset, p) + overhead
         if abs(planned - previous) <= 1 and budget / cost < planned:  # oscillating: the smaller run surely fits
             planned = min(planned, previous)
             epochs = epochs_in_run(planned)
-            cost = trial_cost(epochs, full, subset, p)
+            cost = trial_cost(epochs, full, subset, p) + overhead
             break
     trials, hpo_time = _fit_trials(
         budget=budget,
@@ -352,4 +382,5 @@ def auto_config_asha(
         filled=filled,
         warnings=tuple(warnings),
         rungs=rungs,
+        trial_overhead=overhead,
     )

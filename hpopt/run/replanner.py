@@ -39,7 +39,7 @@ class Replanner:
     """Keeps a run with a deadline in seconds on a plan that fits it."""
 
     def __init__(self, settings: RunSettings, owned: Iterable[str], model: CostModel | None, min_subset: float,
-                 asha_epochs: AshaEpochs | None = None) -> None:
+                 asha_epochs: AshaEpochs | None = None, suggestion_s: float = 0.0) -> None:
         self.settings = settings
         # ASHA's epochs follow its rung schedule, and its rungs compare trials' scores, which must come from
         # the same subset to be comparable: only its number of trials moves.
@@ -48,6 +48,7 @@ class Replanner:
         self.min_subset = float(min_subset)
         self.asha_epochs = asha_epochs
         self.initial = self.plan
+        self.suggestion_s = float(suggestion_s)  # what the plan at the start counted per trial for its suggestion
         self.replans: list[dict[str, Any]] = []
         self._costs: deque[TrialCost] = deque(maxlen=_WINDOW)
         self._collected = 0
@@ -117,7 +118,8 @@ class Replanner:
             return {}
         i = self.initial
         return {"auto_plan": {"owned": sorted(self.owned), "num_trials": i.num_trials,
-                              "max_iterations": i.max_iterations, "subset_ratio": i.subset_ratio},
+                              "max_iterations": i.max_iterations, "subset_ratio": i.subset_ratio,
+                              "suggestion_s": round(self.suggestion_s, 6)},
                 "replans": list(self.replans)}
 
     def restore(self, stored: Mapping[str, Any]) -> None:
@@ -127,4 +129,5 @@ class Replanner:
         if isinstance(plan, Mapping):
             self.owned = frozenset(o for o in plan.get("owned", ()) if o in OWNABLE)
             self.initial = Plan(int(plan["num_trials"]), int(plan["max_iterations"]), float(plan["subset_ratio"]))
+            self.suggestion_s = float(plan.get("suggestion_s") or 0.0)
         self.replans = [dict(r) for r in stored.get("replans", ()) if isinstance(r, Mapping)]
