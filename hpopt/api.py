@@ -231,9 +231,9 @@ def _replanner(settings: RunSettings, plan: AutoConfig | None, full_train_second
             curve = asha_epochs_curve(lo, settings.max_iterations, rf, brackets, total)
             return (curve[total] - curve[started]) / max(1, total - started)
 
+    suggestion_s = 0.0 if plan is None or model is None else plan.trial_overhead * model.full_train_seconds
     return Replanner(settings, plan.filled if plan is not None else (), model,
-                     min_subset_ratio(settings.full_dataset_size), rest_epochs,
-                     suggestion_s=0.0 if plan is None or model is None else plan.trial_overhead * model.full_train_seconds)
+                     min_subset_ratio(settings.full_dataset_size), rest_epochs, suggestion_s=suggestion_s)
 
 
 def _suggestion_overhead(search_alg: str, space: Mapping[str, SearchSpace], mode: str, sampler: str | None,
