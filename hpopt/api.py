@@ -86,7 +86,7 @@ def create(
     the rest of the plan would miss that time by more than 20 % (fewer epochs or a smaller subset before
     fewer trials; more fidelity, then more trials, when trials are cheaper than planned).
     ASHA (``search_alg="asha"``) also fills ``min_iterations`` and ``num_brackets`` and ends when the
-    epoch budget is spent; ``sampler`` ("random" or "bayes") picks how it draws new trials.
+    epoch budget is spent; ``sampler`` ("random", "bayes" or "forest") picks how it draws new trials.
     ``storage="memory"`` keeps the run in this process's memory instead of files under save_path (for
     simulations, notebooks and tests: nothing is written, nothing survives the process).
     """

@@ -61,8 +61,8 @@ def test_fewer_trials_only_below_the_lowest_fidelity():
     very_slow = scaled(20.0, overhead=5.0)
     left = 400.0
     new = replan(plan, 10, left, very_slow, ALL, min_subset=0.1)
-    assert (new.max_iterations, new.subset_ratio) == (1, 0.1)  # the floor: one epoch on the smallest subset
-    one = very_slow.trial_seconds(1, 0.1)
+    assert (new.max_iterations, new.subset_ratio) == (2, 0.1)  # the floor: two epochs on the smallest subset
+    one = very_slow.trial_seconds(2, 0.1)
     assert new.num_trials == 10 + int(left // one) < 50
     fixed_count = replan(plan, 10, left, very_slow, frozenset({"max_iterations", "subset_ratio"}), 0.1)
     assert fixed_count.num_trials == 50  # a count the user set stays, even when it cannot fit

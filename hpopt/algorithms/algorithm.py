@@ -4,7 +4,8 @@
 - ``smbo`` (baye_opt): :class:`~.gp_ucb.GpUcbSearcher`, optionally the median rule; the first
   ``num_init_trials`` trials run to the end as the rule's reference curves (as the original did).
 - ``asha``: a :class:`~.asha.RungSchedule`, the ASHA stopper at its rungs, and any searcher to draw new
-  trials (random, or the rung model); a new searcher plugs in here without subclassing anything.
+  trials (random, the rung model, or the forest over config and epoch); a new searcher plugs in here
+  without subclassing anything.
 
 The controller reads only this object: which params to try (``searcher``), how long a trial runs and
 is expected to run, and what to put in a train_config so the trainer applies the right stop rule.
@@ -18,6 +19,7 @@ from typing import Any
 
 from ..search_space import SearchSpace
 from .asha import RungModelSearcher, RungSchedule
+from .forest_searcher import FidelityForestSearcher
 from .gp_ucb import GP_RESTARTS, GpUcbSearcher
 from .random_search import RandomSearcher
 from .searcher import Searcher
@@ -25,7 +27,7 @@ from .searcher import Searcher
 SMBO_NAMES = ("bayes_opt", "baye_opt", "smbo")
 SEARCH_ALGS = (*SMBO_NAMES, "asha", "random")
 EARLY_STOPS = (None, "median_stop")
-SAMPLERS = ("random", "bayes")
+SAMPLERS = ("random", "bayes", "forest")
 
 
 @dataclass
@@ -96,4 +98,6 @@ def build_algorithm(search_alg: str, *, space: Mapping[str, SearchSpace], mode: 
         # ASHA's noisy rung scores it made the sampler worse (tests/test_asha.py, 2 of 5 seeds far off).
         searcher = RungModelSearcher(gp(restarts=0, select_warp=False), RandomSearcher(seed), schedule.levels,
                                      mode)
+    elif sampler == "forest":
+        searcher = FidelityForestSearcher(space, RandomSearcher(seed), max_iterations, mode, seed)
     return Algorithm("asha", searcher, schedule=schedule, early_stop="asha", settings={"sampler": sampler})

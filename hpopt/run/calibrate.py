@@ -38,8 +38,10 @@ def suggestion_seconds(make_searcher: Callable[[], Searcher], space: Mapping[str
         params = draw.suggest(SuggestRequest(seen, 0, space))
         if params is None:  # a small discrete space holds fewer configs than asked for
             break
+        score = float(rng.normal())
         searcher.on_config(seen, 0, params)
-        searcher.on_result(seen, float(rng.normal()))
+        searcher.on_scores(seen, 0, [score])  # one epoch each: what a multi-fidelity searcher models
+        searcher.on_result(seen, score)
         seen += 1
     seconds = []
     for k in range(_TIMED + 1):

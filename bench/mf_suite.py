@@ -1,0 +1,371 @@
+"""Multi-fidelity suite: the config each method would return, on 8 tabulated problems, same epoch budget.
+
+Problems (``--problems``): the two shipped MLP tables (``digits``, ``mnist``), a linear model trained by
+SGD on digits (``sgd_digits``, made by ``bench/mf/make_sgd_table.py``), and five synthetic tables whose
+epoch-1 scores rank configurations from faithfully to the wrong way round (``bench/mf/synthetic.py``).
+
+Every method gets the same budget in epochs (``--budget`` full trainings, x 27 epochs) and runs in
+simulated time with ``--workers`` workers (1 and 4 in the issue's protocol). Each run records its trace of
+reported epochs (simulated time, trial, table row, epoch, score), cut at the budget's last epoch. The
+**config the method would return** at that point is chosen by the method's own rule:
+
+* hpopt (every algorithm) and Optuna: the highest fidelity reached first, then the best score (hpopt's
+  documented rule; Optuna's best trial is a completed one);
+* Syne Tune and DEHB: the best score reported at any epoch or fidelity (Syne Tune's ``best_config`` over
+  the results; DEHB's incumbent, which any fidelity's result may replace).
+
+Regret = the best seed-averaged last-epoch accuracy of the table minus that of the returned config.
+
+Methods: ``hpopt-random`` (full trials), ``hpopt-asha`` (random sampler), ``hpopt-asha-forest`` (the
+forest over config and epoch), ``hpopt-asha-bayes`` (GP on one rung), ``hpopt-bo-median`` (GP-UCB + median
+stop), ``optuna-tpe-hb`` (TPE + HyperbandPruner), ``syne-asha``, ``syne-bohb``, ``syne-cqr`` (Syne Tune's
+ASHA with conformal quantile regression), ``dehb``. ASHA-type methods: min 1, max 27 epochs, rf 3.
+
+    bench/tabular/.venv/bin/python bench/mf_suite.py --workers 4 --seeds 20 [--problems ...] [--methods ...]
+
+Runs are cached in ``bench/results/mf/`` (rerunning skips finished ones); the summary table is printed
+as Markdown (median and IQR of the final regret, seconds per decision).
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import json
+import logging
+import multiprocessing as mp
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+from mf import synthetic  # noqa: E402
+
+import hpopt  # noqa: E402
+from hpopt.adapters.simulator import simulate  # noqa: E402
+from hpopt.adapters.table import Table  # noqa: E402
+
+TABLES = ROOT / "bench" / "tabular" / "data"
+RESULTS = ROOT / "bench" / "results" / "mf"
+PROBLEMS = ("digits", "mnist", "sgd_digits", *synthetic.PROBLEMS)
+METHODS = ("hpopt-random", "hpopt-asha", "hpopt-asha-forest", "hpopt-asha-bayes", "hpopt-bo-median",
+           "optuna-tpe-hb", "syne-asha", "syne-bohb", "syne-cqr", "dehb")
+RF, MIN_EPOCHS = 3, 1
+RAM = "/dev/shm" if os.path.isdir("/dev/shm") else None
+
+
+class Step(NamedTuple):
+    """One reported epoch (or, for DEHB, one finished job at its fidelity)."""
+
+    time: float
+    trial: int
+    row: int
+    epoch: int
+    score: float
+
+
+def load(name: str) -> Table:
+    if name in synthetic.PROBLEMS:
+        return synthetic.make(name)
+    return Table.load(TABLES / f"{name}.npz")
+
+
+# --- hpopt ---------------------------------------------------------------------------------------------
+
+
+def run_hpopt(method: str, table: Table, seed: int, workers: int, budget: int) -> tuple[list[Step], int]:
+    folder = tempfile.mkdtemp(dir=RAM)
+    try:
+        args: dict[str, Any] = dict(full_dataset_size=1000, num_full_iterations=table.num_epochs,
+                                    search_space=table.search_space(), save_path=folder, num_trials=100_000,
+                                    max_iterations=table.num_epochs, subset_ratio=1.0, seed=seed,
+                                    num_workers=workers, storage="memory")
+        if method == "hpopt-random":
+            args.update(search_alg="random")
+        elif method == "hpopt-bo-median":
+            args.update(search_alg="bayes_opt", early_stop="median_stop")
+        else:
+            sampler = {"hpopt-asha": "random", "hpopt-asha-forest": "forest", "hpopt-asha-bayes": "bayes"}[method]
+            args.update(search_alg="asha", min_iterations=MIN_EPOCHS, reduction_factor=RF, sampler=sampler)
+        hpo = hpopt.create(**args)
+        hpo.epoch_budget = float(budget)  # no new trial once the epochs are spent; the trace is cut there too
+        res = simulate(hpo, table, n_workers=workers, seed=seed)
+        rows = {int(e["trial_id"]): table.index_of(e["config"]) for e in hpo.get_current_status()["config_list"]}
+        hpo.close()
+        steps = [Step(ev.time, ev.trial, rows[ev.trial], ev.epoch, float(ev.score)) for ev in res.trace
+                 if ev.score is not None]
+        return steps, len(rows)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# --- Syne Tune -----------------------------------------------------------------------------------------
+
+
+def syne_blackbox(table: Table) -> Any:
+    import pandas as pd
+    from syne_tune.blackbox_repository.blackbox_tabular import BlackboxTabular
+    from syne_tune.config_space import choice, randint
+
+    names = list(table.values)
+    hp = pd.DataFrame([{n: table.values[n][i] for n, i in zip(names, row, strict=True)}
+                       for row in table.configs.tolist()])
+    space = {n: choice(table.values[n]) for n in names}
+    e = table.num_epochs
+    objectives = np.stack([table.val_acc, table.elapsed], axis=-1)
+    return BlackboxTabular(hyperparameters=hp, configuration_space=space, fidelity_space={"epoch": randint(1, e)},
+                           objectives_evaluations=objectives, fidelity_values=np.arange(1, e + 1),
+                           objectives_names=["val_acc", "elapsed"])
+
+
+def run_syne(method: str, table: Table, seed: int, workers: int, budget: int) -> tuple[list[Step], int]:
+    from syne_tune import StoppingCriterion, Tuner
+    from syne_tune.backend.simulator_backend.simulator_backend import SimulatorConfig
+    from syne_tune.backend.simulator_backend.simulator_callback import SimulatorCallback
+    from syne_tune.blackbox_repository import UserBlackboxBackend
+    from syne_tune.optimizer.baselines import ASHA, ASHACQR, BOHB
+
+    logging.getLogger("syne_tune").setLevel(logging.ERROR)
+    blackbox = syne_blackbox(table)
+    names = list(table.values)
+    steps: list[Step] = []
+    trials: set[int] = set()
+
+    class Record(SimulatorCallback):
+        def on_trial_result(self, trial: Any, status: str, result: dict[str, Any], decision: str) -> None:
+            super().on_trial_result(trial, status, result, decision)
+            row = table.index_of({n: trial.config[n] for n in names})
+            trials.add(int(trial.trial_id))
+            steps.append(Step(float(result["st_tuner_time"]), int(trial.trial_id), row, int(result["epoch"]),
+                              float(result["val_acc"])))
+
+    cls = {"syne-asha": ASHA, "syne-bohb": BOHB, "syne-cqr": ASHACQR}[method]
+    scheduler = cls(config_space=blackbox.configuration_space, metric="val_acc", do_minimize=False,
+                    time_attr="epoch", max_t=table.num_epochs, grace_period=MIN_EPOCHS, reduction_factor=RF,
+                    random_seed=seed)
+    out = tempfile.mkdtemp(dir=RAM)
+    os.environ["SYNETUNE_FOLDER"] = out
+    try:
+        no_delays = SimulatorConfig(delay_on_trial_result=0, delay_complete_after_final_report=0,
+                                    delay_complete_after_stop=0, delay_start=0, delay_stop=0)
+        np.random.seed(seed)  # each trial replays a table seed drawn from numpy's global generator
+        poll = float(table.elapsed[:, :, 0].mean()) / 20  # Syne Tune polls; much finer than one epoch
+        backend = UserBlackboxBackend(blackbox=blackbox, elapsed_time_attr="elapsed", seed=None,
+                                      simulator_config=no_delays, tuner_sleep_time=poll)
+        tuner = Tuner(trial_backend=backend, scheduler=scheduler,
+                      stop_criterion=StoppingCriterion(max_num_evaluations=budget + workers),
+                      n_workers=workers, sleep_time=0, callbacks=[Record()], results_update_interval=1e9,
+                      print_update_interval=1e9, save_tuner=False)
+        tuner.run()
+        return sorted(steps), len(trials)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+# --- Optuna and DEHB: ask/tell in an event loop of simulated time -------------------------------------
+
+
+def run_optuna(table: Table, seed: int, workers: int, budget: int) -> tuple[list[Step], int]:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed),
+        pruner=optuna.pruners.HyperbandPruner(min_resource=MIN_EPOCHS, max_resource=table.num_epochs,
+                                              reduction_factor=RF))
+    names = list(table.values)
+    rng = np.random.default_rng(seed)
+    heap: list[tuple[float, int, int]] = []
+    state: dict[int, tuple[Any, int, int, int]] = {}
+    steps: list[Step] = []
+    seq, now = 0, 0.0
+
+    def start(worker: int) -> None:
+        nonlocal seq
+        trial = study.ask()
+        params = {n: table.values[n][trial.suggest_int(n, 0, len(table.values[n]) - 1)] for n in names}
+        row, s = table.index_of(params), int(rng.integers(table.num_seeds))
+        state[worker] = (trial, row, s, 0)
+        heapq.heappush(heap, (now + float(table.elapsed[row, s, 0]), seq, worker))
+        seq += 1
+
+    for w in range(workers):
+        start(w)
+    while heap and len(steps) < budget:
+        now, _, w = heapq.heappop(heap)
+        trial, row, s, done = state[w]
+        score = float(table.val_acc[row, s, done])
+        done += 1
+        steps.append(Step(now, trial.number, row, done, score))
+        trial.report(score, done)
+        if trial.should_prune():
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        elif done == table.num_epochs:
+            study.tell(trial, score)
+        else:
+            state[w] = (trial, row, s, done)
+            heapq.heappush(heap, (now + float(table.elapsed[row, s, done] - table.elapsed[row, s, done - 1]), seq, w))
+            seq += 1
+            continue
+        start(w)
+    return steps, len(study.trials)
+
+
+def run_dehb(table: Table, seed: int, workers: int, budget: int) -> tuple[list[Step], int]:
+    """DEHB (ask/tell): a job trains a config from scratch for its fidelity; it costs that many epochs."""
+    import ConfigSpace as CS
+    from dehb import DEHB
+
+    names = list(table.values)
+    cs = CS.ConfigurationSpace(seed=seed)
+    for n in names:
+        cs.add(CS.UniformIntegerHyperparameter(n, 0, len(table.values[n]) - 1))
+    folder = tempfile.mkdtemp(dir=RAM)
+    try:
+        opt = DEHB(cs=cs, dimensions=len(names), min_fidelity=MIN_EPOCHS, max_fidelity=table.num_epochs, eta=RF,
+                   n_workers=1, output_path=folder, seed=seed, save_freq="end", log_level="ERROR")
+        rng = np.random.default_rng(seed)
+        heap: list[tuple[float, int, int]] = []
+        jobs: dict[int, tuple[Any, int, int]] = {}
+        steps: list[Step] = []
+        spent, seq, now = 0, 0, 0.0
+
+        def start(worker: int) -> None:
+            nonlocal seq, spent
+            job = opt.ask()
+            fidelity = int(round(job["fidelity"]))
+            config = job["config"]
+            row = table.index_of({n: table.values[n][int(config[n])] for n in names})
+            s = int(rng.integers(table.num_seeds))
+            jobs[seq] = (job, row, s)
+            spent += fidelity
+            heapq.heappush(heap, (now + float(table.elapsed[row, s, fidelity - 1]), seq, worker))
+            seq += 1
+
+        for w in range(workers):
+            start(w)
+        while heap:
+            now, key, w = heapq.heappop(heap)
+            job, row, s = jobs.pop(key)
+            fidelity = int(round(job["fidelity"]))
+            score = float(table.val_acc[row, s, fidelity - 1])
+            steps.extend(Step(now, key, row, e, score if e == fidelity else float("nan"))
+                         for e in range(1, fidelity + 1))  # the epochs it cost; only the last one scored
+            opt.tell(job, {"fitness": -score, "cost": fidelity})
+            if spent < budget:
+                start(w)
+        return steps, seq
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# --- the returned config and its regret ----------------------------------------------------------------
+
+
+def returned_row(steps: list[Step], rule: str) -> int | None:
+    """The table row the method would return after ``steps``: by fidelity first, or by any score."""
+    best: dict[int, tuple[int, float, int]] = {}  # trial -> (epochs reached, best score, row)
+    for st in steps:
+        if st.score != st.score:  # NaN: an epoch DEHB paid for without a score
+            continue
+        epochs, score, _ = best.get(st.trial, (0, -np.inf, st.row))
+        best[st.trial] = (max(epochs, st.epoch), max(score, st.score), st.row)
+    if not best:
+        return None
+    if rule == "any":
+        return max(best.values(), key=lambda v: v[1])[2]
+    return max(best.values(), key=lambda v: (v[0], v[1]))[2]
+
+
+def regret(table: Table, row: int | None) -> float:
+    final = table.val_acc[:, :, -1].mean(axis=1)
+    return float(final.max() - (final[row] if row is not None else final.min()))
+
+
+def one_run(job: tuple[str, str, int, int, float]) -> dict[str, Any]:
+    method, name, seed, workers, budget_full = job
+    path = RESULTS / f"{name}_{method}_w{workers}_b{budget_full:g}_{seed}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    table = load(name)
+    budget = int(round(budget_full * table.num_epochs))
+    started = time.perf_counter()
+    if method.startswith("hpopt"):
+        steps, trials = run_hpopt(method, table, seed, workers, budget)
+    elif method.startswith("syne"):
+        steps, trials = run_syne(method, table, seed, workers, budget)
+    elif method == "dehb":
+        steps, trials = run_dehb(table, seed, workers, budget)
+    else:
+        steps, trials = run_optuna(table, seed, workers, budget)
+    wall = time.perf_counter() - started
+    steps = sorted(steps)[:budget]
+    rule = "any" if method.startswith("syne") or method == "dehb" else "fidelity"
+    anytime = []  # regret of the returned config after each tenth of the budget
+    for k in range(1, 11):
+        anytime.append(regret(table, returned_row(steps[:budget * k // 10], rule)))
+    out = {"method": method, "problem": name, "seed": seed, "workers": workers, "budget_epochs": budget,
+           "regret": anytime[-1], "anytime": anytime, "trials": trials, "epochs": len(steps),
+           "wall_seconds": wall, "seconds_per_trial": wall / max(1, trials)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(out))
+    tmp.replace(path)
+    print(f"{name} {method} w{workers} seed {seed}: regret {out['regret']:.4f}, {trials} trials, {wall:.1f} s",
+          flush=True)
+    return out
+
+
+def summarize(results: list[dict[str, Any]], problems: list[str], methods: list[str]) -> str:
+    def q(values: list[float]) -> tuple[float, float, float]:
+        a = np.array(values)
+        return float(np.median(a)), float(np.percentile(a, 25)), float(np.percentile(a, 75))
+
+    lines = ["| method | " + " | ".join(problems) + " | s per trial |",
+             "|---|" + "---|" * len(problems) + "---:|"]
+    medians: dict[tuple[str, str], float] = {}
+    for m in methods:
+        cells = []
+        for p in problems:
+            rs = [r["regret"] for r in results if r["method"] == m and r["problem"] == p]
+            if not rs:
+                cells.append("–")
+                continue
+            med, lo, hi = q(rs)
+            medians[m, p] = med
+            cells.append(f"{med:.4f} ({lo:.4f}–{hi:.4f})")
+        per = [r["seconds_per_trial"] for r in results if r["method"] == m]
+        lines.append(f"| {m} | " + " | ".join(cells) + f" | {statistics.median(per) if per else float('nan'):.4f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--problems", nargs="+", default=list(PROBLEMS), choices=PROBLEMS)
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--budget", type=float, default=20.0, help="full trainings of epochs (default 20)")
+    parser.add_argument("--processes", type=int, default=2)
+    args = parser.parse_args()
+    jobs = [(m, p, s, args.workers, args.budget) for p in args.problems for m in args.methods
+            for s in range(args.first_seed, args.first_seed + args.seeds)]
+    with mp.get_context("spawn").Pool(args.processes) as pool:
+        results = pool.map(one_run, jobs, chunksize=1)
+    print(f"\nworkers {args.workers}, budget {args.budget:g} full trainings, seeds "
+          f"{args.first_seed}..{args.first_seed + args.seeds - 1}\n")
+    print(summarize(results, args.problems, args.methods))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""ASHA's "forest" sampler: one model of the score over (config, epoch), asked about the last epoch.
+
+ASHA with random draws spends most of its budget on epoch-1 results, and a sampler fitted on one rung
+(:class:`~.asha.RungModelSearcher`) trusts that rung: where early epochs rank configs differently from the
+last one, it chases what looks good early. This searcher fits a random forest (scikit-learn's extra
+trees, bootstrapped, as SMAC models configurations) to every reported epoch of every trial, with the
+epoch as an input (``log e / log max``). A config is proposed for its predicted score **at the last
+epoch**: where low fidelities mislead, the trees split on the epoch and the few long trials decide;
+where they agree, every short trial informs the prediction. Trees cost O(n log n) to fit, so a
+suggestion stays cheap at hundreds of trials (the GP's cubic fit does not), and they need no warping
+for scores whose scale changes with the epoch.
+
+Acquisition: the mean of the trees' predictions plus ``kappa`` times their spread, over random points
+of the box and perturbations of the best configs seen at the highest epoch reached, configs already
+tried or running excluded. A share of trials (``random_fraction``, as BOHB does) is drawn at random,
+and all of them until ``min_trials`` trials have reported, so the model never starves the search of
+fresh regions. Pure: the controller feeds events; draws come from the run's seed and the trial id.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..search_space import SearchSpace
+from .gp_box import GpBox
+from .random_search import RandomSearcher
+from .scores import config_key, signed
+from .searcher import SuggestRequest
+
+RANDOM_FRACTION = 0.2  # trials drawn at random after the start: keeps exploring where the trees are confident
+KAPPA = 1.0  # spread weight in the acquisition (the trees' spread is a rough uncertainty)
+N_TREES = 32
+MAX_POINTS = 800  # observations the trees see at most: every trial's longest, then a seeded sample of the rest
+N_RANDOM_CANDIDATES = 512
+N_LOCAL_CANDIDATES = 256
+LOCAL_SCALE = 0.08  # spread of the perturbations of the best configs, in the unit box
+N_CENTRES = 5  # configs predicted best at the last epoch, perturbed for local candidates
+
+
+class FidelityForestSearcher:
+    """Random forest over (config, log epoch), proposing by the predicted score at the last epoch."""
+
+    def __init__(self, space: Mapping[str, SearchSpace], random: RandomSearcher, max_epoch: int, mode: str,
+                 seed: int, *, min_trials: int | None = None, random_fraction: float = RANDOM_FRACTION) -> None:
+        self.box = GpBox(space)
+        self.random = random
+        self.max_epoch = int(max_epoch)
+        self.mode = mode
+        self.seed = int(seed)
+        self.min_trials = int(min_trials) if min_trials is not None else len(space) + 2
+        self.random_fraction = float(random_fraction)
+        self._params: dict[int, tuple[int, dict[str, Any]]] = {}  # trial id -> (attempt, params)
+        self._curves: dict[int, tuple[int, list[float | None]]] = {}  # trial id -> (attempt, scores reported)
+        self._encoded: dict[tuple[int, int], np.ndarray] = {}
+
+    @property
+    def exhausted(self) -> bool:
+        return self.random.exhausted
+
+    # --- events --------------------------------------------------------------------------------
+
+    def on_config(self, trial_id: int, attempt: int, params: Mapping[str, Any]) -> None:
+        self._params[trial_id] = (attempt, dict(params))
+        self.random.on_config(trial_id, attempt, params)
+
+    def on_scores(self, trial_id: int, attempt: int, scores: Sequence[float | None]) -> None:
+        self._curves[trial_id] = (attempt, list(scores))
+
+    def on_result(self, trial_id: int, score: float | None) -> None:
+        pass
+
+    def state(self) -> dict[str, Any]:
+        return {"random_fraction": self.random_fraction}
+
+    # --- the model -----------------------------------------------------------------------------
+
+    def _fidelity(self, epoch: int) -> float:
+        return math.log(epoch) / math.log(self.max_epoch) if self.max_epoch > 1 else 1.0
+
+    def _x(self, trial_id: int, attempt: int, params: Mapping[str, Any]) -> np.ndarray:
+        key = (trial_id, attempt)
+        if key not in self._encoded:
+            self._encoded[key] = self.box.encode(params)
+        return self._encoded[key]
+
+    def observations(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Rows (box coordinates + fidelity), the best-so-far score at each reported epoch (max-mode
+        sign), and each trial's longest row (the incumbents are picked among those)."""
+        longest, rest = [], []
+        for tid, (attempt, scores) in sorted(self._curves.items()):  # trial order: the same after a resume
+            held = self._params.get(tid)
+            if held is None or held[0] != attempt:
+                continue
+            x = self._x(tid, attempt, held[1])
+            rows, best = [], -math.inf  # the best-so-far score (max-mode sign), as ASHA's rungs compare
+            for epoch, score in enumerate(scores[:self.max_epoch], start=1):
+                if score is not None and math.isfinite(score):
+                    best = max(best, signed(score, self.mode))
+                if best > -math.inf:
+                    rows.append((np.append(x, self._fidelity(epoch)), best))
+            if rows:
+                longest.append(rows[-1])
+                rest.extend(rows[:-1])
+        if len(longest) + len(rest) > MAX_POINTS and len(longest) < MAX_POINTS:
+            keep = rng.choice(len(rest), size=MAX_POINTS - len(longest), replace=False)
+            rest = [rest[i] for i in sorted(keep)]
+        rows = longest + rest
+        if not rows:
+            return np.empty((0, self.box.dims + 1)), np.empty(0), np.empty((0, self.box.dims + 1))
+        xs = np.array([r[0] for r in rows])
+        ys = np.array([r[1] for r in rows], dtype=float)
+        return xs, ys, xs[:len(longest)]
+
+    def suggest(self, request: SuggestRequest) -> dict[str, Any] | None:
+        rng = np.random.default_rng([self.seed, request.trial_id, request.attempt, 0x7F])
+        reported = sum(1 for att, scores in self._curves.values() if scores)
+        if reported < self.min_trials or rng.random() < self.random_fraction:
+            return self.random.suggest(request)
+        xs, ys, longest = self.observations(rng)
+        params = self._propose(request, xs, ys, longest, rng)
+        self.random.on_config(request.trial_id, request.attempt, params)
+        return params
+
+    def _propose(self, request: SuggestRequest, xs: np.ndarray, ys: np.ndarray, longest: np.ndarray,
+                 rng: np.random.Generator) -> dict[str, Any]:
+        from sklearn.ensemble import ExtraTreesRegressor  # imported here: trainers never need it
+
+        forest = ExtraTreesRegressor(n_estimators=N_TREES, min_samples_leaf=2, bootstrap=True, max_features=0.8,
+                                     random_state=int(rng.integers(2**31 - 1)), n_jobs=1).fit(xs, ys)
+        d = self.box.dims
+        seen = longest[:, :d]
+        predicted = forest.predict(np.hstack([seen, np.ones((len(seen), 1))]))
+        centres = seen[np.argsort(-predicted)[:N_CENTRES]]  # best configs by their predicted last-epoch score
+        candidates = self._candidates(centres, self.box.upper(request.space), rng)
+        grid = np.hstack([candidates, np.ones((len(candidates), 1))])  # asked about the last epoch
+        per_tree = np.stack([tree.predict(grid) for tree in forest.estimators_])
+        score = per_tree.mean(axis=0) + KAPPA * per_tree.std(axis=0)
+        tried = {config_key(p) for tid, (_, p) in self._params.items() if tid != request.trial_id}
+        tried.update(config_key(p) for p in request.pending)
+        for i in np.argsort(-score):
+            params = self.box.decode(candidates[i], request.space)
+            if config_key(params) not in tried:
+                return params
+        return self.box.decode(candidates[int(np.argmax(score))], request.space)
+
+    def _candidates(self, centres: np.ndarray, ub: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Random points of the box, and perturbations of the configs predicted best at the last epoch."""
+        d = self.box.dims
+        points = [rng.random((N_RANDOM_CANDIDATES, d))]
+        if len(centres):
+            picks = centres[rng.integers(len(centres), size=N_LOCAL_CANDIDATES)]
+            points.append(np.clip(picks + rng.normal(0.0, LOCAL_SCALE, (N_LOCAL_CANDIDATES, d)), 0.0, 1.0))
+        return self.box.snap(np.minimum(np.vstack(points), ub))
