@@ -110,9 +110,9 @@ def fidelity_for(per_trial: float, num_full_iterations: int, non_pure_train_rati
     """Epochs and subset for trials of ``per_trial`` full trainings each; a value given is kept as it is.
 
     Full fidelity when the budget affords it; below that the shortfall is split evenly between fewer
-    epochs (never below :func:`min_epochs`) and a smaller subset, so neither fidelity is sacrificed alone. The subset is solved again after
-    the epochs are rounded, within ``[min_subset, 1]``. Auto config plans with this and re-planning
-    during a run re-plans with it, so both follow one rule.
+    epochs (never below :func:`min_epochs`) and a smaller subset, so neither fidelity is sacrificed
+    alone. The subset is solved again after the epochs are rounded, within ``[min_subset, 1]``. Auto
+    config plans with this and re-planning during a run re-plans with it, so both follow one rule.
     """
     full, p = num_full_iterations, non_pure_train_ratio
     if iterations is None:
