@@ -101,7 +101,7 @@ def run_hpopt(method: str, table: Table, seed: int, workers: int, budget: int) -
         res = simulate(hpo, table, n_workers=workers, seed=seed)
         rows = {int(e["trial_id"]): table.index_of(e["config"]) for e in hpo.get_current_status()["config_list"]}
         hpo.close()
-        steps = [Step(ev.time, ev.trial, rows[ev.trial], ev.epoch, float(ev.score)) for ev in res.trace
+        steps = [Step(ev.time, ev.trial_id, rows[ev.trial_id], ev.epoch, float(ev.score)) for ev in res.trace
                  if ev.score is not None]
         return steps, len(rows)
     finally:
