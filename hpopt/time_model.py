@@ -98,9 +98,9 @@ def _balanced_fraction(per_trial: float, p: float) -> float:
 def min_epochs(num_full_iterations: int) -> int:
     """Fewest epochs auto config gives a trial: 2 when the full training has 4 or more.
 
-    A single epoch's score rewards the fastest start: on the digits sample (12 epochs), both runs whose
-    trials had one epoch tuned a config with a learning rate near 0.3 that then trained to a test accuracy
-    of 0.64 and 0.87, while every plan of two or more epochs gave 0.89-0.99 (docs/benchmarks.md).
+    A single epoch's score rewards the fastest start and shows nothing of how training goes on: on the
+    digits sample (12 epochs) both runs whose trials had one epoch tuned a learning rate near 0.3 that
+    then trained to a test accuracy of 0.64 and 0.87 (docs/auto_config.md has the figures).
     """
     return 2 if num_full_iterations >= 4 else 1
 
