@@ -164,6 +164,8 @@ def create(
         subset_ratio = subset_ratio if subset_ratio is not None else stored.get("subset_ratio")
         min_iterations = min_iterations if min_iterations is not None else stored.get("min_iterations")
         num_brackets = num_brackets if num_brackets is not None else stored.get("num_brackets")
+        if search_alg == "asha" and sampler is None:
+            sampler = stored.get("sampler")  # a resumed run keeps its sampler, whatever today's default
         seed = stored.get("seed", seed)  # the run's searchers must draw what they drew before
     common = dict(full_dataset_size=full_dataset_size, num_full_iterations=num_full_iterations,
                   num_hyperparameters=len(space), expected_time_ratio=expected_time_ratio,

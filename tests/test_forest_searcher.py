@@ -131,3 +131,15 @@ def test_asha_with_the_forest_sampler_runs_and_resumes_exactly(tmp_path, mode):
     _, first = run(str(tmp_path / "split"), stop_after=30)
     _, rest = run(str(tmp_path / "split"), resume=True)
     assert first + rest == issued  # a resumed run suggests exactly what the uninterrupted one did
+
+
+def test_a_resumed_run_keeps_its_sampler_when_none_is_given(tmp_path):
+    args = dict(full_dataset_size=1000, num_full_iterations=9, search_space=dict(SPACE), save_path=str(tmp_path),
+                search_alg="asha", num_trials=8, max_iterations=9, subset_ratio=1.0, seed=1)
+    hpo = hpopt.create(**args, sampler="forest")
+    cfg = hpo.get_next_sample()
+    hpopt.report(cfg, 0.5)
+    hpo.close()
+    again = hpopt.create(**args, resume=True)
+    assert isinstance(again.algorithm.searcher, FidelityForestSearcher)
+    assert again.get_current_status()["sampler"] == "forest"
