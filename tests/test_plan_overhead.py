@@ -52,7 +52,7 @@ def test_overhead_as_large_as_the_share_halves_the_count_not_the_fidelity_to_not
 
 def test_user_num_trials_is_kept_and_a_plan_over_the_budget_says_so():
     cfg = auto_config(**EXAMPLE, expected_time_ratio=2, num_trials=50, trial_overhead=0.03)
-    assert cfg.num_trials == 50 and cfg.max_iterations == 1 and cfg.subset_ratio == 500 / 10_000
+    assert cfg.num_trials == 50 and cfg.max_iterations == 2 and cfg.subset_ratio == 500 / 10_000  # the floor
     assert any("exceed the time asked for" in w for w in cfg.warnings)
 
 
