@@ -24,7 +24,8 @@ ASHA with conformal quantile regression), ``dehb``. ASHA-type methods: min 1, ma
     bench/tabular/.venv/bin/python bench/mf_suite.py --workers 4 --seeds 20 [--problems ...] [--methods ...]
 
 Runs are cached in ``bench/results/mf/`` (rerunning skips finished ones); the summary table is printed
-as Markdown (median and IQR of the final regret, seconds per decision).
+as Markdown (median and IQR of the final regret, seconds per trial) and the anytime curves (median regret
+of the returned config after each tenth of the budget) go to ``docs/img/mf_w<workers>.png``.
 """
 
 from __future__ import annotations
@@ -348,6 +349,32 @@ def summarize(results: list[dict[str, Any]], problems: list[str], methods: list[
     return "\n".join(lines)
 
 
+def plot(results: list[dict[str, Any]], problems: list[str], methods: list[str], path: Path) -> None:
+    """Anytime curves: the median regret of the returned config after each tenth of the budget."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = 4
+    rows = (len(problems) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False)
+    for ax, p in zip(axes.flat, problems, strict=False):
+        for m in methods:
+            curves = [r["anytime"] for r in results if r["method"] == m and r["problem"] == p]
+            if curves:
+                style = "-" if m.startswith("hpopt") else "--"
+                ax.plot(np.arange(1, 11) / 10, np.median(np.array(curves), axis=0), style, label=m)
+        ax.set_title(p)
+        ax.set_yscale("symlog", linthresh=1e-3)
+        ax.set_xlabel("share of the epoch budget")
+    axes.flat[0].set_ylabel("median regret")
+    axes.flat[0].legend(fontsize=6)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--problems", nargs="+", default=list(PROBLEMS), choices=PROBLEMS)
@@ -365,6 +392,7 @@ def main() -> None:
     print(f"\nworkers {args.workers}, budget {args.budget:g} full trainings, seeds "
           f"{args.first_seed}..{args.first_seed + args.seeds - 1}\n")
     print(summarize(results, args.problems, args.methods))
+    plot(results, args.problems, args.methods, ROOT / "docs" / "img" / f"mf_w{args.workers}.png")
 
 
 if __name__ == "__main__":
