@@ -50,6 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 from mf import synthetic  # noqa: E402
+from simulated_quality import optuna_steps, syne_blackbox  # noqa: E402  (the same drivers as there)
 
 import hpopt  # noqa: E402
 from hpopt.adapters.simulator import simulate  # noqa: E402
@@ -112,22 +113,6 @@ def run_hpopt(method: str, table: Table, seed: int, workers: int, budget: int) -
 # --- Syne Tune -----------------------------------------------------------------------------------------
 
 
-def syne_blackbox(table: Table) -> Any:
-    import pandas as pd
-    from syne_tune.blackbox_repository.blackbox_tabular import BlackboxTabular
-    from syne_tune.config_space import choice, randint
-
-    names = list(table.values)
-    hp = pd.DataFrame([{n: table.values[n][i] for n, i in zip(names, row, strict=True)}
-                       for row in table.configs.tolist()])
-    space = {n: choice(table.values[n]) for n in names}
-    e = table.num_epochs
-    objectives = np.stack([table.val_acc, table.elapsed], axis=-1)
-    return BlackboxTabular(hyperparameters=hp, configuration_space=space, fidelity_space={"epoch": randint(1, e)},
-                           objectives_evaluations=objectives, fidelity_values=np.arange(1, e + 1),
-                           objectives_names=["val_acc", "elapsed"])
-
-
 def run_syne(method: str, table: Table, seed: int, workers: int, budget: int) -> tuple[list[Step], int]:
     from syne_tune import StoppingCriterion, Tuner
     from syne_tune.backend.simulator_backend.simulator_backend import SimulatorConfig
@@ -172,53 +157,19 @@ def run_syne(method: str, table: Table, seed: int, workers: int, budget: int) ->
         shutil.rmtree(out, ignore_errors=True)
 
 
-# --- Optuna and DEHB: ask/tell in an event loop of simulated time -------------------------------------
+# --- Optuna (simulated_quality's driver) and DEHB: ask/tell in an event loop of simulated time --------
 
 
 def run_optuna(table: Table, seed: int, workers: int, budget: int) -> tuple[list[Step], int]:
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(
-        direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed),
-        pruner=optuna.pruners.HyperbandPruner(min_resource=MIN_EPOCHS, max_resource=table.num_epochs,
-                                              reduction_factor=RF))
-    names = list(table.values)
-    rng = np.random.default_rng(seed)
-    heap: list[tuple[float, int, int]] = []
-    state: dict[int, tuple[Any, int, int, int]] = {}
+    """TPE + HyperbandPruner, as in bench/simulated_quality.py, until the budget's last epoch."""
     steps: list[Step] = []
-    seq, now = 0, 0.0
-
-    def start(worker: int) -> None:
-        nonlocal seq
-        trial = study.ask()
-        params = {n: table.values[n][trial.suggest_int(n, 0, len(table.values[n]) - 1)] for n in names}
-        row, s = table.index_of(params), int(rng.integers(table.num_seeds))
-        state[worker] = (trial, row, s, 0)
-        heapq.heappush(heap, (now + float(table.elapsed[row, s, 0]), seq, worker))
-        seq += 1
-
-    for w in range(workers):
-        start(w)
-    while heap and len(steps) < budget:
-        now, _, w = heapq.heappop(heap)
-        trial, row, s, done = state[w]
-        score = float(table.val_acc[row, s, done])
-        done += 1
-        steps.append(Step(now, trial.number, row, done, score))
-        trial.report(score, done)
-        if trial.should_prune():
-            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-        elif done == table.num_epochs:
-            study.tell(trial, score)
-        else:
-            state[w] = (trial, row, s, done)
-            heapq.heappush(heap, (now + float(table.elapsed[row, s, done] - table.elapsed[row, s, done - 1]), seq, w))
-            seq += 1
-            continue
-        start(w)
-    return steps, len(study.trials)
+    trials: set[int] = set()
+    for now, number, row, epoch, score in optuna_steps(table, seed, workers):
+        if len(steps) >= budget:
+            break
+        steps.append(Step(now, number, row, epoch, score))
+        trials.add(number)
+    return steps, len(trials)
 
 
 def run_dehb(table: Table, seed: int, workers: int, budget: int) -> tuple[list[Step], int]:

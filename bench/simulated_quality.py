@@ -40,6 +40,7 @@ import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -165,22 +166,24 @@ def run_syne(method: str, table: Table, seed: int, budget: float) -> tuple[list[
 # --- Optuna --------------------------------------------------------------------------------------------
 
 
-def run_optuna(table: Table, seed: int, budget: float) -> tuple[list[list[float]], int, float]:
-    """TPE + HyperbandPruner through ask/tell, 4 workers in simulated time (an event heap, like ours)."""
+def optuna_steps(table: Table, seed: int, workers: int = N_WORKERS) -> Iterator[tuple[float, int, int, int, float]]:
+    """TPE + HyperbandPruner through ask/tell, ``workers`` workers in simulated time (an event heap, like
+    ours): yields each reported epoch as (time, trial number, table row, epoch, score), in time order,
+    before Optuna hears of it, so a consumer that stops at a budget leaves Optuna where it would stop."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # A fixed study name: HyperbandPruner deals trials to brackets by a hash of the study's name, which is
+    # random by default, so without it the same seed gave other runs.
     study = optuna.create_study(
-        direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed),
+        study_name=f"bench-{seed}", direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed),
         pruner=optuna.pruners.HyperbandPruner(min_resource=MIN_EPOCHS, max_resource=table.num_epochs,
                                               reduction_factor=RF))
     names = list(table.values)
     rng = np.random.default_rng(seed)
     heap: list[tuple[float, int, int]] = []
     state: dict[int, tuple[Any, int, int, int]] = {}  # worker -> (trial, row, seed, epochs done)
-    curve: list[list[float]] = []
-    events, seq, now = 0, 0, 0.0
-    started = time.perf_counter()
+    seq, now = 0, 0.0
 
     def start(worker: int) -> None:
         nonlocal seq
@@ -191,18 +194,14 @@ def run_optuna(table: Table, seed: int, budget: float) -> tuple[list[list[float]
         heapq.heappush(heap, (now + float(table.elapsed[row, s, 0]), seq, worker))
         seq += 1
 
-    for w in range(N_WORKERS):
+    for w in range(workers):
         start(w)
     while heap:
         now, _, w = heapq.heappop(heap)
-        if now > budget:
-            break
         trial, row, s, done = state[w]
         score = float(table.val_acc[row, s, done])
         done += 1
-        events += 1
-        if not curve or score > curve[-1][1]:
-            curve.append([now, score])
+        yield now, trial.number, row, done, score
         trial.report(score, done)
         if trial.should_prune():
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
@@ -214,6 +213,19 @@ def run_optuna(table: Table, seed: int, budget: float) -> tuple[list[list[float]
             seq += 1
             continue
         start(w)
+
+
+def run_optuna(table: Table, seed: int, budget: float) -> tuple[list[list[float]], int, float]:
+    """Optuna's best score over simulated time, until ``budget`` simulated seconds."""
+    curve: list[list[float]] = []
+    events = 0
+    started = time.perf_counter()
+    for now, _, _, _, score in optuna_steps(table, seed):
+        if now > budget:
+            break
+        events += 1
+        if not curve or score > curve[-1][1]:
+            curve.append([now, score])
     return curve, events, time.perf_counter() - started
 
 
