@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import heapq
 import json
-import logging
 import multiprocessing as mp
 import os
 import shutil
@@ -50,7 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 from mf import synthetic  # noqa: E402
-from simulated_quality import optuna_steps, syne_blackbox  # noqa: E402  (the same drivers as there)
+from simulated_quality import optuna_steps, syne_tuning  # noqa: E402  (the same drivers as there)
 
 import hpopt  # noqa: E402
 from hpopt.adapters.simulator import simulate  # noqa: E402
@@ -114,47 +113,23 @@ def run_hpopt(method: str, table: Table, seed: int, workers: int, budget: int) -
 
 
 def run_syne(method: str, table: Table, seed: int, workers: int, budget: int) -> tuple[list[Step], int]:
-    from syne_tune import StoppingCriterion, Tuner
-    from syne_tune.backend.simulator_backend.simulator_backend import SimulatorConfig
-    from syne_tune.backend.simulator_backend.simulator_callback import SimulatorCallback
-    from syne_tune.blackbox_repository import UserBlackboxBackend
-    from syne_tune.optimizer.baselines import ASHA, ASHACQR, BOHB
+    """Syne Tune through its simulator backend (simulated_quality's), until the budget's epochs are reported."""
+    from syne_tune import StoppingCriterion
 
-    logging.getLogger("syne_tune").setLevel(logging.ERROR)
-    blackbox = syne_blackbox(table)
     names = list(table.values)
     steps: list[Step] = []
     trials: set[int] = set()
 
-    class Record(SimulatorCallback):
-        def on_trial_result(self, trial: Any, status: str, result: dict[str, Any], decision: str) -> None:
-            super().on_trial_result(trial, status, result, decision)
-            row = table.index_of({n: trial.config[n] for n in names})
-            trials.add(int(trial.trial_id))
-            steps.append(Step(float(result["st_tuner_time"]), int(trial.trial_id), row, int(result["epoch"]),
-                              float(result["val_acc"])))
+    def record(trial: Any, result: dict[str, Any]) -> None:
+        row = table.index_of({n: trial.config[n] for n in names})
+        trials.add(int(trial.trial_id))
+        steps.append(Step(float(result["st_tuner_time"]), int(trial.trial_id), row, int(result["epoch"]),
+                          float(result["val_acc"])))
 
-    cls = {"syne-asha": ASHA, "syne-bohb": BOHB, "syne-cqr": ASHACQR}[method]
-    scheduler = cls(config_space=blackbox.configuration_space, metric="val_acc", do_minimize=False,
-                    time_attr="epoch", max_t=table.num_epochs, grace_period=MIN_EPOCHS, reduction_factor=RF,
-                    random_seed=seed)
-    out = tempfile.mkdtemp(dir=RAM)
-    os.environ["SYNETUNE_FOLDER"] = out
-    try:
-        no_delays = SimulatorConfig(delay_on_trial_result=0, delay_complete_after_final_report=0,
-                                    delay_complete_after_stop=0, delay_start=0, delay_stop=0)
-        np.random.seed(seed)  # each trial replays a table seed drawn from numpy's global generator
-        poll = float(table.elapsed[:, :, 0].mean()) / 20  # Syne Tune polls; much finer than one epoch
-        backend = UserBlackboxBackend(blackbox=blackbox, elapsed_time_attr="elapsed", seed=None,
-                                      simulator_config=no_delays, tuner_sleep_time=poll)
-        tuner = Tuner(trial_backend=backend, scheduler=scheduler,
-                      stop_criterion=StoppingCriterion(max_num_evaluations=budget + workers),
-                      n_workers=workers, sleep_time=0, callbacks=[Record()], results_update_interval=1e9,
-                      print_update_interval=1e9, save_tuner=False)
-        tuner.run()
-        return sorted(steps), len(trials)
-    finally:
-        shutil.rmtree(out, ignore_errors=True)
+    poll = float(table.elapsed[:, :, 0].mean()) / 20  # Syne Tune polls; much finer than one epoch
+    syne_tuning(method, table, seed, workers=workers, poll=poll,
+                stop_criterion=StoppingCriterion(max_num_evaluations=budget + workers), on_result=record)
+    return sorted(steps), len(trials)
 
 
 # --- Optuna (simulated_quality's driver) and DEHB: ask/tell in an event loop of simulated time --------

@@ -40,7 +40,7 @@ import shutil
 import statistics
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -115,27 +115,25 @@ def syne_blackbox(table: Table) -> Any:
                            objectives_names=["val_acc", "elapsed"])
 
 
-def run_syne(method: str, table: Table, seed: int, budget: float) -> tuple[list[list[float]], int, float]:
-    from syne_tune import StoppingCriterion, Tuner
+def syne_tuning(method: str, table: Table, seed: int, *, workers: int, stop_criterion: Any,
+                on_result: Callable[[Any, dict[str, Any]], None], poll: float = SYNE_POLL_SECONDS) -> None:
+    """Run Syne Tune's ``method`` (syne-asha, syne-bohb, syne-cqr) on ``table`` through its simulator backend,
+    calling ``on_result(trial, result)`` for every reported epoch."""
+    from syne_tune import Tuner
     from syne_tune.backend.simulator_backend.simulator_backend import SimulatorConfig
     from syne_tune.backend.simulator_backend.simulator_callback import SimulatorCallback
     from syne_tune.blackbox_repository import UserBlackboxBackend
-    from syne_tune.optimizer.baselines import ASHA, BOHB
+    from syne_tune.optimizer.baselines import ASHA, ASHACQR, BOHB
 
     logging.getLogger("syne_tune").setLevel(logging.ERROR)
     blackbox = syne_blackbox(table)
-    curve: list[list[float]] = []
-    events = [0]
 
     class Record(SimulatorCallback):
         def on_trial_result(self, trial: Any, status: str, result: dict[str, Any], decision: str) -> None:
             super().on_trial_result(trial, status, result, decision)
-            events[0] += 1
-            t, score = float(result["st_tuner_time"]), float(result["val_acc"])
-            if t <= budget and (not curve or score > curve[-1][1]):
-                curve.append([t, score])
+            on_result(trial, result)
 
-    cls = ASHA if method == "syne-asha" else BOHB
+    cls = {"syne-asha": ASHA, "syne-bohb": BOHB, "syne-cqr": ASHACQR}[method]
     scheduler = cls(config_space=blackbox.configuration_space, metric="val_acc", do_minimize=False,
                     time_attr="epoch", max_t=table.num_epochs, grace_period=MIN_EPOCHS, reduction_factor=RF,
                     random_seed=seed)
@@ -151,16 +149,31 @@ def run_syne(method: str, table: Table, seed: int, budget: float) -> tuple[list[
         # Syne Tune's tuner polls every ``tuner_sleep_time`` simulated seconds (default 5 s, made for epochs
         # of minutes): here epochs last 10-280 ms, so it polls every 5 ms, or workers would sit idle.
         backend = UserBlackboxBackend(blackbox=blackbox, elapsed_time_attr="elapsed", seed=None,
-                                      simulator_config=no_delays, tuner_sleep_time=SYNE_POLL_SECONDS)
-        tuner = Tuner(trial_backend=backend,
-                      scheduler=scheduler, stop_criterion=StoppingCriterion(max_wallclock_time=budget),
-                      n_workers=N_WORKERS, sleep_time=0, callbacks=[Record()], results_update_interval=1e9,
+                                      simulator_config=no_delays, tuner_sleep_time=poll)
+        tuner = Tuner(trial_backend=backend, scheduler=scheduler, stop_criterion=stop_criterion,
+                      n_workers=workers, sleep_time=0, callbacks=[Record()], results_update_interval=1e9,
                       print_update_interval=1e9, save_tuner=False)
-        started = time.perf_counter()
         tuner.run()
-        return curve, events[0], time.perf_counter() - started
     finally:
         shutil.rmtree(out, ignore_errors=True)
+
+
+def run_syne(method: str, table: Table, seed: int, budget: float) -> tuple[list[list[float]], int, float]:
+    from syne_tune import StoppingCriterion
+
+    curve: list[list[float]] = []
+    events = [0]
+
+    def record(trial: Any, result: dict[str, Any]) -> None:
+        events[0] += 1
+        t, score = float(result["st_tuner_time"]), float(result["val_acc"])
+        if t <= budget and (not curve or score > curve[-1][1]):
+            curve.append([t, score])
+
+    started = time.perf_counter()
+    syne_tuning(method, table, seed, workers=N_WORKERS, stop_criterion=StoppingCriterion(max_wallclock_time=budget),
+                on_result=record)
+    return curve, events[0], time.perf_counter() - started
 
 
 # --- Optuna --------------------------------------------------------------------------------------------
