@@ -310,6 +310,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--budget", type=float, default=20.0, help="full trainings of epochs (default 20)")
     parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--no-plot", action="store_true", help="do not redraw docs/img/mf_w<workers>.png")
     args = parser.parse_args()
     jobs = [(m, p, s, args.workers, args.budget) for p in args.problems for m in args.methods
             for s in range(args.first_seed, args.first_seed + args.seeds)]
@@ -318,7 +319,8 @@ def main() -> None:
     print(f"\nworkers {args.workers}, budget {args.budget:g} full trainings, seeds "
           f"{args.first_seed}..{args.first_seed + args.seeds - 1}\n")
     print(summarize(results, args.problems, args.methods))
-    plot(results, args.problems, args.methods, ROOT / "docs" / "img" / f"mf_w{args.workers}.png")
+    if not args.no_plot:
+        plot(results, args.problems, args.methods, ROOT / "docs" / "img" / f"mf_w{args.workers}.png")
 
 
 if __name__ == "__main__":
