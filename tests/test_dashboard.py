@@ -271,9 +271,21 @@ def _live_run(tmp_path, xss=False):
 
 
 def _wait(driver, condition, timeout=30):
+    """Until ``condition`` holds; a live page re-renders while it is read, so a stale element means "again"."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout, poll_frequency=0.2).until(lambda d: condition(d))
+    return WebDriverWait(driver, timeout, poll_frequency=0.2,
+                         ignored_exceptions=(StaleElementReferenceException,)).until(lambda d: condition(d))
+
+
+def _click_header(driver, prefix: str) -> bool:
+    """Click the trials table's column header starting with ``prefix`` (a stale header is not clicked:
+    _wait finds it again)."""
+    from selenium.webdriver.common.by import By
+
+    next(th for th in driver.find_elements(By.CSS_SELECTOR, "#trials th") if th.text.startswith(prefix)).click()
+    return True
 
 
 def _rows(driver):
@@ -294,13 +306,9 @@ def test_browser_follows_a_live_run_sorts_and_filters(tmp_path, serve, browser):
         _wait(browser, lambda d: d.find_element(By.ID, "best-score").text != first_best)  # a new best arrived
         assert proc.wait(timeout=30) == 0
         _wait(browser, lambda d: len(_rows(d)) == 8 and d.find_element(By.ID, "best-score").text.startswith("0.72"))
-        header = next(th for th in browser.find_elements(By.CSS_SELECTOR, "#trials th") if th.text == "best_score")
-        header.click()
-        header = next(th for th in browser.find_elements(By.CSS_SELECTOR, "#trials th")
-                      if th.text.startswith("best_score"))
-        header.click()  # descending
-        first = _rows(browser)[0]
-        assert first.get_attribute("data-trial") == "7"
+        _wait(browser, lambda d: _click_header(d, "best_score"))
+        _wait(browser, lambda d: _click_header(d, "best_score"))  # descending
+        _wait(browser, lambda d: _rows(d)[0].get_attribute("data-trial") == "7")
         browser.find_element(By.ID, "filter").send_keys("adam")
         _wait(browser, lambda d: all("adam" in r.text for r in _rows(d)) and 0 < len(_rows(d)) < 8)
         browser.find_element(By.ID, "filter").clear()
