@@ -21,6 +21,7 @@ from ._validate import (
     did_you_mean,
 )
 from .algorithms import EARLY_STOPS, SAMPLERS, SEARCH_ALGS, build_algorithm
+from .algorithms.random_search import RandomSearcher
 from .auto_config import (
     TRIALS_PER_HYPERPARAMETER,
     AutoConfig,
@@ -246,13 +247,13 @@ def _suggestion_overhead(search_alg: str, space: Mapping[str, SearchSpace], mode
     Random draws cost microseconds and are not timed; a model-based searcher is timed with about half the
     results a run aiming at 10 trials per hyperparameter has seen on average.
     """
-    if search_alg == "random" or (search_alg == "asha" and (sampler or "random") == "random"):
-        return 0.0, 0.0
     start = time.perf_counter()
+    searcher = build_algorithm(search_alg, space=space, mode=mode, seed=0, num_init_trials=num_init_trials,
+                               sampler=sampler).searcher
+    if isinstance(searcher, RandomSearcher):
+        return 0.0, 0.0
     observations = max(num_init_trials + 2, TRIALS_PER_HYPERPARAMETER * len(space) // 2)
-    seconds = suggestion_seconds(
-        lambda: build_algorithm(search_alg, space=space, mode=mode, seed=0, num_init_trials=num_init_trials,
-                                sampler=sampler).searcher, space, observations)
+    seconds = suggestion_seconds(lambda: searcher, space, observations)
     logger.info("auto config: a suggestion takes %.3f s (measured after %d results)", seconds, observations)
     return seconds, time.perf_counter() - start
 

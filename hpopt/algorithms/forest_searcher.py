@@ -10,9 +10,9 @@ where they agree, every short trial informs the prediction. Trees cost O(n log n
 suggestion stays cheap at hundreds of trials (the GP's cubic fit does not), and they need no warping
 for scores whose scale changes with the epoch.
 
-Acquisition: the mean of the trees' predictions plus ``kappa`` times their spread, over random points
-of the box and perturbations of the best configs seen at the highest epoch reached, configs already
-tried or running excluded. A share of trials (``random_fraction``, as BOHB does) is drawn at random,
+Acquisition: the mean of the trees' predictions plus ``KAPPA`` times their spread, over random points
+of the box and perturbations of the configs tried so far that the trees predict best at the last epoch,
+configs already tried or running excluded. A share of trials (``random_fraction``, as BOHB does) is drawn at random,
 and all of them until ``min_trials`` trials have reported, so the model never starves the search of
 fresh regions. Pure: the controller feeds events; draws come from the run's seed and the trial id.
 """
