@@ -49,9 +49,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 from mf import synthetic  # noqa: E402
-from simulated_quality import optuna_steps, syne_tuning  # noqa: E402  (the same drivers as there)
+from simulated_quality import MIN_EPOCHS, RF, create_hpopt, optuna_steps, syne_tuning  # noqa: E402
 
-import hpopt  # noqa: E402
 from hpopt.adapters.simulator import simulate  # noqa: E402
 from hpopt.adapters.table import Table  # noqa: E402
 
@@ -60,7 +59,6 @@ RESULTS = ROOT / "bench" / "results" / "mf"
 PROBLEMS = ("digits", "mnist", "sgd_digits", *synthetic.PROBLEMS)
 METHODS = ("hpopt-random", "hpopt-asha", "hpopt-asha-forest", "hpopt-asha-bayes", "hpopt-bo-median",
            "optuna-tpe-hb", "syne-asha", "syne-bohb", "syne-cqr", "dehb")
-RF, MIN_EPOCHS = 3, 1
 RAM = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
 
@@ -86,18 +84,7 @@ def load(name: str) -> Table:
 def run_hpopt(method: str, table: Table, seed: int, workers: int, budget: int) -> tuple[list[Step], int]:
     folder = tempfile.mkdtemp(dir=RAM)
     try:
-        args: dict[str, Any] = dict(full_dataset_size=1000, num_full_iterations=table.num_epochs,
-                                    search_space=table.search_space(), save_path=folder, num_trials=100_000,
-                                    max_iterations=table.num_epochs, subset_ratio=1.0, seed=seed,
-                                    num_workers=workers, storage="memory")
-        if method == "hpopt-random":
-            args.update(search_alg="random")
-        elif method == "hpopt-bo-median":
-            args.update(search_alg="bayes_opt", early_stop="median_stop")
-        else:
-            sampler = {"hpopt-asha": "random", "hpopt-asha-forest": "forest", "hpopt-asha-bayes": "bayes"}[method]
-            args.update(search_alg="asha", min_iterations=MIN_EPOCHS, reduction_factor=RF, sampler=sampler)
-        hpo = hpopt.create(**args)
+        hpo = create_hpopt(method, table, seed, folder, workers=workers)
         hpo.epoch_budget = float(budget)  # no new trial once the epochs are spent; the trace is cut there too
         res = simulate(hpo, table, n_workers=workers, seed=seed)
         rows = {int(e["trial_id"]): table.index_of(e["config"]) for e in hpo.get_current_status()["config_list"]}

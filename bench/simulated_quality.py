@@ -71,22 +71,31 @@ def budget_seconds(table: Table, full_trainings: float) -> float:
 # --- hpopt ---------------------------------------------------------------------------------------------
 
 
+ASHA_SAMPLERS = {"hpopt-asha": "random", "hpopt-asha-bayes": "bayes", "hpopt-asha-forest": "forest"}
+
+
+def create_hpopt(method: str, table: Table, seed: int, folder: str, workers: int = N_WORKERS,
+                 storage: str = "memory") -> Any:
+    """The hpopt run of ``method`` (hpopt-random, hpopt-bo-median or a key of ASHA_SAMPLERS) over the
+    table's grid, full 27-epoch trials unless ASHA stops them; the caller sets the budget that ends it."""
+    args: dict[str, Any] = dict(full_dataset_size=1000, num_full_iterations=table.num_epochs,
+                                search_space=table.search_space(), save_path=folder, num_trials=100_000,
+                                max_iterations=table.num_epochs, subset_ratio=1.0, seed=seed,
+                                num_workers=workers, storage=storage)
+    if method == "hpopt-random":
+        args.update(search_alg="random")
+    elif method == "hpopt-bo-median":
+        args.update(search_alg="bayes_opt", early_stop="median_stop")
+    else:
+        args.update(search_alg="asha", min_iterations=MIN_EPOCHS, reduction_factor=RF, sampler=ASHA_SAMPLERS[method])
+    return hpopt.create(**args)
+
+
 def run_hpopt(method: str, table: Table, seed: int, budget: float, storage: str = "memory"
               ) -> tuple[list[list[float]], int, float]:
     folder = tempfile.mkdtemp(dir=RAM)
     try:
-        args: dict[str, Any] = dict(full_dataset_size=1000, num_full_iterations=table.num_epochs,
-                                    search_space=table.search_space(), save_path=folder, num_trials=100_000,
-                                    max_iterations=table.num_epochs, subset_ratio=1.0, seed=seed,
-                                    num_workers=N_WORKERS, storage=storage)
-        if method == "hpopt-random":
-            args.update(search_alg="random")
-        elif method == "hpopt-bo-median":
-            args.update(search_alg="bayes_opt", early_stop="median_stop")
-        else:
-            args.update(search_alg="asha", min_iterations=MIN_EPOCHS, reduction_factor=RF,
-                        sampler="bayes" if method.endswith("bayes") else "random")
-        hpo = hpopt.create(**args)
+        hpo = create_hpopt(method, table, seed, folder, storage=storage)
         if method.startswith("hpopt-asha"):
             hpo.epoch_budget = 1e18  # the simulated wall-clock budget ends the run, as for every contender
         res = simulate(hpo, table, n_workers=N_WORKERS, max_time=budget, seed=seed)
