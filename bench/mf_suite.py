@@ -50,11 +50,11 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from mf import synthetic  # noqa: E402
 from simulated_quality import MIN_EPOCHS, RF, create_hpopt, optuna_steps, syne_tuning  # noqa: E402
+from simulated_quality import load as load_table  # noqa: E402
 
 from hpopt.adapters.simulator import simulate  # noqa: E402
 from hpopt.adapters.table import Table  # noqa: E402
 
-TABLES = ROOT / "bench" / "tabular" / "data"
 RESULTS = ROOT / "bench" / "results" / "mf"
 PROBLEMS = ("digits", "mnist", "sgd_digits", *synthetic.PROBLEMS)
 METHODS = ("hpopt-random", "hpopt-asha", "hpopt-asha-forest", "hpopt-asha-bayes", "hpopt-bo-median",
@@ -73,9 +73,8 @@ class Step(NamedTuple):
 
 
 def load(name: str) -> Table:
-    if name in synthetic.PROBLEMS:
-        return synthetic.make(name)
-    return Table.load(TABLES / f"{name}.npz")
+    """A synthetic problem, or a table of bench/tabular/data (simulated_quality's loader)."""
+    return synthetic.make(name) if name in synthetic.PROBLEMS else load_table(name)
 
 
 # --- hpopt ---------------------------------------------------------------------------------------------
