@@ -56,7 +56,8 @@ from hpopt.adapters.simulator import simulate  # noqa: E402
 from hpopt.adapters.table import Table  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "mf"
-PROBLEMS = ("digits", "mnist", "sgd_digits", *synthetic.PROBLEMS)
+PROBLEMS = ("digits", "mnist", "sgd_digits", *synthetic.PROBLEMS)  # the held-out half: reported
+DEV_PROBLEMS = tuple(synthetic.DEV_PROBLEMS)  # the development half: where changes are chosen (``--dev``)
 METHODS = ("hpopt-random", "hpopt-asha", "hpopt-asha-forest", "hpopt-asha-bayes", "hpopt-bo-median",
            "optuna-tpe-hb", "syne-asha", "syne-bohb", "syne-cqr", "dehb")
 RAM = "/dev/shm" if os.path.isdir("/dev/shm") else None
@@ -74,7 +75,7 @@ class Step(NamedTuple):
 
 def load(name: str) -> Table:
     """A synthetic problem, or a table of bench/tabular/data (simulated_quality's loader)."""
-    return synthetic.make(name) if name in synthetic.PROBLEMS else load_table(name)
+    return synthetic.make(name) if name.startswith(("synth-", "dev-")) else load_table(name)
 
 
 # --- hpopt ---------------------------------------------------------------------------------------------
@@ -289,7 +290,8 @@ def plot(results: list[dict[str, Any]], problems: list[str], methods: list[str],
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--problems", nargs="+", default=list(PROBLEMS), choices=PROBLEMS)
+    parser.add_argument("--problems", nargs="+", default=None, choices=PROBLEMS + DEV_PROBLEMS)
+    parser.add_argument("--dev", action="store_true", help="the development problems (default: the suite's)")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--first-seed", type=int, default=0)
@@ -298,6 +300,7 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--no-plot", action="store_true", help="do not redraw docs/img/mf_w<workers>.png")
     args = parser.parse_args()
+    args.problems = args.problems or list(DEV_PROBLEMS if args.dev else PROBLEMS)
     jobs = [(m, p, s, args.workers, args.budget) for p in args.problems for m in args.methods
             for s in range(args.first_seed, args.first_seed + args.seeds)]
     with mp.get_context("spawn").Pool(args.processes) as pool:

@@ -21,6 +21,7 @@ from ._validate import (
     did_you_mean,
 )
 from .algorithms import EARLY_STOPS, SAMPLERS, SEARCH_ALGS, build_algorithm
+from .algorithms.bracket_choice import planned_shares
 from .algorithms.random_search import RandomSearcher
 from .auto_config import (
     TRIALS_PER_HYPERPARAMETER,
@@ -231,7 +232,7 @@ def _replanner(settings: RunSettings, plan: AutoConfig | None, full_train_second
 
         def rest_epochs(started: int, total: int) -> float:
             """Mean epochs of trials started+1 .. total of an ASHA run of ``total`` trials."""
-            curve = asha_epochs_curve(lo, settings.max_iterations, rf, brackets, total)
+            curve = asha_epochs_curve(lo, settings.max_iterations, rf, brackets, total, planned_shares(brackets))
             return (curve[total] - curve[started]) / max(1, total - started)
 
     suggestion_s = 0.0 if plan is None or model is None else plan.trial_overhead * model.full_train_seconds

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ._validate import check_int, check_non_pure_ratio, check_real, check_subset_ratio, check_time_ratio
+from .algorithms.bracket_choice import planned_shares
 from .algorithms.rung_math import (
     asha_bracket_epochs,
     asha_epochs_curve,
@@ -333,7 +334,7 @@ def auto_config_asha(
 
     def epochs_in_run(n: int) -> float:
         """Epochs per trial in a run of n trials (asha_epochs_curve: a short run costs more per trial)."""
-        return asha_epochs_curve(lo, hi, rf, brackets, n)[n] / n
+        return asha_epochs_curve(lo, hi, rf, brackets, n, planned_shares(brackets))[n] / n
 
     planned = user_trials if user_trials is not None else target
     epochs = epochs_in_run(planned)

@@ -509,3 +509,16 @@ def test_property_asha_within_budget_and_bounds(kw: dict, set_min: bool, set_bra
     assert 1 <= cfg.min_iterations <= cfg.max_iterations
     assert cfg.rungs[0][-1] == cfg.max_iterations and len(cfg.rungs) == cfg.num_brackets
     assert min(cfg.rungs[0]) <= cfg.expected_epochs_per_trial <= cfg.max_iterations
+
+
+def test_asha_epochs_curve_deals_trials_by_the_bracket_choosers_shares() -> None:
+    """With shares, trials are drawn to brackets: all to bracket 0 costs what one bracket does, a later
+    bracket costs more (it judges later), and the plan's default shares lie between."""
+    one = asha_epochs_curve(1, 30, 2, 1, 200)[200]
+    all_first = asha_epochs_curve(1, 30, 2, 3, 200, (1.0, 0.0, 0.0))[200]
+    all_last = asha_epochs_curve(1, 30, 2, 3, 200, (0.0, 0.0, 1.0))[200]
+    planned = asha_epochs_curve(1, 30, 2, 3, 200, (0.5, 0.25, 0.25))[200]
+    assert all_first == pytest.approx(one, rel=0.1)
+    assert all_first < planned < all_last
+    with pytest.raises(ValueError, match="shares must be 3"):
+        asha_epochs_curve(1, 30, 2, 3, 20, (0.5, 0.5))

@@ -27,6 +27,11 @@ NOISE = 0.004
 # name -> (rho between the epoch-1 and the final score, problem seed)
 PROBLEMS = {"synth-faithful": (0.9, 11), "synth-good": (0.6, 12), "synth-weak": (0.3, 13),
             "synth-blind": (0.0, 14), "synth-misleading": (-0.5, 15)}
+# The development half: other random problems of the same family, on which bench changes are chosen, so that
+# the suite's problems (PROBLEMS and the real tables) stay a held-out half that reports what a new user gets.
+DEV_PROBLEMS = {"dev-faithful": (0.9, 21), "dev-strong": (0.75, 22), "dev-good": (0.6, 23),
+                "dev-weak": (0.3, 24), "dev-faint": (0.15, 25), "dev-blind": (0.0, 26), "dev-astray": (-0.25, 27),
+                "dev-misleading": (-0.5, 28)}
 
 
 def _smooth(u: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -50,8 +55,8 @@ def _unit(x: np.ndarray) -> np.ndarray:
 
 
 def make(name: str) -> Table:
-    """The synthetic problem ``name`` (a key of PROBLEMS) as a table."""
-    rho, seed = PROBLEMS[name]
+    """The synthetic problem ``name`` (a key of PROBLEMS or DEV_PROBLEMS) as a table."""
+    rho, seed = PROBLEMS[name] if name in PROBLEMS else DEV_PROBLEMS[name]
     rng = np.random.default_rng(seed)
     configs = np.array(list(itertools.product(range(LEVELS), repeat=PARAMS)), dtype=np.int64)
     u = (configs + 0.5) / LEVELS

@@ -13,12 +13,13 @@ is expected to run, and what to put in a train_config so the trainer applies the
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..search_space import SearchSpace
 from .asha import RungModelSearcher, RungSchedule
+from .bracket_choice import BracketChooser
 from .forest_searcher import FidelityForestSearcher
 from .gp_ucb import GP_RESTARTS, GpUcbSearcher
 from .random_search import RandomSearcher
@@ -40,6 +41,22 @@ class Algorithm:
     early_stop: str | None = None  # the stop rule trainers apply ("asha", "median_stop") or None
     full_length_first: int = 0  # the first trials run to the end without the stop rule
     settings: dict[str, Any] = field(default_factory=dict)  # stored, and checked unchanged on resume
+    chooser: BracketChooser | None = None  # ASHA with several brackets: picks each new trial's bracket
+
+    # --- events: the controller tells the algorithm, which tells the parts that learn from them ---------
+
+    def on_config(self, trial_id: int, attempt: int, params: Mapping[str, Any]) -> None:
+        if self.chooser is not None:
+            self.chooser.on_config(trial_id, attempt)
+        self.searcher.on_config(trial_id, attempt, params)
+
+    def on_scores(self, trial_id: int, attempt: int, scores: Sequence[float | None]) -> None:
+        if self.chooser is not None:
+            self.chooser.on_scores(trial_id, attempt, scores)
+        self.searcher.on_scores(trial_id, attempt, scores)
+
+    def on_result(self, trial_id: int, score: float | None) -> None:
+        self.searcher.on_result(trial_id, score)
 
     def train_config(self, trial_id: int) -> dict[str, Any]:
         """The train_config keys of this algorithm: the stop rule and, for ASHA, the trial's rungs."""
@@ -49,8 +66,17 @@ class Algorithm:
         return out
 
     def entry(self, trial_id: int) -> dict[str, Any]:
-        """Keys of the trial's entry in the status file (ASHA: its bracket, the original's key)."""
-        return {} if self.schedule is None else {"bracket": self.schedule.bracket_of(trial_id)}
+        """Keys of a new trial's entry in the status file, decided once at issue (ASHA: its bracket)."""
+        if self.schedule is None:
+            return {}
+        bracket = self.chooser.choose(trial_id) if self.chooser is not None else trial_id % self.schedule.num_brackets
+        self.schedule.assign(trial_id, bracket)
+        return {"bracket": bracket}
+
+    def restore_entry(self, trial_id: int, entry: Mapping[str, Any]) -> None:
+        """Take back what :meth:`entry` decided for a stored trial (on resume)."""
+        if self.schedule is not None and "bracket" in entry:
+            self.schedule.assign(trial_id, int(entry["bracket"]))
 
     def expected_epochs(self, trial_id: int, done: int, iterations: int) -> float:
         """Expected total epochs of a trial that has reported ``done``; ASHA's rungs stop trials earlier."""
@@ -100,4 +126,6 @@ def build_algorithm(search_alg: str, *, space: Mapping[str, SearchSpace], mode: 
                                      mode)
     elif sampler == "forest":
         searcher = FidelityForestSearcher(space, RandomSearcher(seed), max_iterations, mode, seed)
-    return Algorithm("asha", searcher, schedule=schedule, early_stop="asha", settings={"sampler": sampler})
+    chooser = BracketChooser(schedule.brackets, mode, seed) if schedule.num_brackets > 1 else None
+    return Algorithm("asha", searcher, schedule=schedule, early_stop="asha", settings={"sampler": sampler},
+                     chooser=chooser)

@@ -6,7 +6,8 @@ that trainers apply at the rungs, and any searcher to draw new trials (random by
 Schedule. Bracket s has geometric rungs ``min_iterations * rf**(s + k)`` below ``max_iterations``, then
 ``max_iterations`` itself (:func:`.rung_math.asha_rungs`). ``rungs_in_brackets`` and the
 ``rungs`` key of a train_config list them in the original's order, largest first. Trials are dealt to
-brackets in turn (trial id modulo ``num_brackets``), the rule auto config's time model assumes.
+a bracket when issued, by the :class:`~.bracket_choice.BracketChooser` (or in turn, trial id modulo
+``num_brackets``, for runs stored before it), and the choice is kept in the trial's entry.
 
 Rung-model searcher. It fits baye_opt's GP (same encoding, kernel, warping, kappa and pending points) to
 the best-so-far scores at the highest rung epoch that at least ``max(num_init_trials, dims + 1)`` trials
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from .gp_ucb import GpUcbSearcher
+from .level_scores import LevelScores
 from .random_search import RandomSearcher
 from .rank_summary import RankSummary
 from .rung_math import asha_rungs, expected_epochs_after
@@ -40,6 +42,7 @@ class RungSchedule:
         self.num_brackets = int(num_brackets)
         self.brackets = tuple(tuple(asha_rungs(self.min_iterations, self.max_iterations, self.reduction_factor, b))
                               for b in range(self.num_brackets))
+        self._assigned: dict[int, int] = {}
 
     @functools.cached_property
     def levels(self) -> list[int]:
@@ -51,8 +54,17 @@ class RungSchedule:
         """Rung epochs per bracket, bracket 0 first, each list largest first (the original's order)."""
         return [list(rungs[::-1]) for rungs in self.brackets]
 
+    def assign(self, trial_id: int, bracket: int) -> None:
+        """Trial ``trial_id`` runs in ``bracket`` (chosen at issue, or restored from its entry on resume)."""
+        if not 0 <= int(bracket) < self.num_brackets:
+            raise ValueError(f"trial {trial_id}: bracket {bracket!r} is not one of the run's "
+                             f"{self.num_brackets} bracket(s)")
+        self._assigned[int(trial_id)] = int(bracket)
+
     def bracket_of(self, trial_id: int) -> int:
-        return trial_id % self.num_brackets
+        """The trial's assigned bracket; a trial never assigned one (a run stored before brackets were
+        chosen) takes its place in turn, as all trials then did."""
+        return self._assigned.get(trial_id, trial_id % self.num_brackets)
 
     def train_config(self, trial_id: int) -> dict[str, Any]:
         """The keys a trainer's stopper needs."""
@@ -94,28 +106,20 @@ class RungModelSearcher:
     def __init__(self, gp: GpUcbSearcher, random: RandomSearcher, levels: Sequence[int], mode: str) -> None:
         self.gp = gp
         self.random = random
-        self.levels = list(levels)
         self.mode = mode
-        self._attempts: dict[int, int] = {}
-        # rung epoch -> trial id -> (attempt, best score within that many epochs)
-        self._rung_scores: dict[int, dict[int, tuple[int, float]]] = {}
+        self.scores = LevelScores(levels, mode)
 
     @property
     def exhausted(self) -> bool:
         return self.random.exhausted
 
     def on_config(self, trial_id: int, attempt: int, params: Mapping[str, Any]) -> None:
-        self._attempts[trial_id] = attempt
+        self.scores.on_config(trial_id, attempt)
         self.gp.on_config(trial_id, attempt, params)
         self.random.on_config(trial_id, attempt, params)
 
     def on_scores(self, trial_id: int, attempt: int, scores: Sequence[float | None]) -> None:
-        for level in self.levels:
-            if level > len(scores):
-                break
-            best = best_of(scores[:level], self.mode)
-            if best is not None:
-                self._rung_scores.setdefault(level, {})[trial_id] = (attempt, best)
+        self.scores.on_scores(trial_id, attempt, scores)
 
     def on_result(self, trial_id: int, score: float | None) -> None:
         self.gp.on_result(trial_id, score)
@@ -129,20 +133,14 @@ class RungModelSearcher:
     def model_rung(self) -> int | None:
         """The highest rung epoch with enough current-attempt results to fit the GP on, if any."""
         need = self.min_points()
-        for level in sorted(self._rung_scores, reverse=True):
-            current = sum(1 for tid, (att, _) in self._rung_scores[level].items() if self._attempts.get(tid) == att)
-            if current >= need:
-                return level
-        return None
+        return next((level for level in self.scores.reached() if len(self.scores.current(level)) >= need), None)
 
     def observations(self) -> tuple[np.ndarray, np.ndarray]:
         """Best-so-far scores at the model rung (max-mode sign) and their configs in the GP box."""
         level = self.model_rung()
-        xs, ys = [], []
-        for tid, (att, value) in sorted(self._rung_scores.get(level, {}).items()) if level is not None else []:
-            if self._attempts.get(tid) == att:
-                xs.append(self.gp.box.encode(self.gp.params_of(tid)))
-                ys.append(signed(value, self.mode))
+        at = self.scores.current(level) if level is not None else {}
+        xs = [self.gp.box.encode(self.gp.params_of(tid)) for tid in sorted(at)]
+        ys = [signed(at[tid], self.mode) for tid in sorted(at)]
         return np.array(xs).reshape(-1, self.gp.box.dims), np.array(ys, dtype=float)
 
     def suggest(self, request: SuggestRequest) -> dict[str, Any] | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import itertools
 import math
 import random
 from collections.abc import Sequence
@@ -132,7 +133,7 @@ _CURVE_WORK = 10_000  # trials simulated in all (over the repeats): about a hund
 
 @functools.lru_cache(maxsize=256)
 def asha_epochs_curve(min_iterations: int, max_iterations: int, reduction_factor: int, num_brackets: int,
-                      num_trials: int) -> tuple[float, ...]:
+                      num_trials: int, shares: tuple[float, ...] | None = None) -> tuple[float, ...]:
     """Expected epochs run by the first m trials of a run, m = 0 .. num_trials (cumulative).
 
     :func:`asha_expected_epochs` is the long-run rate, where 1/rf of a rung's trials go on. A run of a few
@@ -140,12 +141,16 @@ def asha_epochs_curve(min_iterations: int, max_iterations: int, reduction_factor
     results, and a trial that reaches a high rung late in a run has beaten the many before it, so it tends
     to beat the few that reached the rung before it too (measured: 50 trials, rungs 1 .. 30, rf 2 run 5-7
     epochs each, not 3.4). This simulates the stopping rule, one trial after another, with trial qualities
-    that rank the same at every rung, averaged over seeded repeats: deterministic, and pure.
+    that rank the same at every rung, averaged over seeded repeats: deterministic, and pure. Trials are
+    dealt to brackets in turn, or, given ``shares``, drawn with those probabilities (the bracket chooser).
     """
     lo, hi, rf = check_asha(min_iterations, max_iterations, reduction_factor)
     k = check_int("num_brackets", num_brackets, 1)
     n = check_int("num_trials", num_trials, 0)
     brackets = [asha_rungs(lo, hi, rf, b) for b in range(k)]
+    if shares is not None and (len(shares) != k or any(w < 0 for w in shares) or not math.isclose(sum(shares), 1.0)):
+        raise ValueError(f"shares must be {k} non-negative numbers summing to 1, got {shares!r}")
+    bounds = list(itertools.accumulate(shares)) if shares is not None else []
     simulated = min(n, _CURVE_SIMULATED)
     repeats = max(4, _CURVE_WORK // max(1, simulated))
     totals = [0.0] * (simulated + 1)
@@ -154,7 +159,8 @@ def asha_epochs_curve(min_iterations: int, max_iterations: int, reduction_factor
         results: list[list[list[float]]] = [[[] for _ in rungs] for rungs in brackets]
         spent = 0.0
         for i in range(simulated):
-            quality, bracket = rng.random(), i % k
+            quality = rng.random()
+            bracket = i % k if shares is None else min(k - 1, bisect.bisect_right(bounds, rng.random()))
             before = 0
             for j, rung in enumerate(brackets[bracket]):
                 spent += rung - before

@@ -101,7 +101,7 @@ class Controller:
             trial.extra["suggest_s"] = round(time.perf_counter() - started, 4)
             trial.extra.update(self.algorithm.entry(tid))
             ledger.trials.append(trial)
-            self.algorithm.searcher.on_config(tid, 0, params)
+            self.algorithm.on_config(tid, 0, params)
             new = True
         else:
             return None

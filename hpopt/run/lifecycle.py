@@ -111,7 +111,7 @@ class TrialLifecycle:
         if record.status == Status.CUDAOOM:
             self.handle_oom(trial)
             return
-        self.algorithm.searcher.on_scores(trial.trial_id, trial.attempt, record.scores)
+        self.algorithm.on_scores(trial.trial_id, trial.attempt, record.scores)
         if record.status == Status.STOP or len(record.scores) >= trial.iterations:
             self.finish(trial, record)
         else:
@@ -140,7 +140,7 @@ class TrialLifecycle:
         self.ledger.count_finished(trial)
         if record:
             self.record(trial)
-        self.algorithm.searcher.on_result(trial.trial_id, trial.score)
+        self.algorithm.on_result(trial.trial_id, trial.score)
 
     def requeue(self, trial: Trial) -> None:
         """Issue a running trial again next, as attempt + 1 (reports of the old attempt are then ignored)."""
@@ -148,7 +148,7 @@ class TrialLifecycle:
         trial.attempt += 1
         trial.status = Status.READY
         self.ledger.ready.appendleft(trial.trial_id)
-        self.algorithm.searcher.on_config(trial.trial_id, trial.attempt, trial.config)
+        self.algorithm.on_config(trial.trial_id, trial.attempt, trial.config)
         self.record(trial)
 
     def handle_oom(self, trial: Trial) -> None:
@@ -179,7 +179,7 @@ class TrialLifecycle:
         params = self.suggest(trial.trial_id, trial.attempt)
         if params is not None:
             trial.config = params
-        self.algorithm.searcher.on_config(trial.trial_id, trial.attempt, trial.config)
+        self.algorithm.on_config(trial.trial_id, trial.attempt, trial.config)
         trial.status = Status.READY
         trial.extra["oom_count"] = int(trial.extra.get("oom_count", 0)) + 1
         self.ledger.ready.appendleft(trial.trial_id)

@@ -45,7 +45,7 @@ def check_unchanged(stored: dict[str, Any], mine: dict[str, Any], where: str) ->
 
 def restore(ctl: Controller, stored: dict[str, Any]) -> None:
     """Continue ``stored`` with controller ``ctl`` (see the module doc)."""
-    ledger, settings, searcher = ctl.ledger, ctl.settings, ctl.algorithm.searcher
+    ledger, settings, algorithm = ctl.ledger, ctl.settings, ctl.algorithm
     check_unchanged(stored, ledger.status_dict(ledger.run_id), ctl.store.save_path)
     settings.seed = int(stored.get("seed", settings.seed))
     ledger.run_id = str(stored.get("run_id", ledger.run_id))
@@ -56,7 +56,8 @@ def restore(ctl: Controller, stored: dict[str, Any]) -> None:
     ledger.seq = int(stored.get("journal_seq", 0))
     ledger.trials = [Trial.from_entry(e) for e in stored["config_list"]]
     for trial in ledger.trials:
-        searcher.on_config(trial.trial_id, trial.attempt, trial.config)
+        algorithm.restore_entry(trial.trial_id, trial.extra)
+        algorithm.on_config(trial.trial_id, trial.attempt, trial.config)
     ctl.life.checkpoint()
     for trial in ledger.trials:
         if trial.status == Status.STOP:
@@ -76,7 +77,7 @@ def restore(ctl: Controller, stored: dict[str, Any]) -> None:
         if ours and record.status == Status.CUDAOOM:
             ctl.life.handle_oom(trial)
         elif ours and (record.status == Status.STOP or len(record.scores) >= trial.iterations):
-            searcher.on_scores(trial.trial_id, trial.attempt, record.scores)
+            algorithm.on_scores(trial.trial_id, trial.attempt, record.scores)
             ctl.life.finish(trial, record)
             collected += 1
         else:
@@ -84,7 +85,7 @@ def restore(ctl: Controller, stored: dict[str, Any]) -> None:
             trial.attempt += 1
             trial.status = Status.READY
             ledger.ready.append(trial.trial_id)
-            searcher.on_config(trial.trial_id, trial.attempt, trial.config)
+            algorithm.on_config(trial.trial_id, trial.attempt, trial.config)
             ctl.life.record(trial)
             requeued += 1
     if ctl.algorithm.schedule is not None:
@@ -107,7 +108,7 @@ def _read(ctl: Controller, trial: Trial) -> Any:
 def _rebuild_rungs(ctl: Controller) -> None:
     """Rewrite every rung summary from the trial records (once per resume, O(trials)); each trial counts
     once per rung, with its longest attempt. The rung searcher learns the current attempts' scores."""
-    schedule, searcher = ctl.algorithm.schedule, ctl.algorithm.searcher
+    schedule, algorithm = ctl.algorithm.schedule, ctl.algorithm
     longest: list[tuple[int, list[float | None]]] = []
     for trial in ctl.ledger.trials:
         try:
@@ -121,5 +122,5 @@ def _rebuild_rungs(ctl: Controller) -> None:
         attempts = [a["scores"] for a in doc.get("previous_attempts") or []]
         longest.append((trial.trial_id, max([record.scores, *attempts], key=len)))
         if doc.get("attempt", trial.attempt) == trial.attempt and trial.status != Status.READY:
-            searcher.on_scores(trial.trial_id, trial.attempt, record.scores)
+            algorithm.on_scores(trial.trial_id, trial.attempt, record.scores)
     ctl.store.replace_summaries("asha", schedule.rung_summaries(longest, ctl.settings.mode), ctl.ledger.run_id)
