@@ -16,8 +16,10 @@ reported epochs (simulated time, trial, table row, epoch, score), cut at the bud
 
 Regret = the best seed-averaged last-epoch accuracy of the table minus that of the returned config.
 
-Methods: ``hpopt-random`` (full trials), ``hpopt-asha`` (random sampler), ``hpopt-asha-forest`` (the
-forest over config and epoch), ``hpopt-asha-bayes`` (GP on one rung), ``hpopt-bo-median`` (GP-UCB + median
+Methods: ``hpopt-default`` (ASHA as ``create(search_alg="asha")`` gives it: the forest sampler, every
+bracket, each new trial's bracket chosen by evidence), ``hpopt-random`` (full trials), and with one
+bracket each: ``hpopt-asha`` (random sampler, the default before), ``hpopt-asha-forest`` (the
+forest over config and epoch), ``hpopt-asha-bayes`` (GP on one rung); ``hpopt-bo-median`` (GP-UCB + median
 stop), ``optuna-tpe-hb`` (TPE + HyperbandPruner), ``syne-asha``, ``syne-bohb``, ``syne-cqr`` (Syne Tune's
 ASHA with conformal quantile regression), ``dehb``. ASHA-type methods: min 1, max 27 epochs, rf 3.
 
@@ -58,7 +60,7 @@ from hpopt.adapters.table import Table  # noqa: E402
 RESULTS = ROOT / "bench" / "results" / "mf"
 PROBLEMS = ("digits", "mnist", "sgd_digits", *synthetic.PROBLEMS)  # the held-out half: reported
 DEV_PROBLEMS = tuple(synthetic.DEV_PROBLEMS)  # the development half: where changes are chosen (``--dev``)
-METHODS = ("hpopt-random", "hpopt-asha", "hpopt-asha-forest", "hpopt-asha-bayes", "hpopt-bo-median",
+METHODS = ("hpopt-default", "hpopt-random", "hpopt-asha", "hpopt-asha-forest", "hpopt-asha-bayes", "hpopt-bo-median",
            "optuna-tpe-hb", "syne-asha", "syne-bohb", "syne-cqr", "dehb")
 RAM = "/dev/shm" if os.path.isdir("/dev/shm") else None
 

@@ -88,7 +88,8 @@ def create(
     the rest of the plan would miss that time by more than 20 % (fewer epochs or a smaller subset before
     fewer trials; more fidelity, then more trials, when trials are cheaper than planned).
     ASHA (``search_alg="asha"``) also fills ``min_iterations`` and ``num_brackets`` and ends when the
-    epoch budget is spent; ``sampler`` ("random", "bayes" or "forest") picks how it draws new trials.
+    epoch budget is spent; ``sampler`` ("forest", the default, "random" or "bayes") picks how it draws new
+    trials.
     ``storage="memory"`` keeps the run in this process's memory instead of files under save_path (for
     simulations, notebooks and tests: nothing is written, nothing survives the process).
     """
@@ -167,7 +168,8 @@ def create(
         min_iterations = min_iterations if min_iterations is not None else stored.get("min_iterations")
         num_brackets = num_brackets if num_brackets is not None else stored.get("num_brackets")
         if search_alg == "asha" and sampler is None:
-            sampler = stored.get("sampler")  # a resumed run keeps its sampler, whatever today's default
+            # A resumed run keeps its sampler, whatever today's default (runs stored before samplers drew at random)
+            sampler = stored.get("sampler") or "random"
         seed = stored.get("seed", seed)  # the run's searchers must draw what they drew before
     common = dict(full_dataset_size=full_dataset_size, num_full_iterations=num_full_iterations,
                   num_hyperparameters=len(space), expected_time_ratio=expected_time_ratio,

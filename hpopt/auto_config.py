@@ -300,8 +300,10 @@ def auto_config_asha(
     """Fill the unset ones of the ASHA settings, costing trials by the epochs the rungs really run.
 
     Early stopping, not a smaller max_iterations, is ASHA's way to save time, so max defaults to the
-    full training and only the subset is shrunk to make 10 trials per hyperparameter fit; one
-    bracket (the most aggressive) by default, which ASHA's authors report usually works well.
+    full training and only the subset is shrunk to make 10 trials per hyperparameter fit. Every distinct
+    bracket by default: the bracket chooser sends trials to bracket 0 (the most aggressive, which ASHA's
+    authors report usually works well) until early rungs are seen to mislead, so trials are costed as
+    bracket 0's.
     """
     n_data, full, n_hp, r, p, workers = _check_common(
         full_dataset_size, num_full_iterations, num_hyperparameters, expected_time_ratio, non_pure_train_ratio,
@@ -318,7 +320,7 @@ def auto_config_asha(
     lo = 1 if user_min is None else user_min
     if lo > hi:
         raise ValueError(f"min_iterations must be <= max_iterations={hi}, got {min_iterations!r}")
-    brackets = 1 if user_brackets is None else user_brackets
+    brackets = max_brackets(lo, hi, rf) if user_brackets is None else user_brackets
     asha_expected_epochs(lo, hi, rf, brackets)  # raises if num_brackets is too large
     rungs = tuple(tuple(asha_rungs(lo, hi, rf, b)) for b in range(brackets))
 

@@ -79,7 +79,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=100)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--save-path", default="hpo_asha")
-    parser.add_argument("--sampler", choices=["random", "bayes"], default="random")
+    parser.add_argument("--sampler", choices=["forest", "random", "bayes"], default="forest")
     parser.add_argument("--start-method", choices=mp.get_all_start_methods(), default=None,
                         help="how trainer processes start (default: the platform's; spawn for CUDA)")
     parser.add_argument("--log-dir", default=None, help="write each trainer's returned reports here (tests)")

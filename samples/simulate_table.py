@@ -47,8 +47,9 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     args = parser.parse_args(argv)
 
     table = Table.load(args.table)
-    print(f"table: {table.num_configs} configurations x {table.num_epochs} epochs; best accuracy anywhere "
-          f"{table.best_score():.4f}; one full training takes {table.elapsed[:, :, -1].mean():.1f} s on average")
+    print(f"table: {table.num_configs} configurations x {table.num_epochs} epochs; best seed-averaged last-epoch "
+          f"accuracy {table.best_score():.4f}, best single score {float(table.val_acc.max()):.4f}; one full "
+          f"training takes {table.elapsed[:, :, -1].mean():.1f} s on average")
     results = [run(alg, table, args.workers, args.ratio, args.seed) for alg in ("asha", "random")]
     for r in results:
         print(f"{r['alg']:>6}: {r['trials']} trials, {r['epochs']} epochs in {format_duration(r['sim_seconds'])} "

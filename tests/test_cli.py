@@ -82,7 +82,7 @@ def test_run_prints_the_best_trial(finished_asha, capsys):
 def test_status_json_matches_the_trial_files(finished_asha, capsys):
     save_path, _ = finished_asha
     view = status_json(capsys, save_path)
-    assert view["search_algorithm"] == "asha" and view["rungs_in_brackets"] == [[9, 3, 1]]
+    assert view["search_algorithm"] == "asha" and view["rungs_in_brackets"] == [[9, 3, 1], [9, 3]]  # every bracket
     trials = view["trials"]
     assert trials and [t["trial_id"] for t in trials] == list(range(len(trials)))
     for t in trials:

@@ -123,9 +123,11 @@ def test_simulate_table_sample_runs_both_algorithms():
     assert result.returncode == 0, result.stderr[-3000:]
     lines = [ln for ln in result.stdout.splitlines() if "best validation accuracy" in ln]
     assert [ln.split(":")[0].strip() for ln in lines] == ["asha", "random"]
-    best_anywhere = float(result.stdout.split("best accuracy anywhere ")[1].split(";")[0])
+    # A run reports single-seed scores at any epoch, which may beat the best seed average: the bound is the
+    # table's best single score.
+    best_single = float(result.stdout.split("best single score ")[1].split(";")[0])
     for line in lines:
-        assert 0.5 < float(line.rsplit(" ", 1)[1]) <= best_anywhere
+        assert 0.5 < float(line.rsplit(" ", 1)[1]) <= best_single
 
 
 def test_digits_sgd_sample(tmp_path):

@@ -4,7 +4,7 @@
 - ``smbo`` (baye_opt): :class:`~.gp_ucb.GpUcbSearcher`, optionally the median rule; the first
   ``num_init_trials`` trials run to the end as the rule's reference curves (as the original did).
 - ``asha``: a :class:`~.asha.RungSchedule`, the ASHA stopper at its rungs, and any searcher to draw new
-  trials (random, the rung model, or the forest over config and epoch); a new searcher plugs in here
+  trials (the forest over config and epoch by default, random, or the rung model); a new searcher plugs in here
   without subclassing anything.
 
 The controller reads only this object: which params to try (``searcher``), how long a trial runs and
@@ -29,6 +29,7 @@ SMBO_NAMES = ("bayes_opt", "baye_opt", "smbo")
 SEARCH_ALGS = (*SMBO_NAMES, "asha", "random")
 EARLY_STOPS = (None, "median_stop")
 SAMPLERS = ("random", "bayes", "forest")
+DEFAULT_SAMPLER = "forest"  # ASHA's, when create() is given none (docs/benchmarks.md: the multi-fidelity suite)
 
 
 @dataclass
@@ -112,7 +113,7 @@ def build_algorithm(search_alg: str, *, space: Mapping[str, SearchSpace], mode: 
     if search_alg in SMBO_NAMES:
         return Algorithm("smbo", gp(), early_stop=early_stop,
                          full_length_first=num_init_trials if early_stop is not None else 0)
-    sampler = sampler or "random"
+    sampler = sampler or DEFAULT_SAMPLER
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {list(SAMPLERS)}, got {sampler!r}")
     schedule = RungSchedule(min_iterations, max_iterations, reduction_factor, num_brackets)

@@ -10,15 +10,19 @@ Evidence. Every trial reports every epoch up to where it stops, so any trial tha
 also holds a score at each earlier one, whatever its bracket. For the first rung r of each bracket, rho
 is the Spearman rank correlation, over the trials that reached the *reference* level (the highest rung
 level at least ``MIN_PAIRS`` current trials reached, above r), between their best-so-far scores at r and
-at the reference. It is shrunk towards 0 while few trials back it (``n * rho / (n + PRIOR_WEIGHT)``),
-and the rung's *trust* is ``0.5 + rho / (2 * SPAN)`` clipped to [0, 1]: a correlation of +SPAN or more
-trusts the rung fully, -SPAN or less not at all, no evidence (or none either way) half.
+at the reference. The rung's measured trust is ``0.5 + rho / (2 * SPAN)`` clipped to [0, 1]: a
+correlation of +SPAN or more trusts it fully, -SPAN or less not at all. Over n such trials it is averaged
+with a prior of full trust worth ``PRIOR_WEIGHT`` trials: ``(n * measured + PRIOR_WEIGHT) / (n +
+PRIOR_WEIGHT)``. So a run starts as one aggressive bracket (what auto config plans, and what does best
+wherever early epochs rank configs roughly right) and moves trials to later brackets only as the
+evidence that early rungs mislead comes in.
 
 Why these numbers: on the development problems of ``bench/mf_suite.py --dev`` (synthetic tables whose
 epoch-1 correlation with the last epoch runs from 0.9 to -0.5), one bracket did best wherever that
-correlation was positive, and later brackets only where it was negative; trust proportional to the
-correlation itself (tried first) sent too many trials to costly brackets on the moderately correlated
-ones. The measurements are in docs/benchmarks.md.
+correlation was positive, and later brackets only where it was negative. Trust proportional to the
+correlation sent too many trials to costly brackets on moderately correlated problems; a prior of half
+trust (half the trials to later brackets from the start) did well with 4 workers and worse than one
+bracket with 1 worker. docs/benchmarks.md has the measurements.
 
 Choice. A cascade from the most aggressive bracket: bracket 0 with probability trust_0, else bracket 1
 with trust_1, ..., the last bracket takes what is left. Faithful early epochs send nearly every trial to
@@ -39,8 +43,8 @@ from .level_scores import LevelScores
 
 MIN_PAIRS = 5  # trials at a level before it serves as the reference that earlier rungs are judged against
 SPAN = 0.3  # a rank correlation of +SPAN or more trusts a rung fully, -SPAN or less not at all
-PRIOR = 0.5  # trust without evidence (a correlation of 0): half the new trials go to bracket 0 at the start
-PRIOR_WEIGHT = 5.0  # the correlation is shrunk towards 0 as if this many trials had shown none
+PRIOR = 1.0  # trust without evidence: every new trial goes to bracket 0 until early rungs are caught misleading
+PRIOR_WEIGHT = 2.0  # trials' worth of evidence the prior counts as
 MAX_PAIRS = 256  # the most recent trials at the reference level that a trust is measured on (cost per issue)
 
 
@@ -57,8 +61,8 @@ def cascade(trust: Sequence[float]) -> list[float]:
 
 def trust_of(rho: float, n: int) -> float:
     """A rung's trust from the rank correlation ``rho`` its scores showed over ``n`` trials (see module doc)."""
-    shrunk = n * rho / (n + PRIOR_WEIGHT)
-    return min(1.0, max(0.0, PRIOR + shrunk / (2.0 * SPAN)))
+    measured = min(1.0, max(0.0, 0.5 + rho / (2.0 * SPAN)))
+    return (n * measured + PRIOR_WEIGHT * PRIOR) / (n + PRIOR_WEIGHT)
 
 
 def prior_shares(num_brackets: int) -> list[float]:

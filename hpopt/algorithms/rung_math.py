@@ -13,11 +13,12 @@ import itertools
 import math
 import random
 from collections.abc import Sequence
+from typing import overload
 
 from .._validate import check_int, check_real
 
-__all__ = ["asha_bracket_epochs", "asha_epochs_curve", "asha_expected_epochs", "asha_rungs", "check_asha",
-           "expected_epochs_after", "max_brackets", "round_robin_shares"]
+__all__ = ["EpochsCurve", "asha_bracket_epochs", "asha_epochs_curve", "asha_expected_epochs", "asha_rungs",
+           "check_asha", "expected_epochs_after", "max_brackets", "round_robin_shares"]
 
 def check_asha(
     min_iterations: object, max_iterations: object, reduction_factor: object
@@ -131,9 +132,47 @@ _CURVE_SIMULATED = 2000  # trials simulated at most; later ones cost what the la
 _CURVE_WORK = 10_000  # trials simulated in all (over the repeats): about a hundredth of a second
 
 
+class EpochsCurve(Sequence[float]):
+    """Expected cumulative epochs after m = 0 .. n trials: simulated values, then a straight line.
+
+    Held as the simulated head and the rate beyond it, so a plan of millions of trials (a long budget of
+    cheap trials) costs the same few kilobytes as one of a thousand.
+    """
+
+    def __init__(self, head: Sequence[float], num_trials: int, rate: float) -> None:
+        self.head = tuple(head)
+        self.num_trials = int(num_trials)
+        self.rate = float(rate)
+
+    def __len__(self) -> int:
+        return self.num_trials + 1
+
+    @overload
+    def __getitem__(self, m: int) -> float: ...
+    @overload
+    def __getitem__(self, m: slice) -> list[float]: ...
+    def __getitem__(self, m: int | slice) -> float | list[float]:
+        if isinstance(m, slice):
+            return [self[i] for i in range(*m.indices(len(self)))]
+        if m < 0:
+            m += len(self)
+        if not 0 <= m < len(self):
+            raise IndexError(f"trial count {m} is outside 0..{self.num_trials}")
+        last = len(self.head) - 1
+        return self.head[m] if m <= last else self.head[last] + self.rate * (m - last)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, EpochsCurve):
+            return (self.head, self.num_trials, self.rate) == (other.head, other.num_trials, other.rate)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.head, self.num_trials, self.rate))
+
+
 @functools.lru_cache(maxsize=256)
 def asha_epochs_curve(min_iterations: int, max_iterations: int, reduction_factor: int, num_brackets: int,
-                      num_trials: int, shares: tuple[float, ...] | None = None) -> tuple[float, ...]:
+                      num_trials: int, shares: tuple[float, ...] | None = None) -> EpochsCurve:
     """Expected epochs run by the first m trials of a run, m = 0 .. num_trials (cumulative).
 
     :func:`asha_expected_epochs` is the long-run rate, where 1/rf of a rung's trials go on. A run of a few
@@ -151,6 +190,7 @@ def asha_epochs_curve(min_iterations: int, max_iterations: int, reduction_factor
     if shares is not None and (len(shares) != k or any(w < 0 for w in shares) or not math.isclose(sum(shares), 1.0)):
         raise ValueError(f"shares must be {k} non-negative numbers summing to 1, got {shares!r}")
     bounds = list(itertools.accumulate(shares)) if shares is not None else []
+    only = next((b for b, w in enumerate(shares) if w == 1.0), None) if shares is not None else None
     simulated = min(n, _CURVE_SIMULATED)
     repeats = max(4, _CURVE_WORK // max(1, simulated))
     totals = [0.0] * (simulated + 1)
@@ -160,7 +200,10 @@ def asha_epochs_curve(min_iterations: int, max_iterations: int, reduction_factor
         spent = 0.0
         for i in range(simulated):
             quality = rng.random()
-            bracket = i % k if shares is None else min(k - 1, bisect.bisect_right(bounds, rng.random()))
+            if shares is None:
+                bracket = i % k
+            else:  # one bracket taking every trial draws nothing: the same run as that bracket alone
+                bracket = only if only is not None else min(k - 1, bisect.bisect_right(bounds, rng.random()))
             before = 0
             for j, rung in enumerate(brackets[bracket]):
                 spent += rung - before
@@ -172,8 +215,8 @@ def asha_epochs_curve(min_iterations: int, max_iterations: int, reduction_factor
                     break
             totals[i + 1] += spent
     curve = [t / repeats for t in totals]
+    rate = 0.0
     if n > simulated:
         tail = max(1, simulated // 5)
         rate = (curve[simulated] - curve[simulated - tail]) / tail
-        curve.extend(curve[simulated] + rate * (m - simulated) for m in range(simulated + 1, n + 1))
-    return tuple(curve)
+    return EpochsCurve(curve, n, rate)
