@@ -1,7 +1,7 @@
 """ASHA's parts: the rung schedule of its brackets, and the rung-model searcher (its "bayes" sampler).
 
 ASHA itself is a composition (:mod:`.algorithm`): this schedule, the :class:`~.stoppers.AshaStopper`
-that trainers apply at the rungs, and any searcher to draw new trials (random by default).
+that trainers apply at the rungs, and any searcher to draw new trials (the forest by default).
 
 Schedule. Bracket s has geometric rungs ``min_iterations * rf**(s + k)`` below ``max_iterations``, then
 ``max_iterations`` itself (:func:`.rung_math.asha_rungs`). ``rungs_in_brackets`` and the
