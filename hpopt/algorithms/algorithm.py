@@ -70,7 +70,7 @@ class Algorithm:
         """Keys of a new trial's entry in the status file, decided once at issue (ASHA: its bracket)."""
         if self.schedule is None:
             return {}
-        bracket = self.chooser.choose(trial_id) if self.chooser is not None else trial_id % self.schedule.num_brackets
+        bracket = self.chooser.choose(trial_id) if self.chooser is not None else self.schedule.bracket_of(trial_id)
         self.schedule.assign(trial_id, bracket)
         return {"bracket": bracket}
 

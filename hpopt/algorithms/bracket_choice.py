@@ -33,6 +33,7 @@ bracket is stored in the trial's entry at issue and restored from there, never d
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Mapping, Sequence
 
@@ -40,6 +41,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from .level_scores import LevelScores
+from .rung_math import bracket_for
 
 MIN_PAIRS = 5  # trials at a level before it serves as the reference that earlier rungs are judged against
 SPAN = 0.3  # a rank correlation of +SPAN or more trusts a rung fully, -SPAN or less not at all
@@ -107,13 +109,7 @@ class BracketChooser:
         if len(self.starts) == 1:
             return 0
         u = random.Random(f"{self.seed}:bracket:{int(trial_id)}").random()
-        total = 0.0
-        shares = self.shares()
-        for b, share in enumerate(shares):
-            total += share
-            if u < total:
-                return b
-        return len(shares) - 1
+        return bracket_for(u, list(itertools.accumulate(self.shares())))
 
     def _reference(self) -> tuple[int | None, dict[int, float]]:
         for level in self.scores.reached():

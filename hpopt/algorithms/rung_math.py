@@ -18,7 +18,7 @@ from typing import overload
 from .._validate import check_int, check_real
 
 __all__ = ["EpochsCurve", "asha_bracket_epochs", "asha_epochs_curve", "asha_expected_epochs", "asha_rungs",
-           "check_asha", "expected_epochs_after", "max_brackets", "round_robin_shares"]
+           "bracket_for", "check_asha", "expected_epochs_after", "max_brackets", "round_robin_shares"]
 
 def check_asha(
     min_iterations: object, max_iterations: object, reduction_factor: object
@@ -91,6 +91,12 @@ def expected_epochs_after(rungs: Sequence[int], done: int, reduction_factor: int
     last = len(ahead) - 1
     stops = sum(q**k * (1.0 - q) * rung for k, rung in enumerate(ahead[:last]))
     return stops + q**last * ahead[last]
+
+
+def bracket_for(u: float, cumulative: Sequence[float]) -> int:
+    """The bracket a uniform draw ``u`` in [0, 1) picks from cumulative shares (the last one if rounding
+    leaves the total short of 1): how the bracket chooser and the time model's simulation deal trials."""
+    return min(len(cumulative) - 1, bisect.bisect_right(cumulative, u))
 
 
 def round_robin_shares(num_brackets: int) -> list[float]:
@@ -202,8 +208,10 @@ def asha_epochs_curve(min_iterations: int, max_iterations: int, reduction_factor
             quality = rng.random()
             if shares is None:
                 bracket = i % k
-            else:  # one bracket taking every trial draws nothing: the same run as that bracket alone
-                bracket = only if only is not None else min(k - 1, bisect.bisect_right(bounds, rng.random()))
+            elif only is not None:  # one bracket takes every trial: no draw, the same run as that bracket alone
+                bracket = only
+            else:
+                bracket = bracket_for(rng.random(), bounds)
             before = 0
             for j, rung in enumerate(brackets[bracket]):
                 spent += rung - before
