@@ -84,14 +84,20 @@ class Contender(ABC):
 # --- hpopt ------------------------------------------------------------------------------------------
 
 def _set_gp_variant(spec: str) -> None:
-    """Ablations: HPOPT_GP_VARIANT="WARP_SELECTION=0,REFLECT=1" sets those switches of hpopt's GP searcher."""
-    from hpopt.algorithms import gp_ucb
+    """Ablations: HPOPT_GP_VARIANT="WARP_SELECTION=0,TRUST_REGION_MIN_DIMS=4" sets those switches and
+    settings of hpopt's GP searcher (a setting ``trust_region.X`` sets X of that module)."""
+    from hpopt.algorithms import gp_ucb, trust_region
 
     for item in filter(None, spec.split(",")):
         name, value = item.split("=")
-        if not hasattr(gp_ucb, name):
-            raise ValueError(f"HPOPT_GP_VARIANT: gp_ucb has no switch {name!r}")
-        setattr(gp_ucb, name, bool(int(value)))
+        module = gp_ucb
+        if name.startswith("trust_region."):
+            module, name = trust_region, name.split(".", 1)[1]
+        if not hasattr(module, name):
+            raise ValueError(f"HPOPT_GP_VARIANT: {module.__name__} has no setting {name!r}")
+        current = getattr(module, name)
+        kind = bool if isinstance(current, bool) else type(current)
+        setattr(module, name, bool(int(value)) if kind is bool else kind(value))
 
 
 class _Hpopt(Contender):
@@ -351,6 +357,72 @@ def _seed_pymoo_from_numpy(module: Any) -> None:
     module.minimize = minimize
 
 
+# --- BoTorch through Ax -----------------------------------------------------------------------------
+
+class Ax(Contender):
+    """BoTorch through Ax's ``Client`` with its default generation strategy (Sobol start, then BoTorch's
+    modular GP with its default acquisition), seeded by ``Client(random_seed=seed)``.
+
+    The run is kept in memory (no storage config). Ax's INFO logging is silenced; warnings are not shown.
+    """
+
+    name = "ax"
+    preload = ("torch", "ax.api.client", "botorch")
+    summary = "Ax Client(random_seed=seed), default generation strategy (BoTorch), get_next_trials/complete_trial"
+
+    def __init__(self, problem: Problem, seed: int, budget: int) -> None:
+        super().__init__(problem, seed, budget)
+        import logging
+
+        client_mod = _require("ax.api.client", "ax-platform")
+        configs = _require("ax.api.configs", "ax-platform")
+        # Ax gives each of its modules a logger with its own INFO level: quiet them all.
+        for name in list(logging.root.manager.loggerDict):
+            if name.split(".")[0] in ("ax", "botorch"):
+                logging.getLogger(name).setLevel(logging.WARNING)
+        params = []
+        for p in problem.params:
+            if p.kind == "float":
+                params.append(configs.RangeParameterConfig(name=p.name, bounds=(p.lo, p.hi), parameter_type="float"))
+            elif p.kind == "logfloat":
+                params.append(configs.RangeParameterConfig(name=p.name, bounds=(p.lo, p.hi), parameter_type="float",
+                                                           scaling="log"))
+            elif p.kind == "qint":
+                params.append(configs.RangeParameterConfig(name=p.name, bounds=(int(p.lo), int(p.hi)),
+                                                           parameter_type="int", step_size=int(p.q)))
+            else:
+                params.append(configs.ChoiceParameterConfig(name=p.name, values=list(p.choices),
+                                                            parameter_type=_choice_type(p.choices),
+                                                            is_ordered=False))
+        self._client = client_mod.Client(random_seed=seed)
+        self._client.configure_experiment(parameters=params, name=f"{problem.name}_{seed}")
+        self._client.configure_optimization(objective="-f")
+        self._index: int | None = None
+
+    def ask(self) -> dict[str, Any]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            trials = self._client.get_next_trials(max_trials=1)
+        (index, params), = trials.items()
+        self._index = index
+        return {p.name: _plain(params[p.name]) for p in self.problem.params}
+
+    def tell(self, value: float) -> None:
+        assert self._index is not None, "tell() without ask()"
+        self._client.complete_trial(trial_index=self._index, raw_data={"f": float(value)})
+        self._index = None
+
+
+def _choice_type(values: Any) -> str:
+    if all(isinstance(v, bool) for v in values):
+        return "bool"
+    if all(isinstance(v, int) for v in values):
+        return "int"
+    if all(isinstance(v, (int, float)) for v in values):
+        return "float"
+    return "str"
+
+
 CONTENDERS: dict[str, type[Contender]] = {
-    cls.name: cls for cls in (HpoptBO, HpoptRandom, BayesOptRaw, OptunaTPE, OptunaGP, Hebo)
+    cls.name: cls for cls in (HpoptBO, HpoptRandom, BayesOptRaw, OptunaTPE, OptunaGP, Hebo, Ax)
 }

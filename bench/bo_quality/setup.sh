@@ -19,7 +19,7 @@ pip=("$venv/bin/python" -m pip)
 "${pip[@]}" install --no-deps "$(sed -n 's/^# hebo-pin: //p' "$here/requirements.txt")"
 "$venv/bin/python" - <<'PY'
 import importlib
-for name in ("hpopt", "bayes_opt", "optuna", "torch", "matplotlib", "hebo"):
+for name in ("hpopt", "bayes_opt", "optuna", "torch", "matplotlib", "hebo", "ax", "botorch"):
     mod = importlib.import_module(name)
     print(f"{name:10s} {getattr(mod, '__version__', '?')}")
 PY

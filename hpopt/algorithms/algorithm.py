@@ -103,10 +103,10 @@ def build_algorithm(search_alg: str, *, space: Mapping[str, SearchSpace], mode: 
     if search_alg not in SEARCH_ALGS:
         raise ValueError(f"search_alg must be one of {list(SEARCH_ALGS)}, got {search_alg!r}")
 
-    def gp(restarts: int = GP_RESTARTS, select_warp: bool = True) -> GpUcbSearcher:
+    def gp(restarts: int = GP_RESTARTS, select_warp: bool = True, local: bool = True) -> GpUcbSearcher:
         return GpUcbSearcher(space, mode=mode, seed=seed, num_init_trials=num_init_trials, num_defaults=num_defaults,
                              kappa=kappa, kappa_decay=kappa_decay, kappa_decay_delay=kappa_decay_delay,
-                             gp_restarts=restarts, select_warp=select_warp)
+                             gp_restarts=restarts, select_warp=select_warp, use_trust_region=local)
 
     if search_alg == "random":
         return Algorithm("random", RandomSearcher(seed))
@@ -123,8 +123,9 @@ def build_algorithm(search_alg: str, *, space: Mapping[str, SearchSpace], mode: 
         # (no restarts) keeps a suggestion near 0.1 s; the rung data it fits are noisy low-fidelity scores.
         # Its warp stays Yeo-Johnson: choosing the warp by likelihood was tuned on baye_opt's suite, and on
         # ASHA's noisy rung scores it made the sampler worse (tests/test_asha.py, 2 of 5 seeds far off).
-        searcher = RungModelSearcher(gp(restarts=0, select_warp=False), RandomSearcher(seed), schedule.levels,
-                                     mode)
+        # Nor does it search a trust region: rung scores of many trials are not a sequence of improvements.
+        searcher = RungModelSearcher(gp(restarts=0, select_warp=False, local=False), RandomSearcher(seed),
+                                     schedule.levels, mode)
     elif sampler == "forest":
         searcher = FidelityForestSearcher(space, RandomSearcher(seed), max_iterations, mode, seed)
     chooser = BracketChooser(schedule.brackets, mode, seed) if schedule.num_brackets > 1 else None

@@ -72,8 +72,9 @@ def log_prior(theta: np.ndarray) -> tuple[float, np.ndarray]:
 
 
 def map_optimizer(obj_func: Callable[..., tuple[float, np.ndarray]], initial_theta: np.ndarray,
-                  bounds: np.ndarray) -> tuple[np.ndarray, float]:
-    """scikit-learn's ``optimizer`` hook: minimize -(log-likelihood + log prior) with L-BFGS-B."""
+                  bounds: np.ndarray, max_steps: int | None = None) -> tuple[np.ndarray, float]:
+    """scikit-learn's ``optimizer`` hook: minimize -(log-likelihood + log prior) with L-BFGS-B (at most
+    ``max_steps`` iterations when given: a fit that starts near the optimum needs only a few)."""
     from scipy.optimize import minimize
 
     def negative_log_posterior(theta: np.ndarray) -> tuple[float, np.ndarray]:
@@ -81,5 +82,7 @@ def map_optimizer(obj_func: Callable[..., tuple[float, np.ndarray]], initial_the
         lp, lp_grad = log_prior(theta)
         return nll - lp, nll_grad - lp_grad
 
-    result = minimize(negative_log_posterior, initial_theta, jac=True, method="L-BFGS-B", bounds=bounds)
+    options = {} if max_steps is None else {"maxiter": int(max_steps)}
+    result = minimize(negative_log_posterior, initial_theta, jac=True, method="L-BFGS-B", bounds=bounds,
+                      options=options)
     return result.x, float(result.fun)

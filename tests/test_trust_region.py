@@ -1,0 +1,107 @@
+"""The trust region of baye_opt's acquisition search: replayed side length, region corners, and the
+searcher keeping its UCB search inside it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import hpopt
+from hpopt.algorithms import gp_ucb, trust_region
+from hpopt.algorithms.searcher import SuggestRequest
+from hpopt.algorithms.trust_region import INITIAL_LENGTH, MAX_LENGTH, MIN_FAILURES, SUCCESSES, side_length
+
+
+def test_length_starts_at_the_initial_side_and_ignores_the_start_design():
+    assert side_length([], dims=3, num_initial=5) == INITIAL_LENGTH
+    assert side_length([1.0, 5.0, 2.0, 9.0, 3.0], dims=3, num_initial=5) == INITIAL_LENGTH
+
+
+def test_successes_in_a_row_double_the_side_up_to_the_maximum():
+    start = [0.0] * 5
+    rising = [float(i) for i in range(1, 3 * SUCCESSES + 1)]
+    assert side_length(start + rising[:SUCCESSES - 1], 2, 5) == INITIAL_LENGTH
+    assert side_length(start + rising[:SUCCESSES], 2, 5) == 2 * INITIAL_LENGTH
+    assert side_length(start + rising, 2, 5) == MAX_LENGTH
+
+
+def test_failures_in_a_row_halve_the_side_and_a_success_resets_the_count():
+    d = 6  # tolerance max(MIN_FAILURES, d) = 6
+    assert max(MIN_FAILURES, d) == 6
+    flat = [1.0] * 5
+    assert side_length(flat + [0.5] * 5, d, 5) == INITIAL_LENGTH
+    assert side_length(flat + [0.5] * 6, d, 5) == INITIAL_LENGTH / 2
+    assert side_length(flat + [0.5] * 5 + [2.0] + [0.5] * 5, d, 5) == INITIAL_LENGTH
+    assert side_length(flat + [0.5] * 12, d, 5) == INITIAL_LENGTH / 4
+
+
+def test_a_tiny_improvement_is_a_failure():
+    best = 100.0
+    assert side_length([best] * 5 + [best * (1 + 1e-5)] * MIN_FAILURES, 2, 5) == INITIAL_LENGTH / 2
+
+
+def test_a_collapsed_region_starts_over():
+    flat = [1.0] * 5
+    # 7 halvings take 0.8 below 0.5 ** 7; the side then restarts at the initial length
+    lengths = {side_length(flat + [0.0] * (MIN_FAILURES * k), 2, 5) for k in range(10)}
+    assert min(lengths) >= trust_region.MIN_LENGTH
+    assert side_length(flat + [0.0] * (MIN_FAILURES * 7), 2, 5) == INITIAL_LENGTH
+
+
+def test_length_rejects_no_dimensions():
+    with pytest.raises(ValueError):
+        side_length([1.0], dims=0, num_initial=1)
+
+
+def test_region_is_stretched_by_length_scales_and_clipped_to_the_box():
+    lo, hi = trust_region.region(np.array([0.5, 0.5]), np.array([4.0, 1.0]), 0.4, np.ones(2))
+    # weights 2 and 0.5 (geometric mean 1): half-widths 0.4 and 0.1
+    np.testing.assert_allclose(lo, [0.1, 0.4])
+    np.testing.assert_allclose(hi, [0.9, 0.6])
+    lo, hi = trust_region.region(np.array([0.95, 0.02]), np.ones(2), 0.2, np.array([0.9, 1.0]))
+    np.testing.assert_allclose(lo, [0.85, 0.0])
+    np.testing.assert_allclose(hi, [0.9, 0.12])
+
+
+def test_free_coordinates_keep_their_full_range():
+    lo, hi = trust_region.region(np.array([1.0, 0.0, 0.3]), np.ones(3), 0.1, np.ones(3),
+                                 free=np.array([True, True, False]))
+    np.testing.assert_allclose(lo, [0.0, 0.0, 0.25])
+    np.testing.assert_allclose(hi, [1.0, 1.0, 0.35])
+
+
+def _searcher(n: int, use_trust_region: bool = True) -> gp_ucb.GpUcbSearcher:
+    space = {"a": hpopt.search_space("uniform", [-5, 5]), "b": hpopt.search_space("uniform", [-5, 5]),
+             "c": hpopt.search_space("uniform", [-5, 5])}
+    searcher = gp_ucb.GpUcbSearcher(space, mode="min", seed=3, use_trust_region=use_trust_region)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        params = {k: float(v) for k, v in zip("abc", rng.uniform(-5, 5, 3), strict=True)}
+        if i >= 5:  # later trials are near (1, 1, 1) but do not improve much: the region shrinks
+            params = {k: 1.0 + 0.5 * float(rng.normal()) for k in "abc"}
+        searcher.on_config(i, 0, params)
+        searcher.on_result(i, sum((v - 1.0) ** 2 for v in params.values()))
+    return searcher
+
+
+def test_the_searcher_maximizes_the_ucb_inside_the_region():
+    searcher = _searcher(40)
+    x, y = searcher.observations()
+    request = SuggestRequest(trial_id=40, attempt=0, space=searcher.box.space, pending=[])
+    model = searcher.fit(x, y, request, seed=1)
+    lo, hi = searcher.search_region(model, x, y, np.ones(3))
+    assert np.all(hi - lo < 1.0) and np.all(hi > lo)  # a real region, smaller than the box
+    for attempt in range(3):
+        params = searcher.propose(SuggestRequest(trial_id=40, attempt=attempt, space=searcher.box.space,
+                                                 pending=[]), x, y)
+        u = searcher.box.encode(params)
+        assert np.all(u >= lo - 1e-9) and np.all(u <= hi + 1e-9)
+
+
+def test_without_the_region_the_whole_box_is_searched():
+    searcher = _searcher(40, use_trust_region=False)
+    x, y = searcher.observations()
+    request = SuggestRequest(trial_id=40, attempt=0, space=searcher.box.space, pending=[])
+    lo, hi = searcher.search_region(searcher.fit(x, y, request, seed=1), x, y, np.ones(3))
+    np.testing.assert_array_equal(lo, np.zeros(3))
+    np.testing.assert_array_equal(hi, np.ones(3))
