@@ -83,7 +83,7 @@ def test_map_fit_keeps_every_dimension_where_maximum_likelihood_switches_some_of
 # --- warps of the targets, chosen by marginal likelihood -----------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["identity", "yeo-johnson", "log-gap"])
+@pytest.mark.parametrize("name", ["identity", "yeo-johnson", "log-gap", "log-gap-fine"])
 def test_warps_are_monotone_and_their_likelihoods_comparable(name):
     from hpopt.algorithms.gp_ucb import warp_with_jacobian
 
@@ -112,4 +112,22 @@ def test_the_warp_with_the_largest_likelihood_is_chosen():
     spread = -np.exp(8 * ((x[:, 0] - 0.3) ** 2 + 4 * (x[:, 1] - 0.6) ** 2))  # values over orders of magnitude
     assert searcher.choose_warp(x, spread, seed=0)[0] != "identity"
     valley = -(((x[:, 0] - 0.3) ** 2 + 100 * (x[:, 1] - 0.6) ** 2) ** 2)  # ill-conditioned, flat at the bottom
-    assert searcher.choose_warp(x, valley, seed=0)[0] == "log-gap"
+    assert searcher.choose_warp(x, valley, seed=0)[0] in ("log-gap", "log-gap-fine")
+
+
+def test_the_fine_log_gap_resolves_the_good_points_next_to_outliers():
+    from hpopt.algorithms.gp_ucb import warp
+
+    # five good scores 1 apart, and one outlier 1e5 below: with an offset of 1 % of the range (1 000) the
+    # good ones are squeezed together, with 1 % of the median gap they stay apart
+    y = np.array([0.0, -1.0, -2.0, -3.0, -4.0, -1e5])
+    coarse, fine = warp(y, "log-gap"), warp(y, "log-gap-fine")
+    spread = lambda z: (z[0] - z[4]) / (z[0] - z[5])  # noqa: E731 - good points' spread over the whole spread
+    assert spread(fine) > 10 * spread(coarse)
+
+
+def test_an_unknown_warp_is_refused():
+    from hpopt.algorithms.gp_ucb import warp_with_jacobian
+
+    with pytest.raises(ValueError, match="unknown warp"):
+        warp_with_jacobian(np.arange(5.0), "log")
