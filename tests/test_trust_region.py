@@ -105,3 +105,18 @@ def test_without_the_region_the_whole_box_is_searched():
     lo, hi = searcher.search_region(searcher.fit(x, y, request, seed=1), x, y, np.ones(3))
     np.testing.assert_array_equal(lo, np.zeros(3))
     np.testing.assert_array_equal(hi, np.ones(3))
+
+
+def test_perturbations_fold_into_a_narrow_region_without_piling_on_its_faces():
+    from hpopt.algorithms.gp_ucb import _into_box
+
+    lo, hi = np.array([0.0, 0.2]), np.array([1.0, 0.25])
+    rng = np.random.default_rng(0)
+    points = _into_box(np.array([0.5, 0.22]) + rng.normal(0.0, 0.1, (20000, 2)), lo, hi)
+    assert np.all(points >= lo) and np.all(points <= hi)
+    on_face = np.isclose(points[:, 1], 0.2, atol=1e-9) | np.isclose(points[:, 1], 0.25, atol=1e-9)
+    assert on_face.mean() < 0.001  # one reflection and a clip put ~1/3 of them on a face
+    counts = np.histogram(points[:, 1], bins=5, range=(0.2, 0.25))[0]
+    assert counts.min() > 0.8 * counts.max()  # about even across the region
+    # a single overshoot is the plain mirror image, as in the whole box
+    np.testing.assert_allclose(_into_box(np.array([[-0.3, 0.26], [1.2, 0.19]]), lo, hi), [[0.3, 0.24], [0.8, 0.21]])
