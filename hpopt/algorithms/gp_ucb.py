@@ -35,7 +35,7 @@ The model is rebuilt from the observations for every suggestion (fitting the GP 
 anyway), so resume and OOM-shrunk bounds need no extra state: same observations and seed, same suggestion.
 Cost: the warp candidates are fitted on at most ``WARP_SUBSET`` observations (evenly spaced), the chosen
 warp's fit is reused when it saw exactly the GP's points, else it is the start of a short final fit; so a
-suggestion takes ~0.13 s at 50 observations and ~0.3 s at 200 (6-D, quiet machine).
+suggestion takes ~0.19 s at 50 observations and ~0.38 s at 200 (6-D, quiet machine; docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -188,8 +188,9 @@ class GpUcbSearcher:
             points.setdefault(tuple(np.minimum(self.box.encode(p), ub).tolist()), [lie])
         xs = np.array(list(points), dtype=float).reshape(-1, d)
         ys = np.array([float(np.mean(t)) for t in points.values()])
-        if fitted is not None and fitted[1].shape == xs.shape and np.array_equal(fitted[1], xs):
-            gp = fitted[0]  # the warp's own fit was on exactly these points: reuse it
+        if fitted is not None and fitted[1].shape == xs.shape and np.array_equal(fitted[1], xs) \
+                and np.array_equal(fitted[2], ys):
+            gp = fitted[0]  # the warp's own fit was on exactly these points and targets: reuse it
         else:
             # Start from the chosen warp's fitted kernel (on all or a subset of the observations): close to
             # the optimum, so L-BFGS-B needs few steps.
@@ -215,10 +216,11 @@ class GpUcbSearcher:
                                         normalize_y=True, optimizer=optimizer,
                                         n_restarts_optimizer=self.gp_restarts, random_state=seed)
 
-    def choose_warp(self, x_obs: np.ndarray, y_obs: np.ndarray, seed: int) -> tuple[str, tuple[Any, np.ndarray] | None]:
+    def choose_warp(self, x_obs: np.ndarray, y_obs: np.ndarray, seed: int
+                    ) -> tuple[str, tuple[Any, np.ndarray, np.ndarray] | None]:
         """The warp of the targets under which the GP explains them best: the largest marginal likelihood of
         the scores themselves (the GP's, plus the warp's log-Jacobian); with the winner's fitted GP and the
-        inputs it was fitted on (None when nothing was fitted).
+        inputs and targets it was fitted on (None when nothing was fitted).
 
         Beyond ``WARP_SUBSET`` observations the warps compete on that many, evenly spaced in observation
         order: the fits cost O(n^3) each, and a subset tells the warps apart as well.
@@ -228,7 +230,7 @@ class GpUcbSearcher:
         if len(y_obs) > WARP_SUBSET:
             keep = np.unique(np.linspace(0, len(y_obs) - 1, WARP_SUBSET).round().astype(int))
             x_obs, y_obs = x_obs[keep], y_obs[keep]
-        best, best_ll, best_gp = "yeo-johnson", -math.inf, None
+        best, best_ll, best_fit = "yeo-johnson", -math.inf, None
         for name in WARPS:
             z, log_jacobian = warp_with_jacobian(y_obs, name)
             gp = self._gp(x_obs.shape[1], seed)
@@ -237,8 +239,8 @@ class GpUcbSearcher:
                 gp.fit(x_obs, z)
             ll = float(gp.log_marginal_likelihood_value_) + log_jacobian
             if ll > best_ll:
-                best, best_ll, best_gp = name, ll, gp
-        return best, (best_gp, x_obs)
+                best, best_ll, best_fit = name, ll, (gp, x_obs, z)
+        return best, best_fit
 
     def _maximize(self, model: Model, space: Mapping[str, SearchSpace], rng: np.random.Generator,
                   x_obs: np.ndarray, y_obs: np.ndarray) -> np.ndarray:
