@@ -84,7 +84,7 @@ class Contender(ABC):
 # --- hpopt ------------------------------------------------------------------------------------------
 
 def _set_gp_variant(spec: str) -> None:
-    """Ablations: HPOPT_GP_VARIANT="WARP_SELECTION=0,TRUST_REGION_MIN_DIMS=4" sets those switches and
+    """Ablations: HPOPT_GP_VARIANT="WARP_SELECTION=0,WARP_SUBSET=32" sets those switches and
     settings of hpopt's GP searcher (a setting ``trust_region.X`` sets X of that module)."""
     from hpopt.algorithms import gp_ucb, trust_region
 

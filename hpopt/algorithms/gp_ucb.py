@@ -264,7 +264,7 @@ class GpUcbSearcher:
         """Corners of the box the acquisition is maximized over: the trust region of :mod:`.trust_region`
         around the observed point with the best GP mean, or the whole box."""
         d = len(ub)
-        if not (TRUST_REGION and self.use_trust_region) or d < TRUST_REGION_MIN_DIMS or len(y_obs) < 2:
+        if not (TRUST_REGION and self.use_trust_region) or len(y_obs) < 2:
             return np.zeros(d), ub
         length = trust_region.side_length(y_obs, d, self.num_init_trials)
         with warnings.catch_warnings():
@@ -289,7 +289,6 @@ class GpUcbSearcher:
 
 REFLECT = True  # perturbations that leave the box are reflected back in (else clipped onto its faces)
 TRUST_REGION = True  # maximize the UCB over a trust region around the best point (else the whole box)
-TRUST_REGION_MIN_DIMS = 1  # ... in spaces of at least this many GP coordinates
 
 
 def _length_scales(gp: Any, d: int) -> np.ndarray:
