@@ -28,6 +28,7 @@ from .time_model import clamp, fidelity_for, trial_cost
 OWNABLE = ("num_trials", "max_iterations", "subset_ratio")
 DRIFT = 0.2  # re-plan when the rest of the plan would miss the budget by more than this share
 MIN_FIDELITY_SHARE = 0.5  # a re-plan never gives a trial less than this share of the start's per-trial cost
+GROW_AFTER = 6  # collected trials before a re-plan may add fidelity or trials (cutting needs no such wait)
 
 
 @dataclass(frozen=True)
@@ -104,11 +105,15 @@ def projected_seconds(plan: Plan, started: int, model: CostModel, asha_epochs: f
 
 
 def needs_replan(plan: Plan, started: int, seconds_left: float, model: CostModel, asha_epochs: float | None,
-                 owned: frozenset[str]) -> bool:
+                 owned: frozenset[str], may_grow: bool = True) -> bool:
     """Whether the rest of the plan misses the time left by more than DRIFT (and a re-plan could help).
 
-    Too costly: always, while at least two trials are still to start. Too cheap: only when the number of
-    trials or a fidelity below full may grow.
+    Too costly: always, while at least two trials are still to start. Too cheap: only when ``may_grow``
+    and the number of trials or a fidelity below full may grow. The caller allows growth only once
+    :data:`GROW_AFTER` trials were measured: where epochs cost several-fold by config, the first two
+    trials said "0.53x the plan" on the digits sample's wide space, a re-plan doubled the fidelity, and the
+    next trials, dearer, made re-plans cut it to a quarter of that; the first and the later scores then
+    came from fidelities four times apart.
     """
     if not owned or seconds_left <= 0:
         return False
@@ -119,7 +124,7 @@ def needs_replan(plan: Plan, started: int, seconds_left: float, model: CostModel
     can_grow = "num_trials" in owned or ("subset_ratio" in owned and plan.subset_ratio < 1.0) or (
         "max_iterations" in owned and asha_epochs is None and plan.max_iterations < model.num_full_iterations)
     one = model.trial_seconds(epochs_per_trial(plan, asha_epochs), plan.subset_ratio)
-    return can_grow and projected + 2 * one < seconds_left * (1 - DRIFT)
+    return may_grow and can_grow and projected + 2 * one < seconds_left * (1 - DRIFT)
 
 
 def replan(plan: Plan, started: int, seconds_left: float, model: CostModel, owned: frozenset[str],

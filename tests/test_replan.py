@@ -8,7 +8,16 @@ import time
 import pytest
 
 import hpopt
-from hpopt.auto_replan import CostModel, Plan, TrialCost, measure, needs_replan, projected_seconds, replan
+from hpopt.auto_replan import (
+    GROW_AFTER,
+    CostModel,
+    Plan,
+    TrialCost,
+    measure,
+    needs_replan,
+    projected_seconds,
+    replan,
+)
 from hpopt.run.replanner import Replanner
 from hpopt.run.settings import RunSettings
 
@@ -240,3 +249,15 @@ def test_parallel_workers_replan_and_keep_the_deadline(tmp_path):
     # 17 of 20 on a quiet machine; on a loaded one each trial's process start-up eats the budget too (CI: 12)
     assert summary.trials_done >= 0.5 * planned, status["replans"]
     assert wall <= 1.5 * asked + 2.0  # loose for the same reason: the figure is in docs/benchmarks.md
+
+
+def test_no_more_fidelity_on_the_first_trials_alone():
+    # The first two trials are cheap configs, the rest cost 1.5x the plan (a space whose epoch cost varies by
+    # config): two trials are too few to buy fidelity on, so the run never goes above the plan's fidelity.
+    started, spent, budget, replanner = simulate(lambda i: 0.3 if i < 2 else 1.5)
+    assert replanner.replans and all(r["after_trials"] >= 2 for r in replanner.replans)
+    assert all((r["max_iterations"], r["subset_ratio"]) <= (8, 0.3) for r in replanner.replans)
+    assert started >= 0.7 * 50 and spent <= budget
+    # cheap throughout: once enough trials were measured, fidelity grows as before
+    started, spent, budget, replanner = simulate(lambda i: 0.3)
+    assert replanner.replans[0]["after_trials"] >= GROW_AFTER and replanner.settings.max_iterations > 8

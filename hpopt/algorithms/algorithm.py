@@ -29,6 +29,7 @@ SMBO_NAMES = ("bayes_opt", "baye_opt", "smbo")
 SEARCH_ALGS = (*SMBO_NAMES, "asha", "random")
 EARLY_STOPS = (None, "median_stop")
 SAMPLERS = ("random", "bayes", "forest")
+BEST_BY_MODEL = "model"  # status' best_rule when the searcher's model chose the best config
 DEFAULT_SAMPLER = "forest"  # ASHA's, when create() is given none (docs/benchmarks.md: the multi-fidelity suite)
 
 
@@ -56,8 +57,12 @@ class Algorithm:
             self.chooser.on_scores(trial_id, attempt, scores)
         self.searcher.on_scores(trial_id, attempt, scores)
 
-    def on_result(self, trial_id: int, score: float | None) -> None:
-        self.searcher.on_result(trial_id, score)
+    def on_result(self, trial_id: int, score: float | None, fidelity: float | None = None) -> None:
+        self.searcher.on_result(trial_id, score, fidelity)
+
+    def best_trial(self) -> int | None:
+        """The searcher's choice of best config where the best score would mislead, else None."""
+        return self.searcher.best_trial()
 
     def train_config(self, trial_id: int) -> dict[str, Any]:
         """The train_config keys of this algorithm: the stop rule and, for ASHA, the trial's rungs."""
@@ -88,6 +93,8 @@ class Algorithm:
     def state(self) -> dict[str, Any]:
         """Keys for the status file."""
         out = dict(self.searcher.state())
+        if self.searcher.best_trial() is not None:
+            out["best_rule"] = BEST_BY_MODEL  # the views take best_config_id instead of the best score
         if self.schedule is not None:
             out.update(self.schedule.state())
         out.update(self.settings)

@@ -121,8 +121,11 @@ class RungModelSearcher:
     def on_scores(self, trial_id: int, attempt: int, scores: Sequence[float | None]) -> None:
         self.scores.on_scores(trial_id, attempt, scores)
 
-    def on_result(self, trial_id: int, score: float | None) -> None:
+    def on_result(self, trial_id: int, score: float | None, fidelity: float | None = None) -> None:
         self.gp.on_result(trial_id, score)
+
+    def best_trial(self) -> int | None:
+        return None
 
     def state(self) -> dict[str, Any]:
         return self.gp.state()

@@ -70,8 +70,11 @@ class FidelityForestSearcher:
     def on_scores(self, trial_id: int, attempt: int, scores: Sequence[float | None]) -> None:
         self._curves[trial_id] = (attempt, list(scores))
 
-    def on_result(self, trial_id: int, score: float | None) -> None:
+    def on_result(self, trial_id: int, score: float | None, fidelity: float | None = None) -> None:
         pass
+
+    def best_trial(self) -> int | None:
+        return None
 
     def state(self) -> dict[str, Any]:
         return {"random_fraction": self.random_fraction}

@@ -66,13 +66,26 @@ _ACQ_LOCAL = 1000  # perturbed points per round of the batched local search
 _ACQ_SEEDS = 8  # best points that each round perturbs
 
 
+class Fidelity(NamedTuple):
+    """Each observation's fidelity and the new trial's, as one extra GP input in [0, 1] (log scale)."""
+
+    observed: np.ndarray  # one value per observation
+    now: float  # the fidelity the suggested trial will run at
+
+
 class Model(NamedTuple):
-    """A fitted GP and the UCB it defines (bayes_opt's acquisition at the current kappa)."""
+    """A fitted GP and the UCB it defines (bayes_opt's acquisition at the current kappa).
+
+    ``ucb`` and ``mean`` take points of the search box; with a fidelity input they are asked at the new
+    trial's fidelity, and ``xs`` / ``ys`` are the training points' configs and their predicted (warped)
+    values at that fidelity, so the search seeds from what is best now.
+    """
 
     gp: Any
     ucb: Any  # points -> UCB values
-    xs: np.ndarray  # the GP's training inputs
+    xs: np.ndarray  # the GP's training inputs (configs)
     ys: np.ndarray  # and (warped) targets
+    mean: Any = None  # points -> posterior mean (warped scale)
 
 
 class GpUcbSearcher:
@@ -96,6 +109,8 @@ class GpUcbSearcher:
         self.finished = 0
         self._configs: dict[int, dict[str, Any]] = {}  # trial id -> its current params
         self._results: dict[int, float] = {}  # trial id -> signed final score (valid results only)
+        self._fidelity: dict[int, float] = {}  # trial id -> the training its result came from (full-data epochs)
+        self._best: tuple[int, int | None] = (-1, None)  # (results seen, trial the GP rates best) of the last fit
 
     # --- events --------------------------------------------------------------------------------
 
@@ -109,10 +124,12 @@ class GpUcbSearcher:
         """The params trial ``trial_id`` holds now."""
         return self._configs[trial_id]
 
-    def on_result(self, trial_id: int, score: float | None) -> None:
+    def on_result(self, trial_id: int, score: float | None, fidelity: float | None = None) -> None:
         self.finished += 1
         if score is not None:
             self._results[trial_id] = signed(score, self.mode)
+            if fidelity is not None and fidelity > 0:
+                self._fidelity[trial_id] = float(fidelity)
 
     # --- kappa and state -----------------------------------------------------------------------
 
@@ -140,19 +157,76 @@ class GpUcbSearcher:
         xs = [self.box.encode(self._configs[i]) for i in ids]
         return np.array(xs).reshape(-1, self.box.dims), np.array([self._results[i] for i in ids], dtype=float)
 
-    def suggest(self, request: SuggestRequest) -> dict[str, Any] | None:
-        return self.propose(request, *self.observations())
+    def fidelity_input(self, now: float | None) -> Fidelity | None:
+        """The observations' fidelities (and ``now``, the new trial's) as a GP input, or None when every
+        result came from one fidelity and the new trial gets it too: the usual run, whose GP stays plain.
 
-    def propose(self, request: SuggestRequest, x_obs: np.ndarray, y_obs: np.ndarray) -> dict[str, Any]:
-        """A config from the observations ``x_obs`` (GP box) with max-mode targets ``y_obs``."""
+        Auto config's re-planning lowers a run's epochs or subset when trials cost more than planned; the
+        scores before and after a re-plan then differ by how much training they got, not only by config.
+        As an input (log of epochs x subset, scaled to [0, 1]) the GP learns that difference instead of
+        reading it as noise, and it is asked at the fidelity the trial will really run at.
+        """
+        ids = sorted(self._results)
+        values = [self._fidelity.get(i) for i in ids]
+        if not values or any(v is None for v in values):
+            return None
+        logs = np.log(np.array([*values, values[-1] if now is None else now], dtype=float))
+        if np.ptp(logs) == 0:
+            return None
+        scaled = (logs - logs.min()) / np.ptp(logs)
+        return Fidelity(scaled[:-1], float(scaled[-1]))
+
+    def suggest(self, request: SuggestRequest) -> dict[str, Any] | None:
+        x_obs, y_obs = self.observations()
+        return self.propose(request, x_obs, y_obs, self.fidelity_input(request.fidelity))
+
+    def best_trial(self) -> int | None:
+        """The trial whose config the GP rates best, when results came from several fidelities (None
+        otherwise: then the best score is the best config, the usual rule).
+
+        A score after a re-plan that lowered the fidelity cannot beat one from before it, however good its
+        config: the best-score rule would return one of the first trials whatever the search found later.
+        So the trials are compared by the GP's posterior mean at the highest fidelity the run used (its
+        fidelity input learns what the training difference is worth). The last fit's answer is reused
+        until a new result arrives.
+        """
+        count = len(self._results)
+        if self._best[0] == count:
+            return self._best[1]
+        x_obs, y_obs = self.observations()
+        fidelity = self.fidelity_input(None)
+        if fidelity is None or count < _MIN_FOR_SELECTION:
+            self._best = (count, None)
+            return None
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1, user_api="blas"):
+            model = self.fit(x_obs, y_obs, SuggestRequest(-1, 0, self.box.space), self.seed, fidelity)
+        self._remember_best(model, x_obs)
+        return self._best[1]
+
+    def _remember_best(self, model: Model, x_obs: np.ndarray) -> None:
+        """The observed trial with the best posterior mean at the highest fidelity (input 1), for
+        :meth:`best_trial`; from the suggestion's own fit when there is one (no fit of its own)."""
+        ids = sorted(self._results)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            means = model.gp.predict(np.column_stack([x_obs, np.ones(len(x_obs))]))
+        self._best = (len(ids), ids[int(np.argmax(means))])
+
+    def propose(self, request: SuggestRequest, x_obs: np.ndarray, y_obs: np.ndarray,
+                fidelity: Fidelity | None = None) -> dict[str, Any]:
+        """A config from the observations ``x_obs`` (GP box) with max-mode targets ``y_obs`` (and their
+        fidelities, see :meth:`fidelity_input`)."""
         from threadpoolctl import threadpool_limits
 
         # The GP's matrices are tiny (n <= a few hundred): one BLAS thread is faster, and it does not fight
         # the user's training for cores.
         with threadpool_limits(limits=1, user_api="blas"):
-            return self._propose(request, x_obs, y_obs)
+            return self._propose(request, x_obs, y_obs, fidelity)
 
-    def _propose(self, request: SuggestRequest, x_obs: np.ndarray, y_obs: np.ndarray) -> dict[str, Any]:
+    def _propose(self, request: SuggestRequest, x_obs: np.ndarray, y_obs: np.ndarray,
+                 fidelity: Fidelity | None) -> dict[str, Any]:
         tid, space = request.trial_id, request.space
         rng = np.random.default_rng([self.seed, tid, request.attempt])
         tried = {config_key(p) for i, p in self._configs.items() if i != tid}
@@ -162,20 +236,26 @@ class GpUcbSearcher:
         elif len(y_obs) < 2:
             params = self.box.decode_unit(rng.random(len(self.box.space)), space)
         else:
-            model = self.fit(x_obs, y_obs, request, int(rng.integers(2**31 - 1)))
-            params = self.box.decode(self._maximize(model, space, rng, x_obs, y_obs), space)
+            model = self.fit(x_obs, y_obs, request, int(rng.integers(2**31 - 1)), fidelity)
+            if fidelity is not None and len(y_obs) == len(self._results):
+                self._remember_best(model, x_obs)
+            params = self.box.decode(self._maximize(model, space, rng, x_obs, y_obs, fidelity is not None), space)
         if config_key(params) in tried:
             if model is None and len(y_obs) >= 2:  # a repeat from the initial design: model it now
-                model = self.fit(x_obs, y_obs, request, int(rng.integers(2**31 - 1)))
+                model = self.fit(x_obs, y_obs, request, int(rng.integers(2**31 - 1)), fidelity)
             params = self._untried(tried, rng, model, space)
         return params
 
-    def fit(self, x_obs: np.ndarray, y_obs: np.ndarray, request: SuggestRequest, seed: int) -> Model:
-        """The GP fitted on the observations (warped) and the pending points, and bayes_opt's UCB on it."""
+    def fit(self, x_obs: np.ndarray, y_obs: np.ndarray, request: SuggestRequest, seed: int,
+            fidelity: Fidelity | None = None) -> Model:
+        """The GP fitted on the observations (warped) and the pending points, and bayes_opt's UCB on it;
+        with ``fidelity``, over config and fidelity, asked at ``fidelity.now``."""
         from bayes_opt.acquisition import UpperConfidenceBound
 
-        d = x_obs.shape[1]
         ub = self.box.upper(request.space)
+        if fidelity is not None:  # the fidelity is one more input; pending trials run at the new one
+            x_obs, ub = np.column_stack([x_obs, fidelity.observed]), np.append(ub, 1.0)
+        d = x_obs.shape[1]
         name, fitted = self.choose_warp(x_obs, y_obs, seed)
         y = warp(y_obs, name)
         lie = float(np.min(y)) if len(y) else 0.0
@@ -185,7 +265,8 @@ class GpUcbSearcher:
         for x, target in zip(np.minimum(x_obs, ub), y, strict=True):
             points.setdefault(tuple(x.tolist()), []).append(float(target))
         for p in request.pending:
-            points.setdefault(tuple(np.minimum(self.box.encode(p), ub).tolist()), [lie])
+            encoded = self.box.encode(p) if fidelity is None else np.append(self.box.encode(p), fidelity.now)
+            points.setdefault(tuple(np.minimum(encoded, ub).tolist()), [lie])
         xs = np.array(list(points), dtype=float).reshape(-1, d)
         ys = np.array([float(np.mean(t)) for t in points.values()])
         if fitted is not None and fitted[1].shape == xs.shape and np.array_equal(fitted[1], xs) \
@@ -201,12 +282,25 @@ class GpUcbSearcher:
                 gp.fit(xs, ys)
         acquisition = UpperConfidenceBound(kappa=self.kappa, exploration_decay=None)
 
+        def inputs(candidates: np.ndarray) -> np.ndarray:
+            if fidelity is None:
+                return candidates
+            return np.column_stack([candidates, np.full(len(candidates), fidelity.now)])
+
         def ucb(candidates: np.ndarray) -> np.ndarray:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                return acquisition.base_acq(*gp.predict(candidates, return_std=True))
+                return acquisition.base_acq(*gp.predict(inputs(candidates), return_std=True))
 
-        return Model(gp, ucb, xs, ys)
+        def mean(candidates: np.ndarray) -> np.ndarray:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return gp.predict(inputs(candidates))
+
+        if fidelity is not None:  # the training points' configs, valued at the new trial's fidelity
+            xs = xs[:, :-1]
+            ys = mean(xs)
+        return Model(gp, ucb, xs, ys, mean)
 
     def _gp(self, d: int, seed: int, kernel: Any = None, max_steps: int | None = None) -> Any:
         from sklearn.gaussian_process import GaussianProcessRegressor
@@ -243,11 +337,13 @@ class GpUcbSearcher:
         return best, best_fit
 
     def _maximize(self, model: Model, space: Mapping[str, SearchSpace], rng: np.random.Generator,
-                  x_obs: np.ndarray, y_obs: np.ndarray) -> np.ndarray:
+                  x_obs: np.ndarray, y_obs: np.ndarray, by_mean: bool = False) -> np.ndarray:
         """The point of the search region with the largest UCB, found in batched rounds of snapped points."""
         ub = self.box.upper(space)
         d = len(ub)
-        lo, hi = self.search_region(model, x_obs, y_obs, ub)
+        # With results of several fidelities the trust region follows the GP's values at the new trial's
+        # fidelity: raw scores fall after a re-plan lowers the fidelity, which is no failure of the search.
+        lo, hi = self.search_region(model, x_obs, model.mean(x_obs) if by_mean else y_obs, ub)
         top = model.xs[np.argsort(-model.ys)[:_ACQ_SEEDS]]
         near = top[rng.integers(len(top), size=_ACQ_LOCAL)] + rng.normal(0.0, 0.1, (_ACQ_LOCAL, d))
         points = self.box.snap(np.vstack([lo + rng.random((_ACQ_RANDOM, d)) * (hi - lo), _into_box(near, lo, hi)]))
@@ -267,9 +363,7 @@ class GpUcbSearcher:
         if not (TRUST_REGION and self.use_trust_region) or len(y_obs) < 2:
             return np.zeros(d), ub
         length = trust_region.side_length(y_obs, d, self.num_init_trials)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            center = x_obs[int(np.argmax(model.gp.predict(x_obs)))]
+        center = x_obs[int(np.argmax(model.mean(x_obs)))]
         free = np.repeat([w > 1 for w in self.box.widths], self.box.widths)
         return trust_region.region(center, _length_scales(model.gp, d), length, ub, free)
 
@@ -292,8 +386,10 @@ TRUST_REGION = True  # maximize the UCB over a trust region around the best poin
 
 
 def _length_scales(gp: Any, d: int) -> np.ndarray:
-    """The fitted Matern length scales of :func:`.gp_model.make_kernel` (signal x Matern + noise)."""
-    return np.broadcast_to(np.asarray(gp.kernel_.k1.k2.length_scale, dtype=float), (d,))
+    """The fitted Matern length scales of :func:`.gp_model.make_kernel` (signal x Matern + noise) of the
+    first ``d`` inputs (the config's; a fidelity input comes after them)."""
+    scales = np.asarray(gp.kernel_.k1.k2.length_scale, dtype=float).reshape(-1)
+    return np.broadcast_to(scales[:d] if scales.size > 1 else scales, (d,))
 
 
 def _into_box(points: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:

@@ -60,8 +60,11 @@ class RandomSearcher:
     def on_scores(self, trial_id: int, attempt: int, scores: Sequence[float | None]) -> None:
         pass
 
-    def on_result(self, trial_id: int, score: float | None) -> None:
+    def on_result(self, trial_id: int, score: float | None, fidelity: float | None = None) -> None:
         pass
+
+    def best_trial(self) -> int | None:
+        return None
 
     def state(self) -> dict[str, Any]:
         return {}

@@ -22,13 +22,15 @@ class SuggestRequest:
     """What the controller knows when it asks for a config.
 
     ``space`` is the current space (a CUDA OOM may have shrunk a batch-size bound below the original
-    one); ``pending`` holds the params of the trials running now (a searcher may avoid them).
+    one); ``pending`` holds the params of the trials running now (a searcher may avoid them);
+    ``fidelity`` is the training the new trial gets (see :meth:`Searcher.on_result`), None when unknown.
     """
 
     trial_id: int
     attempt: int
     space: Mapping[str, SearchSpace]
     pending: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
+    fidelity: float | None = None
 
 
 class Searcher(Protocol):
@@ -44,8 +46,14 @@ class Searcher(Protocol):
     def on_scores(self, trial_id: int, attempt: int, scores: Sequence[float | None]) -> None:
         """The scores a running (or just finished) trial has reported so far in ``attempt``."""
 
-    def on_result(self, trial_id: int, score: float | None) -> None:
-        """A trial ended with this score (None: it failed or reported nothing valid)."""
+    def on_result(self, trial_id: int, score: float | None, fidelity: float | None = None) -> None:
+        """A trial ended with this score (None: it failed or reported nothing valid). ``fidelity`` is the
+        training it was given, in full-data epochs (its epochs x its subset ratio): auto config's
+        re-planning may change it during a run, and scores of different fidelities do not compare."""
+
+    def best_trial(self) -> int | None:
+        """The trial whose config the searcher's model rates best, where the best score alone would
+        mislead (results of several fidelities); None to leave the choice to the best-score rule."""
 
     def state(self) -> dict[str, Any]:
         """Keys for the run's status file that describe the searcher (kappa, ...): informative only."""

@@ -32,7 +32,7 @@ from ..state.files import JOURNAL_FILE, STATUS_FILE
 from ..state.journal import Journal, apply_records
 from ..trial import Status
 from ..views.plan_view import format_plan, plan_view
-from ..views.results import PARAM_PREFIX, TAIL_COLUMNS, RunResults, trial_row
+from ..views.results import PARAM_PREFIX, TAIL_COLUMNS, RunResults, best_rule, trial_row
 from ..views.trial_docs import current_doc
 
 
@@ -242,8 +242,7 @@ class RunSource:
                              space=space, mode=mode, metric=status.get("metric"),
                              algorithm=status.get("search_algorithm"), rungs_in_brackets=rungs,
                              reduction_factor=None if status.get("reduction_factor") is None
-                             else int(status["reduction_factor"]), where=self.save_path,
-                             by_fidelity=status.get("early_stop") is not None)
+                             else int(status["reduction_factor"]), where=self.save_path, **best_rule(status))
         plan = plan_view(status, [r.doc for r in rows])
         param_names = list(names)  # as RunResults.columns, from each row's parameters kept with it
         for r in rows:

@@ -38,24 +38,32 @@ class RunLedger:
         self.trials: list[Trial] = []
         self.running: set[int] = set()
         self.ready: deque[int] = deque()
-        self.best_id: int | None = None
+        self._score_best: int | None = None  # the best by score (scores.rank_key)
         self.finished = 0
         self.seq = 0
         self._journal_len = 0
         self._end_said = False
 
     @property
+    def best_id(self) -> int | None:
+        """The best config's trial: the searcher's model's choice where scores of different fidelities do
+        not compare (a re-planned baye_opt run), else the best score's."""
+        chosen = self.algorithm.best_trial()
+        return self._score_best if chosen is None else chosen
+
+    @property
     def best(self) -> Trial | None:
-        return None if self.best_id is None else self.trials[self.best_id]
+        best_id = self.best_id
+        return None if best_id is None else self.trials[best_id]
 
     def count_finished(self, trial: Trial) -> None:
         """A collected trial: charge the budget, update the best."""
         self.finished += 1
         self.budget.charge(trial.extra)
-        best = self.best
+        best = None if self._score_best is None else self.trials[self._score_best]
         if trial.score is not None and (best is None or best.score is None
                                         or self._rank(trial, trial.score) > self._rank(best, best.score)):
-            self.best_id = trial.trial_id
+            self._score_best = trial.trial_id
 
     def _rank(self, trial: Trial, score: float) -> tuple[int, float]:
         """The best-config rule (scores.rank_key): by epochs reached first when early stopping is on."""

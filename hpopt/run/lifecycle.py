@@ -59,7 +59,8 @@ class TrialLifecycle:
     def suggest(self, trial_id: int, attempt: int) -> dict[str, Any] | None:
         ledger = self.ledger
         pending = [ledger.trials[t].config for t in sorted(ledger.running) if t != trial_id]
-        return self.algorithm.searcher.suggest(SuggestRequest(trial_id, attempt, dict(ledger.space), pending))
+        return self.algorithm.searcher.suggest(SuggestRequest(trial_id, attempt, dict(ledger.space), pending,
+                                                              self.fidelity(None)))
 
     def train_config(self, trial: Trial) -> dict[str, Any]:
         s = self.settings
@@ -140,7 +141,15 @@ class TrialLifecycle:
         self.ledger.count_finished(trial)
         if record:
             self.record(trial)
-        self.algorithm.on_result(trial.trial_id, trial.score)
+        self.algorithm.on_result(trial.trial_id, trial.score, self.fidelity(trial))
+
+    def fidelity(self, trial: Trial | None) -> float:
+        """The training a trial gets (a new one when None), in full-data epochs: epochs x subset ratio.
+        Auto config's re-planning changes both during a run; a searcher's model takes it as an input."""
+        s = self.settings
+        if trial is None:
+            return s.max_iterations * s.subset_ratio
+        return trial.iterations * float(trial.extra.get("subset_ratio", s.subset_ratio))
 
     def requeue(self, trial: Trial) -> None:
         """Issue a running trial again next, as attempt + 1 (reports of the old attempt are then ignored)."""

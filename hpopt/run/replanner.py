@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from ..auto_replan import (
+    GROW_AFTER,
     MIN_FIDELITY_SHARE,
     OWNABLE,
     CostModel,
@@ -84,7 +85,8 @@ class Replanner:
         fitted = measure(self.model, self._costs)
         plan = self.plan
         epochs = None if self.asha_epochs is None else self.asha_epochs(started, max(started + 1, plan.num_trials))
-        if fitted is None or not needs_replan(plan, started, seconds_left, fitted, epochs, self.owned):
+        if fitted is None or not needs_replan(plan, started, seconds_left, fitted, epochs, self.owned,
+                                              may_grow=self._collected >= GROW_AFTER):
             return False
         new = replan(plan, started, seconds_left, fitted, self.owned, self.min_subset, epochs,
                      min_per_trial=MIN_FIDELITY_SHARE * self._initial_per_trial())

@@ -36,6 +36,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from ..algorithms.algorithm import BEST_BY_MODEL
 from ..algorithms.scores import best_of, rank_key
 from ..search_space import SearchSpace, space_from_json
 from ..state import FileStore, StateStore, load_status
@@ -65,6 +66,7 @@ class RunResults:
     reduction_factor: int | None
     where: str
     by_fidelity: bool = False  # early stopping was on: the best config is ranked by epochs reached first
+    model_best: int | None = None  # the controller's searcher chose the best config (status' best_rule)
 
     @property
     def param_names(self) -> list[str]:
@@ -99,6 +101,9 @@ class RunResults:
         rows = self.finished()
         if not rows:
             return None
+        chosen = [r for r in rows if r["trial_id"] == self.model_best]
+        if chosen:  # scores of several fidelities: the controller's model compared them (best_trial)
+            return chosen[0]
         return max(rows, key=lambda r: rank_key(r["best_score"], r["epochs"] or 0, self.mode, self.by_fidelity))
 
     def as_records(self) -> list[dict[str, Any]]:
@@ -185,8 +190,14 @@ def results_from_status(status: dict[str, Any], store: StateStore, where: str) -
     rf = status.get("reduction_factor")
     return RunResults(records=records, scores=scores, space=space, mode=mode, metric=status.get("metric"),
                       algorithm=status.get("search_algorithm"), rungs_in_brackets=rungs,
-                      reduction_factor=None if rf is None else int(rf), where=where,
-                      by_fidelity=status.get("early_stop") is not None)
+                      reduction_factor=None if rf is None else int(rf), where=where, **best_rule(status))
+
+
+def best_rule(status: dict[str, Any]) -> dict[str, Any]:
+    """How the run's status says the best config is chosen: RunResults' ``by_fidelity`` and ``model_best``."""
+    chosen = status.get("best_config_id") if status.get("best_rule") == BEST_BY_MODEL else None
+    return {"by_fidelity": status.get("early_stop") is not None,
+            "model_best": chosen if isinstance(chosen, int) else None}
 
 
 def read_run(save_path: str | os.PathLike[str]) -> RunResults:

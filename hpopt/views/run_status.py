@@ -15,6 +15,7 @@ from ..state import FileStore
 from ..state.journal import load_status
 from ..trial import Status
 from .plan_view import format_plan, plan_view
+from .results import best_rule
 from .trial_docs import current_doc, trial_label
 
 
@@ -55,8 +56,10 @@ def run_status(save_path: str) -> dict[str, Any]:
         })
     # The best among finished trials, those not yet collected included (status' best_config_id may lag).
     finished = [t for t in trials if t["status"] in ("done", "stopped") and t["score"] is not None]
-    by_fidelity = status.get("early_stop") is not None  # the controller's rule: epochs reached first
-    best = max(finished, key=lambda t: rank_key(t["score"], t["iterations_run"], mode, by_fidelity), default=None)
+    rule = best_rule(status)  # the controller's rule: its model's choice, or epochs reached first, or score
+    chosen = [t for t in finished if t["trial_id"] == rule["model_best"]]
+    best = chosen[0] if chosen else max(
+        finished, key=lambda t: rank_key(t["score"], t["iterations_run"], mode, rule["by_fidelity"]), default=None)
     counts: dict[str, int] = {}
     for t in trials:
         counts[t["status"]] = counts.get(t["status"], 0) + 1
