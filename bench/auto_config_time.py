@@ -16,6 +16,7 @@ at the start, ``create(replan=False)``), on the same seed. Targets: HPO time wit
 the static plan's.
 
     python bench/auto_config_time.py [--scenarios quiet burner wide] [--ratios 2 4 8] [--algs baye_opt asha]
+                                     (asha-random: ASHA with the random sampler instead of the default forest)
                                      [--modes replan static] [--out bench/results/auto_config]
 """
 
@@ -62,7 +63,10 @@ def run_one(scenario: str, alg: str, ratio: float, mode: str, out_dir: str, seed
     if not os.path.exists(result):
         with tempfile.TemporaryDirectory() as save_path:
             extra = (["--wide"] if scenario == "wide" else []) + (["--static-plan"] if mode == "static" else [])
-            proc = subprocess.Popen([sys.executable, SAMPLE, "--alg", alg, "--ratio", str(ratio), "--seed", str(seed),
+            # "asha-random": ASHA with the random sampler (the default before the forest)
+            name, _, sampler = alg.partition("-")
+            extra += ["--sampler", sampler] if sampler else []
+            proc = subprocess.Popen([sys.executable, SAMPLE, "--alg", name, "--ratio", str(ratio), "--seed", str(seed),
                                      "--save-path", save_path, "--json", result, "--threads", str(threads),
                                      "--epochs", str(epochs), *extra],
                                     stdout=subprocess.PIPE, text=True)

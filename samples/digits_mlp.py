@@ -154,8 +154,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="pretend the device runs out of memory for batches larger than N")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--json", metavar="FILE", help="also write the figures printed at the end to FILE")
+    parser.add_argument("--json", metavar="FILE", help="also write the figures printed at the end to FILE (where "
+                        "the GP chose the best config across re-planned fidelities, also the test accuracy of "
+                        "the best-score config, for bench/auto_config_time.py)")
     parser.add_argument("--wide", action="store_true", help="also tune the width (epoch costs vary ~10x)")
+    parser.add_argument("--sampler", choices=["forest", "random", "bayes"], default=None,
+                        help="ASHA's sampler (default: create()'s, the forest)")
     parser.add_argument("--static-plan", action="store_true",
                         help="keep auto config's plan made at the start (no re-planning from measured costs)")
     args = parser.parse_args(argv)
@@ -183,7 +187,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                        save_path=args.save_path, search_alg=args.alg, expected_time_ratio=args.ratio,
                        batch_size_name="batch_size", default_hyper_parameters=defaults, resume=args.resume,
                        seed=args.seed, metric="accuracy", non_pure_train_ratio=p, full_train_seconds=full_time,
-                       replan=not args.static_plan)
+                       replan=not args.static_plan, **({"sampler": args.sampler} if args.sampler else {}))
     planned = (hpo.num_trials, hpo.max_iterations, hpo.subset_ratio)
     print(f"auto config: {hpo.num_trials} trials x up to {hpo.max_iterations} epochs "
           f"on {hpo.subset_ratio:.0%} of the training set")
@@ -208,8 +212,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "full_training_cpu_s": full_cpu, "hpo_cpu_s": hpo_cpu, "num_trials": hpo.num_trials,
         "max_iterations": hpo.max_iterations, "subset_ratio": hpo.subset_ratio, "non_pure_train_ratio": p,
         "trials_run": len(hpo.get_current_status()["config_list"]),
+        "epochs_run": sum(int(e.get("num_iterations_run") or 0) for e in hpo.get_current_status()["config_list"]),
         "planned_at_start": planned, "replans": len(hpo.get_current_status().get("replans", [])),
+        "best_trial": hpo.get_current_status().get("best_config_id"),
+        "best_rule": hpo.get_current_status().get("best_rule", "score"),
     }
+    status = hpo.get_current_status()
+    if args.json and status.get("best_rule") == "model":  # what the best-score rule would have returned
+        by_score = max((e for e in status["config_list"] if e.get("score") is not None), key=lambda e: e["score"])
+        figures["best_trial_by_score"] = by_score["trial_id"]
+        figures["test_accuracy_best_by_score"] = accuracy(
+            train(by_score["config"], train_set, val_set, args.epochs, device), test_set, device)
     print(f"best config: {json.dumps(best)}")
     print(f"test accuracy: best config {figures['test_accuracy_best']:.4f}, "
           f"default config {figures['test_accuracy_default']:.4f}")

@@ -55,6 +55,10 @@ def test_digits_mlp_main_job_with_oom_and_resume(tmp_path):
     assert 0.0 <= figures["test_accuracy_best"] <= 1.0 and figures["hpo_s"] > 0
     assert figures["best_config"]["batch_size"] <= 128  # no config above the OOM bound can have finished
     status = json.loads((save / "hpopt_status.json").read_text())
+    assert figures["best_trial"] == status["best_config_id"]
+    assert figures["best_rule"] == status.get("best_rule", "score")
+    if figures["best_rule"] == "model":  # a re-plan changed the fidelity: the best-score rule's pick is compared
+        assert 0.0 <= figures["test_accuracy_best_by_score"] <= 1.0
     # An OOM shrank the bound below the batch that failed (one step per OOM: to 128 or below only when the
     # run happens to draw every size above 128, which a short, re-planned run need not do)
     assert status["search_space"]["batch_size"]["range"][1] < 256

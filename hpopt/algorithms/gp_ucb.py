@@ -31,6 +31,11 @@ pending points, each registered with a "constant liar" value (the worst score se
 get distinct configs. A suggestion that decodes to a config already tried is replaced by the best untried
 point of a random candidate set under the same acquisition.
 
+After auto config re-planned the fidelity (epochs x subset) mid-run, results of several fidelities do not
+compare as raw scores: the GP then takes each result's fidelity (log scale, in [0, 1]) as one more input,
+is asked at the new trial's fidelity, and names the best config as the trial it rates best at the highest
+fidelity used (:meth:`GpUcbSearcher.best_trial`). With one fidelity throughout, nothing of this applies.
+
 The model is rebuilt from the observations for every suggestion (fitting the GP dominates the cost
 anyway), so resume and OOM-shrunk bounds need no extra state: same observations and seed, same suggestion.
 Cost: the warp candidates are fitted on at most ``WARP_SUBSET`` observations (evenly spaced), the chosen
@@ -85,7 +90,7 @@ class Model(NamedTuple):
     ucb: Any  # points -> UCB values
     xs: np.ndarray  # the GP's training inputs (configs)
     ys: np.ndarray  # and (warped) targets
-    mean: Any = None  # points -> posterior mean (warped scale)
+    mean: Any  # points -> posterior mean (warped scale)
 
 
 class GpUcbSearcher:
@@ -168,7 +173,7 @@ class GpUcbSearcher:
         """
         ids = sorted(self._results)
         values = [self._fidelity.get(i) for i in ids]
-        if not values or any(v is None for v in values):
+        if not FIDELITY_INPUT or not values or any(v is None for v in values):
             return None
         logs = np.log(np.array([*values, values[-1] if now is None else now], dtype=float))
         if np.ptp(logs) == 0:
@@ -207,7 +212,9 @@ class GpUcbSearcher:
 
     def _remember_best(self, model: Model, x_obs: np.ndarray) -> None:
         """The observed trial with the best posterior mean at the highest fidelity (input 1), for
-        :meth:`best_trial`; from the suggestion's own fit when there is one (no fit of its own)."""
+        :meth:`best_trial`; from the suggestion's own fit when there is one (no fit of its own). With
+        parallel workers that fit also holds the running trials as lies, which can lower the means near
+        them a little; the answer is the same fit's either way, so the run stays reproducible."""
         ids = sorted(self._results)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -325,12 +332,19 @@ class GpUcbSearcher:
             keep = np.unique(np.linspace(0, len(y_obs) - 1, WARP_SUBSET).round().astype(int))
             x_obs, y_obs = x_obs[keep], y_obs[keep]
         best, best_ll, best_fit = "yeo-johnson", -math.inf, None
-        for name in WARPS:
+        # With WARP_RIVAL_STEPS set, Yeo-Johnson is fitted first from the default start and its fitted
+        # kernel starts the other warps' fits, capped at that many L-BFGS-B steps (their length scales are
+        # close to its own: the inputs are the same), instead of four fits from the default start.
+        order = WARPS if WARP_RIVAL_STEPS is None else ("yeo-johnson", *(w for w in WARPS if w != "yeo-johnson"))
+        first = None
+        for name in order:
             z, log_jacobian = warp_with_jacobian(y_obs, name)
-            gp = self._gp(x_obs.shape[1], seed)
+            gp = self._gp(x_obs.shape[1], seed, first, None if first is None else WARP_RIVAL_STEPS)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 gp.fit(x_obs, z)
+            if WARP_RIVAL_STEPS is not None and first is None:
+                first = gp.kernel_
             ll = float(gp.log_marginal_likelihood_value_) + log_jacobian
             if ll > best_ll:
                 best, best_ll, best_fit = name, ll, (gp, x_obs, z)
@@ -383,6 +397,7 @@ class GpUcbSearcher:
 
 REFLECT = True  # perturbations that leave the box are reflected back in (else clipped onto its faces)
 TRUST_REGION = True  # maximize the UCB over a trust region around the best point (else the whole box)
+FIDELITY_INPUT = True  # results of several fidelities: the fidelity is a GP input (else the plain GP, best score)
 
 
 def _length_scales(gp: Any, d: int) -> np.ndarray:
@@ -415,6 +430,7 @@ WARPS = ("identity", "yeo-johnson", "log-gap", "log-gap-fine")
 WARP_SELECTION = True  # choose the warp per suggestion by marginal likelihood (else always Yeo-Johnson)
 WARM_FIT_STEPS = 8  # L-BFGS-B steps of a fit that starts from the chosen warp's fitted kernel
 WARP_SUBSET = 64  # observations the warps compete on (evenly spaced), beyond which the fits get slow
+WARP_RIVAL_STEPS: int | None = None  # steps of the other warps' fits, started from Yeo-Johnson's (None: full fits)
 _MIN_FOR_SELECTION = 5  # fewer observations say nothing about which warp fits
 
 

@@ -137,7 +137,9 @@ class Controller:
         return done and self.ledger.note_end()  # said once, when the run is over
 
     def get_best_config(self) -> dict[str, Any] | None:
-        """Params of the best finished trial (None, with a warning, when no trial has a valid score)."""
+        """Params of the best finished trial (None, with a warning, when no trial has a valid score): the
+        best score (by epochs reached first with early stopping), or, after re-plans changed a baye_opt
+        run's fidelity, the trial its GP rates best at the highest fidelity (status ``best_rule``)."""
         self._check_owner()
         self.life.collect()
         self.life.checkpoint()
