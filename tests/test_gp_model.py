@@ -99,9 +99,13 @@ def test_warps_are_monotone_and_their_likelihoods_comparable(name):
     assert np.allclose((scaled - scaled.mean()) / scaled.std(), (out - out.mean()) / out.std())
 
 
-def test_the_warp_with_the_largest_likelihood_is_chosen():
+@pytest.mark.parametrize("rival_steps", [None, 10], ids=["full-fits", "warm-rivals"])
+def test_the_warp_with_the_largest_likelihood_is_chosen(monkeypatch, rival_steps):
+    from hpopt.algorithms import gp_ucb
     from hpopt.algorithms.gp_ucb import GpUcbSearcher
     from hpopt.search_space import search_space
+
+    monkeypatch.setattr(gp_ucb, "WARP_RIVAL_STEPS", rival_steps)
 
     rng = np.random.default_rng(1)
     searcher = GpUcbSearcher({"a": search_space("uniform", [0, 1]), "b": search_space("uniform", [0, 1])},
@@ -131,3 +135,31 @@ def test_an_unknown_warp_is_refused():
 
     with pytest.raises(ValueError, match="unknown warp"):
         warp_with_jacobian(np.arange(5.0), "log")
+
+
+def test_warm_rival_fits_cost_fewer_likelihood_evaluations(monkeypatch):
+    from hpopt.algorithms import gp_ucb
+    from hpopt.search_space import search_space
+
+    rng = np.random.default_rng(2)
+    space = {f"x{i}": search_space("uniform", [0, 1]) for i in range(6)}
+    x = rng.random((40, 6))
+    y = -np.sum((x - 0.4) ** 2 * np.arange(1, 7), axis=1)
+    calls = {"n": 0}
+    real = gp_ucb.map_optimizer
+
+    def counting(obj_func, initial_theta, bounds, max_steps=None):
+        def counted(theta, eval_gradient=True):
+            calls["n"] += 1
+            return obj_func(theta, eval_gradient=eval_gradient)
+        return real(counted, initial_theta, bounds, max_steps)
+
+    monkeypatch.setattr(gp_ucb, "map_optimizer", counting)
+    evaluations = {}
+    for steps in (None, 10):
+        monkeypatch.setattr(gp_ucb, "WARP_RIVAL_STEPS", steps)
+        calls["n"] = 0
+        gp_ucb.GpUcbSearcher(space, mode="max", seed=0).choose_warp(x, y, seed=0)
+        evaluations[steps] = calls["n"]
+    assert evaluations[10] < 0.7 * evaluations[None]
+

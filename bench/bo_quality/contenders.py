@@ -97,7 +97,7 @@ def _set_gp_variant(spec: str) -> None:
             raise ValueError(f"HPOPT_GP_VARIANT: {module.__name__} has no setting {name!r}")
         current = getattr(module, name)
         kind = bool if isinstance(current, bool) else int if current is None else type(current)  # None: a count
-        setattr(module, name, bool(int(value)) if kind is bool else kind(value))
+        setattr(module, name, None if value == "None" else bool(int(value)) if kind is bool else kind(value))
 
 
 class _Hpopt(Contender):

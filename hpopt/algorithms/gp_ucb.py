@@ -38,9 +38,11 @@ fidelity used (:meth:`GpUcbSearcher.best_trial`). With one fidelity throughout, 
 
 The model is rebuilt from the observations for every suggestion (fitting the GP dominates the cost
 anyway), so resume and OOM-shrunk bounds need no extra state: same observations and seed, same suggestion.
-Cost: the warp candidates are fitted on at most ``WARP_SUBSET`` observations (evenly spaced), the chosen
-warp's fit is reused when it saw exactly the GP's points, else it is the start of a short final fit; so a
-suggestion takes ~0.19 s at 50 observations and ~0.38 s at 200 (6-D, quiet machine; docs/benchmarks.md).
+Cost: the warp candidates are fitted on at most ``WARP_SUBSET`` observations (evenly spaced); Yeo-Johnson
+from the default start, the three others from its fitted kernel in at most ``WARP_RIVAL_STEPS`` steps; the
+chosen warp's fit is reused when it saw exactly the GP's points, else it is the start of a short final
+fit; so a suggestion takes 0.12-0.14 s at 50 observations and 0.30-0.35 s at 200 (5-10-D, quiet machine;
+docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -332,9 +334,9 @@ class GpUcbSearcher:
             keep = np.unique(np.linspace(0, len(y_obs) - 1, WARP_SUBSET).round().astype(int))
             x_obs, y_obs = x_obs[keep], y_obs[keep]
         best, best_ll, best_fit = "yeo-johnson", -math.inf, None
-        # With WARP_RIVAL_STEPS set, Yeo-Johnson is fitted first from the default start and its fitted
-        # kernel starts the other warps' fits, capped at that many L-BFGS-B steps (their length scales are
-        # close to its own: the inputs are the same), instead of four fits from the default start.
+        # Yeo-Johnson is fitted first from the default start and its fitted kernel starts the other warps'
+        # fits, capped at WARP_RIVAL_STEPS L-BFGS-B steps (their length scales are close to its own: the
+        # inputs are the same): the four fits from the default start took 94 % of a suggestion.
         order = WARPS if WARP_RIVAL_STEPS is None else ("yeo-johnson", *(w for w in WARPS if w != "yeo-johnson"))
         first = None
         for name in order:
@@ -430,7 +432,10 @@ WARPS = ("identity", "yeo-johnson", "log-gap", "log-gap-fine")
 WARP_SELECTION = True  # choose the warp per suggestion by marginal likelihood (else always Yeo-Johnson)
 WARM_FIT_STEPS = 8  # L-BFGS-B steps of a fit that starts from the chosen warp's fitted kernel
 WARP_SUBSET = 64  # observations the warps compete on (evenly spaced), beyond which the fits get slow
-WARP_RIVAL_STEPS: int | None = None  # steps of the other warps' fits, started from Yeo-Johnson's (None: full fits)
+# Steps of the other warps' fits, started from Yeo-Johnson's (None: four fits from the default start). 10 cut
+# a suggestion at 50 observations from 0.24 to 0.15 s (10-D) with the development half of the suite still
+# <= Optuna GP on 14 of 16 problems (13 with full fits); docs/benchmarks.md.
+WARP_RIVAL_STEPS: int | None = 10
 _MIN_FOR_SELECTION = 5  # fewer observations say nothing about which warp fits
 
 
