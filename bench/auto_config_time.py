@@ -16,8 +16,9 @@ at the start, ``create(replan=False)``), on the same seed. Targets: HPO time wit
 the static plan's.
 
     python bench/auto_config_time.py [--scenarios quiet burner wide] [--ratios 2 4 8] [--algs baye_opt asha]
-                                     (asha-random: ASHA with the random sampler instead of the default forest)
                                      [--modes replan static] [--out bench/results/auto_config]
+
+``--algs asha-random`` runs ASHA with the random sampler instead of the default forest.
 """
 
 from __future__ import annotations

@@ -204,6 +204,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         raise SystemExit("no trial finished: nothing to compare")
 
     best_model = train(best, train_set, val_set, args.epochs, device)
+    status = hpo.get_current_status()
     figures = {
         "alg": args.alg, "ratio": args.ratio, "best_config": best,
         "test_accuracy_best": accuracy(best_model, test_set, device),
@@ -211,13 +212,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "full_training_s": full_time, "hpo_s": hpo_time, "asked_s": (args.ratio - 1) * full_time,
         "full_training_cpu_s": full_cpu, "hpo_cpu_s": hpo_cpu, "num_trials": hpo.num_trials,
         "max_iterations": hpo.max_iterations, "subset_ratio": hpo.subset_ratio, "non_pure_train_ratio": p,
-        "trials_run": len(hpo.get_current_status()["config_list"]),
-        "epochs_run": sum(int(e.get("num_iterations_run") or 0) for e in hpo.get_current_status()["config_list"]),
-        "planned_at_start": planned, "replans": len(hpo.get_current_status().get("replans", [])),
-        "best_trial": hpo.get_current_status().get("best_config_id"),
-        "best_rule": hpo.get_current_status().get("best_rule", "score"),
+        "trials_run": len(status["config_list"]),
+        "epochs_run": sum(int(e.get("num_iterations_run") or 0) for e in status["config_list"]),
+        "planned_at_start": planned, "replans": len(status.get("replans", [])),
+        "best_trial": status.get("best_config_id"), "best_rule": status.get("best_rule", "score"),
     }
-    status = hpo.get_current_status()
     if args.json and status.get("best_rule") == "model":  # what the best-score rule would have returned
         by_score = max((e for e in status["config_list"] if e.get("score") is not None), key=lambda e: e["score"])
         figures["best_trial_by_score"] = by_score["trial_id"]
