@@ -13,8 +13,8 @@ share what is left of the budget; the values auto config owns (never the user's)
 rule as at the start (:func:`~hpopt.time_model.fidelity_for`): fewer epochs or a smaller subset before
 fewer trials, so the search keeps its trials; and when trials are cheaper than planned, more fidelity
 first, then more trials. ASHA's epochs follow its rung schedule, so the rule moves at most its subset
-and its number of trials (the replanner lets ASHA grow its count only: its rungs compare scores of one
-subset). Pure functions: the controller's :mod:`hpopt.run.replanner` measures and applies.
+and its number of trials (the replanner cuts ASHA's subset into a rung group of its own, and only grows
+its count). Pure functions: the controller's :mod:`hpopt.run.replanner` measures and applies.
 """
 
 from __future__ import annotations

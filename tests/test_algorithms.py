@@ -38,6 +38,8 @@ def test_asha_stopper_on_a_hand_made_rung():
     stopper, cfg = AshaStopper(), asha_config()
     assert stopper.summary_at(cfg, 1) == "bracket_0_rung_1" and stopper.summary_at(cfg, 2) is None
     assert stopper.summary_at(cfg, 9) is None  # max is the end, not a decision
+    # a trial on a subset a re-plan cut is judged among its own rung group's
+    assert stopper.summary_at({**cfg, "rung_group": 2}, 1) == "group_2_bracket_0_rung_1"
     rung = RankSummary()
     verdicts = [stopper.judge(cfg, Progress(1, best, best, False), rung) for best in (0.5, 0.9, 0.4, 0.95, 0.3)]
     # 1 and 2 results: fewer than rf, all go on; 0.4 is 3rd of 3 (top 1): stops; 0.95 best of 4; 0.3 last of 5
@@ -69,6 +71,8 @@ def test_rung_schedule():
     summaries = schedule.rung_summaries([(0, [0.1, 0.2, 0.3, 0.4]), (2, [0.5]), (1, [0.2, 0.1, 0.9])], "max")
     assert summaries["bracket_0_rung_1"].means == [0.1, 0.5] and summaries["bracket_0_rung_3"].means == [0.3]
     assert summaries["bracket_1_rung_3"].means == [0.9] and "bracket_1_rung_1" not in summaries
+    grouped = schedule.rung_summaries([(0, [0.1, 0.2, 0.3, 0.4]), (2, [0.5])], "max", groups={2: 1})
+    assert grouped["bracket_0_rung_1"].means == [0.1] and grouped["group_1_bracket_0_rung_1"].means == [0.5]
 
 
 def test_rung_model_searcher_switches_to_the_gp_when_a_rung_is_full():

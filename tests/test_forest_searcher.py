@@ -87,6 +87,19 @@ def test_a_stale_attempt_is_not_modelled():
     assert len(forest.observations(np.random.default_rng(0))[0]) == 0
 
 
+def test_epochs_on_a_cut_subset_count_as_less_training():
+    forest = _forest(0)
+    for tid in (0, 1):
+        forest.on_config(tid, 0, {"x": 0.5, "y": 0.5})
+        forest.on_scores(tid, 0, [0.4, 0.5, 0.6])
+    forest.on_subset(1, 1 / 3)  # trial 1 trains on a third of trial 0's subset (a re-plan cut it)
+    fidelity = sorted(forest.observations(np.random.default_rng(0))[0][:, -1])
+    third = np.log(3) / np.log(9)
+    # trial 0: epochs 1, 2, 3; trial 1: its epoch e counts as e / 3 (its epoch 3 is one of trial 0's)
+    assert fidelity == pytest.approx(sorted([0.0, np.log(2) / np.log(9), third,
+                                             -third, np.log(2 / 3) / np.log(9), 0.0]))
+
+
 def test_stays_inside_a_shrunk_space_and_off_tried_and_pending_configs():
     space = normalize_space({"bs": hpopt.search_space("qloguniform", [16, 128, 16]),
                              "lr": hpopt.search_space("choice", [0.1, 0.01, 0.001])})

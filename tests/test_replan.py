@@ -122,9 +122,11 @@ def test_small_drift_is_left_alone():
     assert not needs_replan(plan, 29, last, scaled(5.0), None, ALL)  # one trial left: nothing to re-plan
 
 
-def simulate(load, owned=ALL, workers=1, asha_epochs=None, num_trials=50, iterations=8, subset=0.3, seed_k=1.0):
-    """A run on simulated costs: trial i costs ``load(i)`` times the plan's model plus 1 s; the budget is
-    what the plan at the start would have cost at load 1. Returns (trials run, seconds spent, budget)."""
+def simulate(load, owned=ALL, workers=1, asha_epochs=None, num_trials=50, iterations=8, subset=0.3, seed_k=1.0,
+             asha_excess=1.0):
+    """A run on simulated costs: trial i costs ``load(i)`` times the plan's model plus 0.2 s; the budget is
+    what the plan at the start would have cost at load 1. ASHA's trials run ``asha_excess`` times the epochs
+    its schedule expects. Returns (trials run, seconds spent, budget, the replanner)."""
     settings = RunSettings(search_space={}, full_dataset_size=10_000, num_full_iterations=20, num_trials=num_trials,
                            max_iterations=iterations, subset_ratio=subset, num_workers=workers)
     replanner = Replanner(settings, owned, MODEL, min_subset=0.05,
@@ -132,15 +134,16 @@ def simulate(load, owned=ALL, workers=1, asha_epochs=None, num_trials=50, iterat
     budget = projected_seconds(replanner.plan, 0, MODEL, asha_epochs)
     spent, started = 0.0, 0
     while started < settings.num_trials:
-        epochs = asha_epochs if asha_epochs is not None else settings.max_iterations
+        epochs = asha_epochs * asha_excess if asha_epochs is not None else settings.max_iterations
         epoch_s = load(started) * seed_k * MODEL.planned_epoch_seconds(settings.subset_ratio)
         cost = 0.2 + epochs * epoch_s
         if spent + cost > budget:
             break
         spent += cost
         started += 1
+        subset = settings.subset_ratio
         replanner.count({"cost_s": cost, "num_iterations_run": max(1, round(epochs)), "epoch_s": epoch_s,
-                         "subset_ratio": settings.subset_ratio})
+                         "subset_ratio": subset, "rung_group": replanner.rung_group(subset)})
         replanner.check(started, budget - spent)
     return started, spent, budget, replanner
 
@@ -156,7 +159,14 @@ def test_simulated_runs_keep_the_plan(load):
 
 
 def test_simulated_asha_and_cheap_trials():
-    started, spent, budget, replanner = simulate(lambda i: 1.6, asha_epochs=3)  # ASHA: never fewer trials planned
+    # ASHA, trials 1.6x the plan: a smaller subset for the rest (a rung group of their own), never fewer trials
+    started, spent, budget, replanner = simulate(lambda i: 1.6, asha_epochs=3)
+    s = replanner.settings
+    assert (s.max_iterations, s.num_trials) == (8, 50) and s.subset_ratio < 0.3 and len(replanner.replans) == 1
+    assert replanner.rung_group(s.subset_ratio) == 1 and replanner.rung_group(0.3) == 0
+    assert started >= 0.7 * 50 > 50 / 1.6 and 0.85 * budget <= spent <= budget
+    # ... and when no smaller subset is allowed, the same count, ended by the budget
+    started, spent, budget, replanner = simulate(lambda i: 1.6, asha_epochs=3, owned=frozenset({"num_trials"}))
     s = replanner.settings
     assert (s.max_iterations, s.subset_ratio, s.num_trials) == (8, 0.3, 50) and not replanner.replans
     assert 50 / 1.6 * 0.85 <= started <= 50 / 1.6 * 1.15 and spent >= 0.85 * budget  # the budget ended it
@@ -261,3 +271,67 @@ def test_no_more_fidelity_on_the_first_trials_alone():
     # cheap throughout: once enough trials were measured, fidelity grows as before
     started, spent, budget, replanner = simulate(lambda i: 0.3)
     assert replanner.replans[0]["after_trials"] >= GROW_AFTER and replanner.settings.max_iterations > 8
+
+
+def test_asha_trials_that_climb_more_rungs_than_expected_get_a_smaller_subset():
+    # A sampler that proposes good configs sends more of them up the rungs than the schedule's random order:
+    # here each trial runs twice the epochs the plan expects, at the plan's epoch cost. The re-plan counts
+    # the excess (drawn towards 1 by a prior worth four trials) and cuts the subset, so the trials planned
+    # still run.
+    static = simulate(lambda i: 1.0, owned=frozenset({"num_trials"}), asha_epochs=3, asha_excess=2.0)
+    started, spent, budget, replanner = simulate(lambda i: 1.0, asha_epochs=3, asha_excess=2.0)
+    assert static[0] <= 0.55 * 50
+    reasons = [r["reason"] for r in replanner.replans]
+    assert reasons and all("x the epochs ASHA's schedule expects" in r for r in reasons)
+    assert "1.33x the epochs" in reasons[0]  # two trials at 2x, four of the prior at 1x
+    assert replanner.settings.subset_ratio < 0.3
+    assert started >= 0.7 * 50 and spent <= budget
+    # and the cut never goes below half the start's per-trial cost (MIN_FIDELITY_SHARE)
+    started, spent, budget, replanner = simulate(lambda i: 1.0, asha_epochs=3, asha_excess=4.0)
+    floor = 0.5 * MODEL.planned_epoch_seconds(0.3) / 4  # half the start's trial cost, over 4x the epochs
+    assert MODEL.planned_epoch_seconds(replanner.settings.subset_ratio) >= floor * 0.999
+
+
+def test_a_slow_asha_run_cuts_its_subset_into_a_rung_group_of_its_own(tmp_path):
+    """ASHA, trials twice as slow as planned: the re-plan cuts the subset of the trials still to start; they
+    are judged at rungs of their own (scores on two subsets do not compare), and a resume rebuilds those."""
+    from hpopt.algorithms.stoppers import rung_summary_name
+    from hpopt.state import FileStore
+
+    full_s = 1.0
+
+    def train(cfg):
+        planned_epoch = full_s / 20 * (0.8 * cfg["subset_ratio"] + 0.2)
+        for epoch in range(cfg["iterations"]):
+            time.sleep(2.0 * planned_epoch)
+            if hpopt.report(cfg, cfg["params"]["x"] + 0.01 * epoch) == hpopt.Status.STOP:
+                break
+
+    kw = dict(search_alg="asha", sampler="random", full_train_seconds=full_s, expected_time_ratio=8)
+    hpo = sleepy_run(tmp_path, **kw)
+    start_subset = hpo.subset_ratio
+    configs = []
+    while (cfg := hpo.get_next_sample()) is not None:
+        configs.append(cfg)
+        train(cfg)
+    status = hpo.get_current_status()
+    assert status["replans"] and status["replans"][0]["subset_ratio"] < start_subset
+    groups = [c.get("rung_group", 0) for c in configs]
+    cut = status["replans"][0]["after_trials"]
+    assert groups == [0] * cut + [1] * (len(configs) - cut) and len(configs) > cut
+    assert all(c["subset_ratio"] == pytest.approx(start_subset) for c in configs[:cut])
+    assert all(c["subset_ratio"] < start_subset for c in configs[cut:])
+    entries = status["config_list"]
+    assert [e.get("rung_group", 0) for e in entries] == groups
+    store = FileStore(hpo.save_path)
+
+    def rung_1_counts():
+        return {g: store.read_summary("asha", rung_summary_name(0, 1, g)).count for g in (0, 1)}
+
+    counts = rung_1_counts()
+    assert counts == {0: cut, 1: len(configs) - cut}  # every trial reports epoch 1, in its own group's rung
+    hpo.close()
+    store.replace_summaries("asha", {}, status["run_id"])  # the rung records lost: a resume rebuilds them
+    assert rung_1_counts() == {0: 0, 1: 0}
+    resumed = sleepy_run(tmp_path, resume=True, **kw)
+    assert resumed.is_finished() and rung_1_counts() == counts

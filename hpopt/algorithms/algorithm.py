@@ -60,6 +60,14 @@ class Algorithm:
     def on_result(self, trial_id: int, score: float | None, fidelity: float | None = None) -> None:
         self.searcher.on_result(trial_id, score, fidelity)
 
+    def on_subset(self, trial_id: int, share: float) -> None:
+        """Trial ``trial_id`` trains on ``share`` of the data the run's first trials had (auto config's
+        re-plan cut ASHA's subset): a searcher that models scores over epochs (the forest) counts its epochs
+        as that much less training. Searchers without such a model ignore it."""
+        hook = getattr(self.searcher, "on_subset", None)
+        if hook is not None:
+            hook(trial_id, share)
+
     def best_trial(self) -> int | None:
         """The searcher's choice of best config where the best score would mislead, else None."""
         return self.searcher.best_trial()

@@ -79,20 +79,22 @@ class RungSchedule:
         return {"min_iterations": self.min_iterations, "reduction_factor": self.reduction_factor,
                 "num_brackets": self.num_brackets, "rungs_in_brackets": self.rungs_in_brackets}
 
-    def rung_summaries(self, trials: Iterable[tuple[int, Sequence[float | None]]], mode: str
-                       ) -> dict[str, RankSummary]:
+    def rung_summaries(self, trials: Iterable[tuple[int, Sequence[float | None]]], mode: str,
+                       groups: Mapping[int, int] | None = None) -> dict[str, RankSummary]:
         """Every rung's summary rebuilt from (trial id, scores of its longest attempt): what resume writes.
 
         A rung record may lack results whose write a crash cut off, or hold one whose trial update was
-        lost; the trials' records are the truth. Each trial counts once per rung.
+        lost; the trials' records are the truth. Each trial counts once per rung, in its rung group
+        (``groups``: trial id -> group, for trials on a subset a re-plan cut; 0 when absent).
         """
         out: dict[str, RankSummary] = {}
         for tid, scores in trials:
             b = self.bracket_of(tid)
+            group = (groups or {}).get(tid, 0)
             for rung in self.brackets[b][:-1]:
                 best = best_of(scores[:rung], mode) if len(scores) >= rung else None
                 if best is not None:
-                    out.setdefault(rung_summary_name(b, rung), RankSummary()).add(best)
+                    out.setdefault(rung_summary_name(b, rung, group), RankSummary()).add(best)
         return out
 
 

@@ -56,6 +56,7 @@ class FidelityForestSearcher:
         self._params: dict[int, tuple[int, dict[str, Any]]] = {}  # trial id -> (attempt, params)
         self._curves: dict[int, tuple[int, list[float | None]]] = {}  # trial id -> (attempt, scores reported)
         self._encoded: dict[tuple[int, int], np.ndarray] = {}
+        self._share: dict[int, float] = {}  # trial id -> its subset over the run's first (a re-plan cut it)
 
     @property
     def exhausted(self) -> bool:
@@ -73,6 +74,10 @@ class FidelityForestSearcher:
     def on_result(self, trial_id: int, score: float | None, fidelity: float | None = None) -> None:
         pass
 
+    def on_subset(self, trial_id: int, share: float) -> None:
+        """The trial trains on ``share`` of the first trials' subset: its epoch e counts as e x share."""
+        self._share[trial_id] = float(share)
+
     def best_trial(self) -> int | None:
         return None
 
@@ -81,7 +86,8 @@ class FidelityForestSearcher:
 
     # --- the model -----------------------------------------------------------------------------
 
-    def _fidelity(self, epoch: int) -> float:
+    def _fidelity(self, epoch: float) -> float:
+        """``log e / log max``: 1 at the last epoch; below 0 for an epoch on a subset a re-plan cut."""
         return math.log(epoch) / math.log(self.max_epoch) if self.max_epoch > 1 else 1.0
 
     def _x(self, trial_id: int, attempt: int, params: Mapping[str, Any]) -> np.ndarray:
@@ -99,12 +105,13 @@ class FidelityForestSearcher:
             if held is None or held[0] != attempt:
                 continue
             x = self._x(tid, attempt, held[1])
+            share = self._share.get(tid, 1.0)
             rows, best = [], -math.inf  # the best-so-far score (max-mode sign), as ASHA's rungs compare
             for epoch, score in enumerate(scores[:self.max_epoch], start=1):
                 if score is not None and math.isfinite(score):
                     best = max(best, signed(score, self.mode))
                 if best > -math.inf:
-                    rows.append((np.append(x, self._fidelity(epoch)), best))
+                    rows.append((np.append(x, self._fidelity(epoch * share)), best))
             if rows:
                 longest.append(rows[-1])
                 rest.extend(rows[:-1])
@@ -130,10 +137,7 @@ class FidelityForestSearcher:
 
     def _propose(self, request: SuggestRequest, xs: np.ndarray, ys: np.ndarray, longest: np.ndarray,
                  rng: np.random.Generator) -> dict[str, Any]:
-        from sklearn.ensemble import ExtraTreesRegressor  # imported here: trainers never need it
-
-        forest = ExtraTreesRegressor(n_estimators=N_TREES, min_samples_leaf=2, bootstrap=True, max_features=0.8,
-                                     random_state=int(rng.integers(2**31 - 1)), n_jobs=1).fit(xs, ys)
+        forest = _fit(xs, ys, rng)
         d = self.box.dims
         seen = longest[:, :d]
         predicted = forest.predict(np.hstack([seen, np.ones((len(seen), 1))]))
@@ -158,3 +162,11 @@ class FidelityForestSearcher:
             picks = centres[rng.integers(len(centres), size=N_LOCAL_CANDIDATES)]
             points.append(np.clip(picks + rng.normal(0.0, LOCAL_SCALE, (N_LOCAL_CANDIDATES, d)), 0.0, 1.0))
         return self.box.snap(np.minimum(np.vstack(points), ub))
+
+
+def _fit(xs: np.ndarray, ys: np.ndarray, rng: np.random.Generator) -> Any:
+    """The extra trees over (config, fidelity), seeded from ``rng``."""
+    from sklearn.ensemble import ExtraTreesRegressor  # imported here: trainers never need it
+
+    return ExtraTreesRegressor(n_estimators=N_TREES, min_samples_leaf=2, bootstrap=True, max_features=0.8,
+                               random_state=int(rng.integers(2**31 - 1)), n_jobs=1).fit(xs, ys)

@@ -69,10 +69,10 @@ class AshaStopper:
     """ASHA's rungs (Li et al., MLSys 2020), stopping variant.
 
     When a trial's k-th score arrives and k is a rung below its ``iterations``, its best score so far is
-    added to that rung's summary in its bracket, and the trial goes on only if it is in the top 1/rf of
-    the n results the rung now holds (its own included): fewer than ``n // rf`` results are strictly
-    better than it (a tie goes on). While ``n // rf`` is 0 there is nothing to be in the top of, and the
-    trial goes on. A trial with no valid score by a rung is stopped there. A trial re-issued after a crash
+    added to that rung's summary in its bracket (and rung group, :func:`rung_summary_name`), and the
+    trial goes on only if it is in the top 1/rf of the n results the rung now holds (its own included):
+    fewer than ``n // rf`` results are strictly better than it (a tie goes on). While ``n // rf`` is 0
+    there is nothing to be in the top of, and the trial goes on. A trial with no valid score by a rung is stopped there. A trial re-issued after a crash
     or an OOM is counted once per rung (with its longest attempt).
     """
 
@@ -81,7 +81,7 @@ class AshaStopper:
     def summary_at(self, config: Mapping[str, Any], k: int) -> str | None:
         if k not in (config.get("rungs") or []) or k >= int(config["iterations"]):
             return None
-        return rung_summary_name(int(config["bracket"]), k)
+        return rung_summary_name(int(config["bracket"]), k, int(config.get("rung_group") or 0))
 
     def judge(self, config: Mapping[str, Any], progress: Progress, summary: RankSummary) -> bool:
         k, best, mode = progress.k, progress.best, str(config["mode"])
@@ -98,8 +98,12 @@ class AshaStopper:
         return not go
 
 
-def rung_summary_name(bracket: int, rung: int) -> str:
-    return f"bracket_{int(bracket)}_rung_{int(rung)}"
+def rung_summary_name(bracket: int, rung: int, group: int = 0) -> str:
+    """The rung's summary. ``group`` > 0: trials trained on a subset a re-plan cut (auto config under a
+    deadline in seconds); their scores do not compare with those of the subset before, so they have rungs
+    of their own (``rung_group`` in the train_config; group 0 keeps the names of runs stored before)."""
+    name = f"bracket_{int(bracket)}_rung_{int(rung)}"
+    return name if not group else f"group_{int(group)}_{name}"
 
 
 class MedianStopper:

@@ -73,6 +73,8 @@ class TrialLifecycle:
             "dataset_size": s.full_dataset_size, "attempt": trial.attempt, "run_id": self.ledger.run_id,
         }
         cfg.update(self.algorithm.train_config(trial.trial_id))
+        if trial.extra.get("rung_group"):
+            cfg["rung_group"] = int(trial.extra["rung_group"])
         return cfg
 
     def issue(self, trial: Trial) -> dict[str, Any]:
@@ -80,8 +82,15 @@ class TrialLifecycle:
         trial.status = Status.RUNNING
         trial.extra["issued_at"] = round(time.time(), 4)
         self.budget.note_issue()
-        if self.budget.replanner is not None and self.budget.replanner.active:
+        replanner = self.budget.replanner
+        if replanner is not None and replanner.active:
             trial.extra.setdefault("subset_ratio", self.settings.subset_ratio)  # the plan may change it later
+            if self.algorithm.schedule is not None and "rung_group" not in trial.extra:
+                group = replanner.rung_group(trial.extra["subset_ratio"])
+                if group:  # ASHA on a subset a re-plan cut: rungs of its own
+                    trial.extra["rung_group"] = group
+                    share = trial.extra["subset_ratio"] / replanner.initial.subset_ratio
+                    self.algorithm.on_subset(trial.trial_id, share)
         self.record(trial, {"num_gen_config": len(self.ledger.trials)}, sync=True)
         self.store.begin_attempt(trial.trial_id, trial.attempt, self.ledger.run_id, trial.config, trial.iterations)
         self.ledger.running.add(trial.trial_id)

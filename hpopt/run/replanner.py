@@ -5,6 +5,9 @@ chose at least one of num_trials, max_iterations, subset_ratio. The rule is :mod
 this module decides when to look (after the first ``max(2, num_workers)`` collected trials, then again
 only after as many more), changes the run's settings, and keeps the plan at the start and every re-plan
 with its reason in the status, so ``hpopt status``, the end-of-run line and a resumed run all see them.
+For ASHA it also numbers the rung groups (a subset a re-plan cut: its trials' rungs are their own) and
+measures how many more epochs its trials run than the rung schedule expects (a model-based sampler sends
+more good configs up the rungs than the plan's random order does).
 """
 
 from __future__ import annotations
@@ -42,9 +45,9 @@ class Replanner:
     def __init__(self, settings: RunSettings, owned: Iterable[str], model: CostModel | None, min_subset: float,
                  asha_epochs: AshaEpochs | None = None, suggestion_s: float = 0.0) -> None:
         self.settings = settings
-        # ASHA's epochs follow its rung schedule, and its rungs compare trials' scores, which must come from
-        # the same subset to be comparable: only its number of trials moves.
-        self.owned = frozenset(o for o in owned if o in OWNABLE and (asha_epochs is None or o == "num_trials"))
+        # ASHA's epochs follow its rung schedule: its number of trials and its subset move. A cut subset
+        # starts a rung group of its own (rung_group), since scores of two subsets do not compare.
+        self.owned = frozenset(o for o in owned if o in OWNABLE and (asha_epochs is None or o != "max_iterations"))
         self.model = model
         self.min_subset = float(min_subset)
         self.asha_epochs = asha_epochs
@@ -54,6 +57,7 @@ class Replanner:
         self._costs: deque[TrialCost] = deque(maxlen=_WINDOW)
         self._collected = 0
         self._collected_at_last_look = 0
+        self._group_epochs: dict[int, list[float]] = {}  # ASHA: rung group -> [trials collected, epochs they ran]
 
     @property
     def active(self) -> bool:
@@ -68,6 +72,9 @@ class Replanner:
         """A collected trial's measured cost (its entry's extra fields), for the cost model."""
         self._collected += 1
         seconds, epochs = extra.get("cost_s"), extra.get("num_iterations_run")
+        if self.asha_epochs is not None and isinstance(epochs, int):
+            seen = self._group_epochs.setdefault(int(extra.get("rung_group") or 0), [0, 0])
+            seen[0], seen[1] = seen[0] + 1, seen[1] + epochs
         if isinstance(seconds, (int, float)) and isinstance(epochs, int) and epochs > 0:
             subset = extra.get("subset_ratio", self.initial.subset_ratio)
             epoch_s = extra.get("epoch_s")
@@ -84,20 +91,21 @@ class Replanner:
         assert self.model is not None
         fitted = measure(self.model, self._costs)
         plan = self.plan
-        epochs = None if self.asha_epochs is None else self.asha_epochs(started, max(started + 1, plan.num_trials))
+        epochs = self._asha_rest_epochs(started, plan.num_trials)
         if fitted is None or not needs_replan(plan, started, seconds_left, fitted, epochs, self.owned,
                                               may_grow=self._collected >= GROW_AFTER):
             return False
-        new = replan(plan, started, seconds_left, fitted, self.owned, self.min_subset, epochs,
-                     min_per_trial=MIN_FIDELITY_SHARE * self._initial_per_trial())
-        if new == plan or (self.asha_epochs is not None and new.num_trials < plan.num_trials):
-            # ASHA re-plans only to grow: fewer trials than planned, the seconds budget ends the run anyway,
-            # and a count cut on an early, pessimistic forecast lost trials the time had room for.
+        new = (replan(plan, started, seconds_left, fitted, self.owned, self.min_subset, epochs,
+                      min_per_trial=MIN_FIDELITY_SHARE * self._initial_per_trial()) if self.asha_epochs is None
+               else self._asha_replan(plan, started, seconds_left, fitted))
+        if new == plan:
             return False
         before = projected_seconds(plan, started, fitted, epochs)
+        more = "" if self.asha_epochs is None or self._excess() == 1.0 else (
+            f", its trials run {self._excess():.2f}x the epochs ASHA's schedule expects")
         reason = (f"an epoch costs {fitted.epoch_scale:.2f}x the plan's and a trial {fitted.overhead_s:.2f} s "
-                  f"more, so the {max(0, plan.num_trials - started)} trials still planned would take {before:.0f} s "
-                  f"of the {max(0.0, seconds_left):.0f} s of trial time left")
+                  f"more{more}, so the {max(0, plan.num_trials - started)} trials still planned would take "
+                  f"{before:.0f} s of the {max(0.0, seconds_left):.0f} s of trial time left")
         self.replans.append({"after_trials": started, "reason": reason, "num_trials": new.num_trials,
                              "max_iterations": new.max_iterations, "subset_ratio": round(new.subset_ratio, 6)})
         logger.warning("auto config re-planned after %d trials: %s; now %d trials x up to %d epochs on %.0f%% of "
@@ -108,12 +116,78 @@ class Replanner:
         s.num_trials, s.max_iterations, s.subset_ratio = new.num_trials, new.max_iterations, new.subset_ratio
         return True
 
-    def _initial_per_trial(self) -> float:
-        """Full trainings one trial of the plan at the start costs, by the plan's model (sequential only)."""
+    def _initial_per_trial(self, epochs: float | None = None) -> float:
+        """Full trainings one trial of the plan at the start costs by the plan's model, at ``epochs`` per
+        trial (None: max_iterations)."""
         assert self.model is not None
         i = self.initial
-        return trial_cost(i.max_iterations, self.model.num_full_iterations, i.subset_ratio,
-                          self.model.non_pure_train_ratio)
+        return trial_cost(i.max_iterations if epochs is None else epochs, self.model.num_full_iterations,
+                          i.subset_ratio, self.model.non_pure_train_ratio)
+
+    # --- ASHA: its subset and its count --------------------------------------------------------------
+
+    def subsets(self) -> list[float]:
+        """The subsets the run has trained on, in order: the plan's at the start, then each one a re-plan
+        cut to. A trial's rung group is its subset's place in this list."""
+        out = [round(self.initial.subset_ratio, 6)]
+        for r in self.replans:
+            subset = round(float(r["subset_ratio"]), 6)
+            if subset not in out:
+                out.append(subset)
+        return out
+
+    def rung_group(self, subset_ratio: float) -> int:
+        """The rung group of an ASHA trial on ``subset_ratio`` (0: the plan's subset at the start)."""
+        subsets = self.subsets()
+        key = round(float(subset_ratio), 6)
+        return subsets.index(key) if key in subsets else 0
+
+    def _group_start(self) -> int:
+        """Trials started before the current rung group's first (0 while the subset is the start's)."""
+        group = self.rung_group(self.settings.subset_ratio)
+        if group == 0:
+            return 0
+        subset = self.subsets()[group]
+        return next(int(r["after_trials"]) for r in self.replans if round(float(r["subset_ratio"]), 6) == subset)
+
+    def _excess(self) -> float:
+        """Epochs ASHA's collected trials ran over what its schedule expects of as many trials: a
+        model-based sampler that proposes good configs sends more of them up the rungs than the schedule's
+        random order does (the plan's simulation). Pooled over the rung groups (each group's trials are
+        expected to run what a fresh run's first ones do), and drawn towards 1 by a prior worth the first
+        four trials: which few trials reach the top rung makes a handful of trials' ratio swing 0.5-1.8x."""
+        assert self.asha_epochs is not None
+        prior = 4 * self.asha_epochs(0, 4)
+        ran, expected = prior, prior
+        for count, epochs in self._group_epochs.values():
+            if count:
+                ran += epochs
+                expected += count * self.asha_epochs(0, int(count))
+        return min(4.0, max(0.5, ran / expected))
+
+    def _asha_rest_epochs(self, started: int, total: int) -> float | None:
+        """Mean epochs of the trials still to start in the current rung group, scaled by the measured excess."""
+        if self.asha_epochs is None:
+            return None
+        g0 = self._group_start()
+        return self.asha_epochs(started - g0, max(started + 1, total) - g0) * self._excess()
+
+    def _asha_replan(self, plan: Plan, started: int, seconds_left: float, fitted: CostModel) -> Plan:
+        """ASHA's re-plan: a smaller subset for the trials still to start when they would not fit (they start
+        a rung group of their own, so the trials of a new group cost what a fresh run's first ones do),
+        else a larger count when time is over. Never fewer trials (the seconds budget ends the run anyway,
+        and a count cut on an early, pessimistic forecast lost trials the time had room for) and never a
+        larger subset (each change starts a new group, whose rungs start empty)."""
+        assert self.asha_epochs is not None
+        rest = max(1, plan.num_trials - started)
+        fresh = self.asha_epochs(0, rest) * self._excess()
+        floor = MIN_FIDELITY_SHARE * self._initial_per_trial(self.asha_epochs(0, self.initial.num_trials))
+        cut = replan(plan, started, seconds_left, fitted, self.owned, self.min_subset, fresh, min_per_trial=floor)
+        if cut.subset_ratio < plan.subset_ratio * (1 - 0.1):
+            return Plan(max(plan.num_trials, cut.num_trials), plan.max_iterations, cut.subset_ratio)
+        same = replan(plan, started, seconds_left, fitted, self.owned - {"subset_ratio"}, self.min_subset,
+                      self._asha_rest_epochs(started, plan.num_trials))
+        return Plan(max(plan.num_trials, same.num_trials), plan.max_iterations, plan.subset_ratio)
 
     def state(self) -> dict[str, Any]:
         if not self.active:

@@ -55,9 +55,12 @@ def restore(ctl: Controller, stored: dict[str, Any]) -> None:
         ledger.space = space_from_json(stored["search_space"])
     ledger.seq = int(stored.get("journal_seq", 0))
     ledger.trials = [Trial.from_entry(e) for e in stored["config_list"]]
+    replanner = ctl.budget.replanner
     for trial in ledger.trials:
         algorithm.restore_entry(trial.trial_id, trial.extra)
         algorithm.on_config(trial.trial_id, trial.attempt, trial.config)
+        if trial.extra.get("rung_group") and replanner is not None:
+            algorithm.on_subset(trial.trial_id, float(trial.extra["subset_ratio"]) / replanner.initial.subset_ratio)
     ctl.life.checkpoint()
     for trial in ledger.trials:
         if trial.status == Status.STOP:
@@ -123,4 +126,5 @@ def _rebuild_rungs(ctl: Controller) -> None:
         longest.append((trial.trial_id, max([record.scores, *attempts], key=len)))
         if doc.get("attempt", trial.attempt) == trial.attempt and trial.status != Status.READY:
             algorithm.on_scores(trial.trial_id, trial.attempt, record.scores)
-    ctl.store.replace_summaries("asha", schedule.rung_summaries(longest, ctl.settings.mode), ctl.ledger.run_id)
+    groups = {t.trial_id: int(t.extra["rung_group"]) for t in ctl.ledger.trials if t.extra.get("rung_group")}
+    ctl.store.replace_summaries("asha", schedule.rung_summaries(longest, ctl.settings.mode, groups), ctl.ledger.run_id)
