@@ -335,3 +335,17 @@ def test_a_slow_asha_run_cuts_its_subset_into_a_rung_group_of_its_own(tmp_path):
     assert rung_1_counts() == {0: 0, 1: 0}
     resumed = sleepy_run(tmp_path, resume=True, **kw)
     assert resumed.is_finished() and rung_1_counts() == counts
+
+
+@pytest.mark.parametrize("left_to_start, cut", [(4, False), (8, True)])
+def test_asha_starts_no_rung_group_for_the_last_few_trials(left_to_start, cut):
+    settings = RunSettings(search_space={}, full_dataset_size=10_000, num_full_iterations=20, num_trials=50,
+                           max_iterations=8, subset_ratio=0.3)
+    replanner = Replanner(settings, ALL, MODEL, min_subset=0.05, asha_epochs=lambda started, total: 3.0)
+    planned = 3 * MODEL.planned_epoch_seconds(0.3)
+    for _ in range(4):  # trials at twice the plan's epoch cost
+        replanner.count({"cost_s": 2 * planned, "num_iterations_run": 3, "epoch_s": 2 * planned / 3,
+                         "subset_ratio": 0.3})
+    started = 50 - left_to_start
+    assert replanner.check(started, left_to_start * planned) is cut  # half what the rest would take
+    assert (settings.subset_ratio < 0.3) is cut and settings.num_trials == 50

@@ -37,6 +37,7 @@ logger = logging.getLogger("hpopt")
 AshaEpochs = Callable[[int, int], float]  # (trials started, trials planned) -> mean epochs of the rest
 
 _WINDOW = 16  # recent collected trials the cost model is fitted to: follows a load that changes
+NEW_GROUP_MIN = 6  # ASHA: trials still to start for a subset cut to be worth a rung group whose rungs start empty
 
 
 class Replanner:
@@ -177,13 +178,14 @@ class Replanner:
         a rung group of their own, so the trials of a new group cost what a fresh run's first ones do),
         else a larger count when time is over. Never fewer trials (the seconds budget ends the run anyway,
         and a count cut on an early, pessimistic forecast lost trials the time had room for) and never a
-        larger subset (each change starts a new group, whose rungs start empty)."""
+        larger subset (each change starts a new group, whose rungs start empty: not worth it for fewer than
+        :data:`NEW_GROUP_MIN` trials)."""
         assert self.asha_epochs is not None
         rest = max(1, plan.num_trials - started)
         fresh = self.asha_epochs(0, rest) * self._excess()
         floor = MIN_FIDELITY_SHARE * self._initial_per_trial(self.asha_epochs(0, self.initial.num_trials))
         cut = replan(plan, started, seconds_left, fitted, self.owned, self.min_subset, fresh, min_per_trial=floor)
-        if cut.subset_ratio < plan.subset_ratio * (1 - 0.1):
+        if cut.subset_ratio < plan.subset_ratio * (1 - 0.1) and rest >= NEW_GROUP_MIN:
             return Plan(max(plan.num_trials, cut.num_trials), plan.max_iterations, cut.subset_ratio)
         same = replan(plan, started, seconds_left, fitted, self.owned - {"subset_ratio"}, self.min_subset,
                       self._asha_rest_epochs(started, plan.num_trials))
