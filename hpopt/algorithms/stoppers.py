@@ -72,8 +72,9 @@ class AshaStopper:
     added to that rung's summary in its bracket (and rung group, :func:`rung_summary_name`), and the
     trial goes on only if it is in the top 1/rf of the n results the rung now holds (its own included):
     fewer than ``n // rf`` results are strictly better than it (a tie goes on). While ``n // rf`` is 0
-    there is nothing to be in the top of, and the trial goes on. A trial with no valid score by a rung is stopped there. A trial re-issued after a crash
-    or an OOM is counted once per rung (with its longest attempt).
+    there is nothing to be in the top of, and the trial goes on. A trial with no valid score by a rung is
+    stopped there. A trial re-issued after a crash or an OOM is counted once per rung (with its longest
+    attempt).
     """
 
     kind = "asha"
