@@ -89,8 +89,7 @@ class TrialLifecycle:
                 group = replanner.rung_group(trial.extra["subset_ratio"])
                 if group:  # ASHA on a subset a re-plan cut: rungs of its own
                     trial.extra["rung_group"] = group
-                    share = trial.extra["subset_ratio"] / replanner.initial.subset_ratio
-                    self.algorithm.on_subset(trial.trial_id, share)
+                    self.algorithm.on_subset(trial.trial_id, replanner.subset_share(trial.extra["subset_ratio"]))
         self.record(trial, {"num_gen_config": len(self.ledger.trials)}, sync=True)
         self.store.begin_attempt(trial.trial_id, trial.attempt, self.ledger.run_id, trial.config, trial.iterations)
         self.ledger.running.add(trial.trial_id)

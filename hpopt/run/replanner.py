@@ -143,6 +143,10 @@ class Replanner:
         key = round(float(subset_ratio), 6)
         return subsets.index(key) if key in subsets else 0
 
+    def subset_share(self, subset_ratio: float) -> float:
+        """A trial's subset over the plan's at the start: how much of an epoch each of its epochs is."""
+        return float(subset_ratio) / self.initial.subset_ratio
+
     def _group_start(self) -> int:
         """Trials started before the current rung group's first (0 while the subset is the start's)."""
         group = self.rung_group(self.settings.subset_ratio)

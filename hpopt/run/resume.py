@@ -60,7 +60,7 @@ def restore(ctl: Controller, stored: dict[str, Any]) -> None:
         algorithm.restore_entry(trial.trial_id, trial.extra)
         algorithm.on_config(trial.trial_id, trial.attempt, trial.config)
         if trial.extra.get("rung_group") and replanner is not None:
-            algorithm.on_subset(trial.trial_id, float(trial.extra["subset_ratio"]) / replanner.initial.subset_ratio)
+            algorithm.on_subset(trial.trial_id, replanner.subset_share(trial.extra["subset_ratio"]))
     ctl.life.checkpoint()
     for trial in ledger.trials:
         if trial.status == Status.STOP:
