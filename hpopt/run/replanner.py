@@ -58,7 +58,7 @@ class Replanner:
         self._costs: deque[TrialCost] = deque(maxlen=_WINDOW)
         self._collected = 0
         self._collected_at_last_look = 0
-        self._group_epochs: dict[int, list[float]] = {}  # ASHA: rung group -> [trials collected, epochs they ran]
+        self._group_epochs: dict[int, list[int]] = {}  # ASHA: rung group -> [trials collected, epochs they ran]
 
     @property
     def active(self) -> bool:
@@ -92,18 +92,18 @@ class Replanner:
         assert self.model is not None
         fitted = measure(self.model, self._costs)
         plan = self.plan
-        epochs = self._asha_rest_epochs(started, plan.num_trials)
+        excess = 1.0 if self.asha_epochs is None else self._excess()
+        epochs = self._asha_rest_epochs(started, plan.num_trials, excess)
         if fitted is None or not needs_replan(plan, started, seconds_left, fitted, epochs, self.owned,
                                               may_grow=self._collected >= GROW_AFTER):
             return False
         new = (replan(plan, started, seconds_left, fitted, self.owned, self.min_subset, epochs,
                       min_per_trial=MIN_FIDELITY_SHARE * self._initial_per_trial()) if self.asha_epochs is None
-               else self._asha_replan(plan, started, seconds_left, fitted))
+               else self._asha_replan(plan, started, seconds_left, fitted, excess))
         if new == plan:
             return False
         before = projected_seconds(plan, started, fitted, epochs)
-        more = "" if self.asha_epochs is None or self._excess() == 1.0 else (
-            f", its trials run {self._excess():.2f}x the epochs ASHA's schedule expects")
+        more = "" if excess == 1.0 else f", its trials run {excess:.2f}x the epochs ASHA's schedule expects"
         reason = (f"an epoch costs {fitted.epoch_scale:.2f}x the plan's and a trial {fitted.overhead_s:.2f} s "
                   f"more{more}, so the {max(0, plan.num_trials - started)} trials still planned would take "
                   f"{before:.0f} s of the {max(0.0, seconds_left):.0f} s of trial time left")
@@ -170,14 +170,15 @@ class Replanner:
                 expected += count * self.asha_epochs(0, int(count))
         return min(4.0, max(0.5, ran / expected))
 
-    def _asha_rest_epochs(self, started: int, total: int) -> float | None:
-        """Mean epochs of the trials still to start in the current rung group, scaled by the measured excess."""
+    def _asha_rest_epochs(self, started: int, total: int, excess: float) -> float | None:
+        """Mean epochs of the trials still to start in the current rung group, scaled by the measured
+        ``excess`` (:meth:`_excess`); None for an algorithm without rungs."""
         if self.asha_epochs is None:
             return None
         g0 = self._group_start()
-        return self.asha_epochs(started - g0, max(started + 1, total) - g0) * self._excess()
+        return self.asha_epochs(started - g0, max(started + 1, total) - g0) * excess
 
-    def _asha_replan(self, plan: Plan, started: int, seconds_left: float, fitted: CostModel) -> Plan:
+    def _asha_replan(self, plan: Plan, started: int, seconds_left: float, fitted: CostModel, excess: float) -> Plan:
         """ASHA's re-plan: a smaller subset for the trials still to start when they would not fit (they start
         a rung group of their own, so the trials of a new group cost what a fresh run's first ones do),
         else a larger count when time is over. Never fewer trials (the seconds budget ends the run anyway,
@@ -186,13 +187,13 @@ class Replanner:
         :data:`NEW_GROUP_MIN` trials)."""
         assert self.asha_epochs is not None
         rest = max(1, plan.num_trials - started)
-        fresh = self.asha_epochs(0, rest) * self._excess()
+        fresh = self.asha_epochs(0, rest) * excess
         floor = MIN_FIDELITY_SHARE * self._initial_per_trial(self.asha_epochs(0, self.initial.num_trials))
         cut = replan(plan, started, seconds_left, fitted, self.owned, self.min_subset, fresh, min_per_trial=floor)
         if cut.subset_ratio < plan.subset_ratio * (1 - 0.1) and rest >= NEW_GROUP_MIN:
             return Plan(max(plan.num_trials, cut.num_trials), plan.max_iterations, cut.subset_ratio)
         same = replan(plan, started, seconds_left, fitted, self.owned - {"subset_ratio"}, self.min_subset,
-                      self._asha_rest_epochs(started, plan.num_trials))
+                      self._asha_rest_epochs(started, plan.num_trials, excess))
         return Plan(max(plan.num_trials, same.num_trials), plan.max_iterations, plan.subset_ratio)
 
     def state(self) -> dict[str, Any]:
