@@ -39,6 +39,39 @@ def test_atomic_write_with_and_without_o_tmpfile(tmp_path, monkeypatch, tmpfile)
     assert [p.name for p in tmp_path.iterdir()] == ["f.json"]
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="zombies are told apart through /proc")
+def test_a_killed_writer_not_yet_reaped_leaves_no_temp_file(tmp_path):
+    """A trainer killed mid-write whose parent has not waited for it yet is a zombie: signal 0 still reaches
+    it, but its temp file is stale and goes; a live writer's stays."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import hpopt.state.files as store
+
+    def temp_of(pid: int) -> Path:
+        return tmp_path / f".f.json~{store._HOST}~{pid}~1.tmp"
+
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    dead = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        os.kill(dead.pid, signal.SIGKILL)  # not waited for: a zombie until the end of the test
+        for _ in range(200):
+            with open(f"/proc/{dead.pid}/stat", "rb") as f:
+                if f.read().rsplit(b")", 1)[1].split()[0] == b"Z":
+                    break
+            time.sleep(0.01)
+        temp_of(live.pid).write_text("in use")
+        temp_of(dead.pid).write_text("torn")
+        assert store.remove_stale_temp_files(tmp_path) == [temp_of(dead.pid).name]
+        assert [p.name for p in tmp_path.iterdir()] == [temp_of(live.pid).name]
+    finally:
+        live.kill()
+        live.wait()
+        dead.wait()
+
+
 def test_atomic_write_refuses_nan_and_keeps_old_file(tmp_path):
     path = tmp_path / "f.json"
     atomic_write_json(path, {"a": 1})

@@ -110,13 +110,20 @@ def temp_path(path: str) -> str:
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether the process can still write. A killed child its parent has not reaped yet is a zombie: signal
+    0 still reaches it, but it writes nothing more (a crash test's leftover temp file was kept for one)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except (PermissionError, OverflowError):
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rsplit(b")", 1)[1].split()[0]  # the name in brackets may hold spaces
+    except (OSError, IndexError):
+        return True  # no /proc (macOS) or gone meanwhile: the signal said it lives
+    return state not in (b"Z", b"X")
 
 
 def remove_stale_temp_files(folder: str | os.PathLike[str]) -> list[str]:
