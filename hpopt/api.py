@@ -161,8 +161,13 @@ def create(
 
     store = open_store(storage, save_path)
     stored = store.load_status() if resume else None
+    cut_top = None  # ASHA: the last epoch a re-plan cut for the trials still to start (None: its schedule's)
     if stored is not None:
         num_trials = num_trials if num_trials is not None else stored.get("num_trials")
+        if search_alg == "asha" and max_iterations is None and stored.get("rungs_in_brackets"):
+            # the rung schedule is built on its own last epoch; the stored max_iterations may be a re-plan's cut
+            max_iterations = int(stored["rungs_in_brackets"][0][0])
+            cut_top = stored.get("max_iterations")
         max_iterations = max_iterations if max_iterations is not None else stored.get("max_iterations")
         subset_ratio = subset_ratio if subset_ratio is not None else stored.get("subset_ratio")
         min_iterations = min_iterations if min_iterations is not None else stored.get("min_iterations")
@@ -220,6 +225,8 @@ def create(
     budget = Budget(epoch_budget, time_budget_s, charge_overhead,
                     _replanner(settings, plan, full_train_seconds if replan else None, non_pure_train_ratio, asha),
                     num_workers=num_workers)
+    if cut_top is not None:
+        settings.max_iterations = int(cut_top)
     return Controller(store, algorithm, settings, budget, resume_run=resume, default_configs=defaults)
 
 
@@ -228,18 +235,22 @@ def _replanner(settings: RunSettings, plan: AutoConfig | None, full_train_second
     """Re-plans what auto config filled once trials are measured, when the run has a deadline in seconds."""
     model = None if full_train_seconds is None else CostModel(full_train_seconds, settings.num_full_iterations,
                                                               non_pure_train_ratio)
-    rest_epochs = None
+    rest_epochs, min_top = None, 1
     if asha:
         lo, rf, brackets = asha["min_iterations"], asha["reduction_factor"], asha["num_brackets"]
+        hi = settings.max_iterations  # the rung schedule's; a re-plan may cut later trials' last epoch (top)
 
-        def rest_epochs(started: int, total: int) -> float:
-            """Mean epochs of trials started+1 .. total of an ASHA run of ``total`` trials."""
-            curve = asha_epochs_curve(lo, settings.max_iterations, rf, brackets, total, planned_shares(brackets))
+        def rest_epochs(started: int, total: int, top: int) -> float:
+            """Mean epochs of trials started+1 .. total of an ASHA run of ``total`` trials ending at ``top``."""
+            curve = asha_epochs_curve(lo, hi, rf, brackets, total, planned_shares(brackets), min(top, hi))
             return (curve[total] - curve[started]) / max(1, total - started)
+
+        min_top = min(hi, lo * rf)
 
     suggestion_s = 0.0 if plan is None or model is None else plan.trial_overhead * model.full_train_seconds
     return Replanner(settings, plan.filled if plan is not None else (), model,
-                     min_subset_ratio(settings.full_dataset_size), rest_epochs, suggestion_s=suggestion_s)
+                     min_subset_ratio(settings.full_dataset_size), rest_epochs, suggestion_s=suggestion_s,
+                     min_top=min_top)
 
 
 def _suggestion_overhead(search_alg: str, space: Mapping[str, SearchSpace], mode: str, sampler: str | None,

@@ -67,30 +67,39 @@ class TrialCost:
     subset_ratio: float
     epoch_seconds: float | None
     seconds: float
+    suggest_seconds: float = 0.0  # of ``seconds``: waiting for the searcher's suggestion
 
 
-def measure(model: CostModel, trials: Iterable[TrialCost]) -> CostModel | None:
+def measure(model: CostModel, trials: Iterable[TrialCost], suggestion_s: float = 0.0) -> CostModel | None:
     """The cost model fitted to collected trials (None when none can be used).
 
     The mean, not the median, of each trial's epoch cost over the plan's: the budget pays for the sum, and
     configs whose epochs cost several times the others' are part of it. A trial with one report tells its
-    whole cost but not the split, so it counts as epochs only.
+    whole cost but not the split, so it counts as epochs only. A trial's overhead is its suggestion plus
+    the rest; the suggestions still to come cost at least ``suggestion_s`` (what the plan at the start
+    measured a model-based suggestion to take): the first trials are random draws that cost nothing to
+    suggest, and a forecast from them alone missed the model's share of the digits sample's r = 2 budget.
     """
-    scales, overheads = [], []
+    scales, overheads, suggestions = [], [], []
     for t in trials:
         if t.epochs < 1 or not t.seconds > 0:
             continue
         planned = model.planned_epoch_seconds(t.subset_ratio)
         if t.epoch_seconds is not None and t.epoch_seconds > 0:
             scales.append(t.epoch_seconds / planned)
-            overheads.append(max(0.0, t.seconds - t.epochs * t.epoch_seconds))
+            suggest = min(max(0.0, t.suggest_seconds), t.seconds)
+            overheads.append(max(0.0, t.seconds - t.epochs * t.epoch_seconds - suggest))
+            suggestions.append(suggest)
         else:
             scales.append(t.seconds / (t.epochs * planned))
     if not scales:
         return None
     return CostModel(model.full_train_seconds, model.num_full_iterations, model.non_pure_train_ratio,
-                     epoch_scale=math.fsum(scales) / len(scales),
-                     overhead_s=math.fsum(overheads) / len(overheads) if overheads else 0.0)
+                     epoch_scale=_mean(scales), overhead_s=_mean(overheads) + max(suggestion_s, _mean(suggestions)))
+
+
+def _mean(values: list[float]) -> float:
+    return math.fsum(values) / len(values) if values else 0.0
 
 
 def epochs_per_trial(plan: Plan, asha_epochs: float | None) -> float:

@@ -10,6 +10,7 @@ from hpopt.algorithms.asha import RungModelSearcher, RungSchedule
 from hpopt.algorithms.gp_ucb import GpUcbSearcher
 from hpopt.algorithms.random_search import RandomSearcher
 from hpopt.algorithms.rank_summary import RankSummary
+from hpopt.algorithms.rung_math import asha_epochs_curve, cut_rungs
 from hpopt.algorithms.stoppers import AshaStopper, MedianStopper, Progress, stopper_for
 from hpopt.search_space import normalize_space
 
@@ -73,6 +74,32 @@ def test_rung_schedule():
     assert summaries["bracket_1_rung_3"].means == [0.9] and "bracket_1_rung_1" not in summaries
     grouped = schedule.rung_summaries([(0, [0.1, 0.2, 0.3, 0.4]), (2, [0.5])], "max", groups={2: 1})
     assert grouped["bracket_0_rung_1"].means == [0.1] and grouped["group_1_bracket_0_rung_1"].means == [0.5]
+
+
+def test_rung_schedule_of_a_trial_whose_last_epoch_a_re_plan_cut():
+    schedule = RungSchedule(1, 27, 3, 2)
+    # a trial issued after a re-plan cut the last epoch to 12: its rungs end there, the ones below are the run's
+    assert schedule.train_config(0, 12)["rungs"] == [12, 9, 3, 1]
+    assert schedule.train_config(0, 27)["rungs"] == [27, 9, 3, 1]
+    assert schedule.train_config(1, 9)["rungs"] == [9, 3]  # the cut falls on a rung: that rung is the last
+    assert schedule.expected_epochs(0, 12, 12) == 12
+    assert schedule.expected_epochs(0, 0, 12) == pytest.approx(1 * 2 / 3 + 3 * 2 / 9 + 9 * 2 / 27 + 12 / 27)
+    assert schedule.expected_epochs(0, 0, 12) < schedule.expected_epochs(0, 0)
+    # the rebuild counts a cut trial at the rungs below its last epoch only, as its stopper judged it live
+    scores = [0.1] * 9
+    assert "bracket_0_rung_9" in schedule.rung_summaries([(0, scores)], "max")
+    assert "bracket_0_rung_9" not in schedule.rung_summaries([(0, scores)], "max", tops={0: 9})
+    assert schedule.rung_summaries([(0, scores)], "max", tops={0: 9})["bracket_0_rung_3"].count == 1
+
+
+def test_cut_rungs_and_the_epochs_a_cut_saves():
+    assert cut_rungs([1, 2, 4, 8, 12], 6) == [1, 2, 4, 6] and cut_rungs([1, 2, 4, 8, 12], 8) == [1, 2, 4, 8]
+    assert cut_rungs([1, 2, 4, 8, 12], None) == cut_rungs([1, 2, 4, 8, 12], 12) == [1, 2, 4, 8, 12]
+    assert cut_rungs([8, 12], 6) == [6]  # a bracket whose first rung is above the cut trains straight to it
+    full = asha_epochs_curve(1, 12, 2, 4, 46)[46]
+    assert asha_epochs_curve(1, 12, 2, 4, 46, top=12)[46] == full
+    assert asha_epochs_curve(1, 12, 2, 4, 46, top=8)[46] < full and asha_epochs_curve(1, 12, 2, 4, 46, top=6)[46] < \
+        asha_epochs_curve(1, 12, 2, 4, 46, top=8)[46]
 
 
 def test_rung_model_searcher_switches_to_the_gp_when_a_rung_is_full():

@@ -123,18 +123,24 @@ def test_small_drift_is_left_alone():
 
 
 def simulate(load, owned=ALL, workers=1, asha_epochs=None, num_trials=50, iterations=8, subset=0.3, seed_k=1.0,
-             asha_excess=1.0):
+             asha_excess=1.0, min_subset=0.05, top_scales=False):
     """A run on simulated costs: trial i costs ``load(i)`` times the plan's model plus 0.2 s; the budget is
     what the plan at the start would have cost at load 1. ASHA's trials run ``asha_excess`` times the epochs
-    its schedule expects. Returns (trials run, seconds spent, budget, the replanner)."""
+    its schedule expects (``top_scales``: in proportion to their last epoch, else the same whatever it is).
+    Returns (trials run, seconds spent, budget, the replanner)."""
     settings = RunSettings(search_space={}, full_dataset_size=10_000, num_full_iterations=20, num_trials=num_trials,
                            max_iterations=iterations, subset_ratio=subset, num_workers=workers)
-    replanner = Replanner(settings, owned, MODEL, min_subset=0.05,
-                          asha_epochs=None if asha_epochs is None else lambda started, total: asha_epochs)
+
+    def schedule(started, total, top):
+        return asha_epochs * (top / iterations if top_scales else 1.0)
+
+    replanner = Replanner(settings, owned, MODEL, min_subset=min_subset,
+                          asha_epochs=None if asha_epochs is None else schedule, min_top=2)
     budget = projected_seconds(replanner.plan, 0, MODEL, asha_epochs)
     spent, started = 0.0, 0
     while started < settings.num_trials:
-        epochs = asha_epochs * asha_excess if asha_epochs is not None else settings.max_iterations
+        top = settings.max_iterations
+        epochs = schedule(0, 1, top) * asha_excess if asha_epochs is not None else top
         epoch_s = load(started) * seed_k * MODEL.planned_epoch_seconds(settings.subset_ratio)
         cost = 0.2 + epochs * epoch_s
         if spent + cost > budget:
@@ -143,7 +149,7 @@ def simulate(load, owned=ALL, workers=1, asha_epochs=None, num_trials=50, iterat
         started += 1
         subset = settings.subset_ratio
         replanner.count({"cost_s": cost, "num_iterations_run": max(1, round(epochs)), "epoch_s": epoch_s,
-                         "subset_ratio": subset, "rung_group": replanner.rung_group(subset)})
+                         "subset_ratio": subset, "rung_group": replanner.rung_group(subset)}, top)
         replanner.check(started, budget - spent)
     return started, spent, budget, replanner
 
@@ -166,7 +172,8 @@ def test_simulated_asha_and_cheap_trials():
     assert replanner.rung_group(s.subset_ratio) == 1 and replanner.rung_group(0.3) == 0
     assert started >= 0.7 * 50 > 50 / 1.6 and 0.85 * budget <= spent <= budget
     # ... and when no smaller subset is allowed, the same count, ended by the budget
-    started, spent, budget, replanner = simulate(lambda i: 1.6, asha_epochs=3, owned=frozenset({"num_trials"}))
+    started, spent, budget, replanner = simulate(lambda i: 1.6, asha_epochs=3, owned=frozenset({"num_trials"}),
+                                                 top_scales=True)
     s = replanner.settings
     assert (s.max_iterations, s.subset_ratio, s.num_trials) == (8, 0.3, 50) and not replanner.replans
     assert 50 / 1.6 * 0.85 <= started <= 50 / 1.6 * 1.15 and spent >= 0.85 * budget  # the budget ended it
@@ -341,7 +348,7 @@ def test_a_slow_asha_run_cuts_its_subset_into_a_rung_group_of_its_own(tmp_path):
 def test_asha_starts_no_rung_group_for_the_last_few_trials(left_to_start, cut):
     settings = RunSettings(search_space={}, full_dataset_size=10_000, num_full_iterations=20, num_trials=50,
                            max_iterations=8, subset_ratio=0.3)
-    replanner = Replanner(settings, ALL, MODEL, min_subset=0.05, asha_epochs=lambda started, total: 3.0)
+    replanner = Replanner(settings, ALL, MODEL, min_subset=0.05, asha_epochs=lambda started, total, top: 3.0)
     planned = 3 * MODEL.planned_epoch_seconds(0.3)
     for _ in range(4):  # trials at twice the plan's epoch cost
         replanner.count({"cost_s": 2 * planned, "num_iterations_run": 3, "epoch_s": 2 * planned / 3,
@@ -349,3 +356,88 @@ def test_asha_starts_no_rung_group_for_the_last_few_trials(left_to_start, cut):
     started = 50 - left_to_start
     assert replanner.check(started, left_to_start * planned) is cut  # half what the rest would take
     assert (settings.subset_ratio < 0.3) is cut and settings.num_trials == 50
+
+
+def test_asha_at_its_smallest_subset_cuts_the_last_epoch_of_the_trials_still_to_start():
+    # The subset is at its floor (min_subset), trials cost 1.6x the plan: fewer epochs before fewer trials.
+    # Without the last epoch to own, the budget ends the run short of the plan (the test above).
+    started, spent, budget, replanner = simulate(lambda i: 1.6, asha_epochs=3, min_subset=0.3, top_scales=True)
+    s = replanner.settings
+    assert s.subset_ratio == 0.3 and s.num_trials >= 50 and 4 <= s.max_iterations < 8
+    assert [r["max_iterations"] for r in replanner.replans][0] < 8
+    assert started >= 0.7 * 50 and 0.85 * budget <= spent <= budget
+    # never below half the start's last epoch, however slow: then the budget ends the run
+    started, spent, budget, replanner = simulate(lambda i: 4.0, asha_epochs=3, min_subset=0.3, top_scales=True)
+    assert replanner.settings.max_iterations == 4 and started < 0.7 * 50
+    # a cut that saves no epochs (the schedule's epochs do not depend on the last one) is not made
+    started, spent, budget, replanner = simulate(lambda i: 1.6, asha_epochs=3, min_subset=0.3)
+    assert replanner.settings.max_iterations == 8 and not replanner.replans
+    # and with a subset to cut, the subset goes first
+    started, spent, budget, replanner = simulate(lambda i: 1.6, asha_epochs=3, top_scales=True)
+    assert replanner.settings.subset_ratio < 0.3 and replanner.settings.max_iterations == 8
+
+
+def test_the_suggestions_still_to_come_cost_what_the_plan_measured():
+    # The first trials were random draws (no suggestion time); a model's suggestions, timed at 1.5 s by
+    # create(), come next: the forecast counts them, and a measured cost above the plan's wins.
+    random_draws = [TrialCost(4, 0.5, 3.0, 4 * 3.0 + 0.5, 0.0)] * 2
+    assert measure(MODEL, random_draws).overhead_s == pytest.approx(0.5)
+    assert measure(MODEL, random_draws, suggestion_s=1.5).overhead_s == pytest.approx(2.0)
+    modelled = [TrialCost(4, 0.5, 3.0, 4 * 3.0 + 0.5 + 2.5, 2.5)] * 2
+    assert measure(MODEL, modelled, suggestion_s=1.5).overhead_s == pytest.approx(3.0)
+
+
+def test_a_slow_asha_run_on_all_its_data_cuts_the_last_epoch_of_later_trials(tmp_path):
+    """ASHA whose subset cannot shrink (all of a small data set), trials twice as slow as planned: the re-plan
+    cuts the last epoch of the trials still to start. Their rungs end there, the rungs below are shared with
+    the earlier trials, hpopt status and the results pick the same best config as the controller, and a
+    resume rebuilds the rungs as the stoppers built them."""
+    from hpopt.algorithms.stoppers import rung_summary_name
+    from hpopt.state import FileStore
+    from hpopt.views.results import read_run
+    from hpopt.views.run_status import run_status
+
+    full_s = 1.0
+
+    def train(cfg):
+        planned_epoch = full_s / 20 * (0.8 * cfg["subset_ratio"] + 0.2)
+        for epoch in range(cfg["iterations"]):
+            time.sleep(2.0 * planned_epoch)
+            if hpopt.report(cfg, cfg["params"]["x"] + 0.01 * epoch) == hpopt.Status.STOP:
+                break
+
+    kw = dict(search_alg="asha", sampler="random", full_train_seconds=full_s, expected_time_ratio=6,
+              full_dataset_size=400)  # under 500 samples: no subset, so the last epoch is the lever left
+    hpo = sleepy_run(tmp_path, **kw)
+    assert hpo.subset_ratio == 1.0 and hpo.max_iterations == 20
+    configs = []
+    while (cfg := hpo.get_next_sample()) is not None:
+        configs.append(cfg)
+        train(cfg)
+    status = hpo.get_current_status()
+    assert status["replans"], "the drift was not noticed"
+    first = status["replans"][0]
+    assert first["subset_ratio"] == 1.0 and 10 <= first["max_iterations"] < 20
+    cut = first["after_trials"]
+    assert all(c["iterations"] == 20 and c["rungs"][0] == 20 for c in configs[:cut])
+    later = configs[cut:]
+    assert later and all(c["iterations"] == first["max_iterations"] for c in later)
+    assert all(c["rungs"][0] == c["iterations"] and all(r < c["iterations"] for r in c["rungs"][1:]) for c in later)
+    assert all("rung_group" not in c for c in configs)  # same data: the rungs below the cut are shared
+    assert [e["iterations"] for e in status["config_list"]] == [c["iterations"] for c in configs]
+    best = status["best_config_id"]
+    hpo.close()
+    assert run_status(hpo.save_path)["best"]["trial_id"] == best
+    assert read_run(hpo.save_path).best()["trial_id"] == best
+    store = FileStore(hpo.save_path)
+
+    def rung_counts():
+        return {(b, r): store.read_summary("asha", rung_summary_name(b, r)).count
+                for b, rungs in enumerate(status["rungs_in_brackets"]) for r in rungs[1:]}
+
+    live = rung_counts()
+    assert sum(live.values()) > 0
+    store.replace_summaries("asha", {}, status["run_id"])  # the rung records lost: a resume rebuilds them
+    assert sum(rung_counts().values()) == 0
+    resumed = sleepy_run(tmp_path, resume=True, **kw)
+    assert resumed.is_finished() and rung_counts() == live

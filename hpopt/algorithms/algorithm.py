@@ -72,11 +72,12 @@ class Algorithm:
         """The searcher's choice of best config where the best score would mislead, else None."""
         return self.searcher.best_trial()
 
-    def train_config(self, trial_id: int) -> dict[str, Any]:
-        """The train_config keys of this algorithm: the stop rule and, for ASHA, the trial's rungs."""
+    def train_config(self, trial_id: int, iterations: int | None = None) -> dict[str, Any]:
+        """The train_config keys of this algorithm: the stop rule and, for ASHA, the trial's rungs (ending
+        at its ``iterations``)."""
         out: dict[str, Any] = {"early_stop": None if trial_id < self.full_length_first else self.early_stop}
         if self.schedule is not None:
-            out.update(self.schedule.train_config(trial_id))
+            out.update(self.schedule.train_config(trial_id, iterations))
         return out
 
     def entry(self, trial_id: int) -> dict[str, Any]:
@@ -95,7 +96,7 @@ class Algorithm:
     def expected_epochs(self, trial_id: int, done: int, iterations: int) -> float:
         """Expected total epochs of a trial that has reported ``done``; ASHA's rungs stop trials earlier."""
         if self.schedule is not None:
-            return self.schedule.expected_epochs(trial_id, done)
+            return self.schedule.expected_epochs(trial_id, done, iterations)
         return float(max(done, iterations))
 
     def state(self) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from .gp_ucb import GpUcbSearcher
 from .level_scores import LevelScores
 from .random_search import RandomSearcher
 from .rank_summary import RankSummary
-from .rung_math import asha_rungs, expected_epochs_after
+from .rung_math import asha_rungs, cut_rungs, expected_epochs_after
 from .scores import best_of, signed
 from .searcher import SuggestRequest
 from .stoppers import rung_summary_name
@@ -66,32 +66,39 @@ class RungSchedule:
         chosen) takes its place in turn, as all trials then did."""
         return self._assigned.get(trial_id, trial_id % self.num_brackets)
 
-    def train_config(self, trial_id: int) -> dict[str, Any]:
-        """The keys a trainer's stopper needs."""
-        b = self.bracket_of(trial_id)
-        return {"bracket": b, "rungs": list(self.brackets[b][::-1]), "reduction_factor": self.reduction_factor}
+    def rungs_of(self, trial_id: int, iterations: int | None = None) -> list[int]:
+        """The trial's rungs, ascending: its bracket's, ending at its ``iterations`` when a re-plan cut
+        the last epoch before it was issued (:func:`.rung_math.cut_rungs`)."""
+        return cut_rungs(self.brackets[self.bracket_of(trial_id)], iterations)
 
-    def expected_epochs(self, trial_id: int, done: int) -> float:
+    def train_config(self, trial_id: int, iterations: int | None = None) -> dict[str, Any]:
+        """The keys a trainer's stopper needs."""
+        return {"bracket": self.bracket_of(trial_id), "rungs": self.rungs_of(trial_id, iterations)[::-1],
+                "reduction_factor": self.reduction_factor}
+
+    def expected_epochs(self, trial_id: int, done: int, iterations: int | None = None) -> float:
         """A trial surely runs to its next rung; from there each rung lets it on with probability 1/rf."""
-        return expected_epochs_after(self.brackets[self.bracket_of(trial_id)], done, self.reduction_factor)
+        return expected_epochs_after(self.rungs_of(trial_id, iterations), done, self.reduction_factor)
 
     def state(self) -> dict[str, Any]:
         return {"min_iterations": self.min_iterations, "reduction_factor": self.reduction_factor,
                 "num_brackets": self.num_brackets, "rungs_in_brackets": self.rungs_in_brackets}
 
     def rung_summaries(self, trials: Iterable[tuple[int, Sequence[float | None]]], mode: str,
-                       groups: Mapping[int, int] | None = None) -> dict[str, RankSummary]:
+                       groups: Mapping[int, int] | None = None,
+                       tops: Mapping[int, int] | None = None) -> dict[str, RankSummary]:
         """Every rung's summary rebuilt from (trial id, scores of its longest attempt): what resume writes.
 
         A rung record may lack results whose write a crash cut off, or hold one whose trial update was
-        lost; the trials' records are the truth. Each trial counts once per rung, in its rung group
-        (``groups``: trial id -> group, for trials on a subset a re-plan cut; 0 when absent).
+        lost; the trials' records are the truth. Each trial counts once per rung below its last epoch
+        (``tops``: trial id -> iterations, where a re-plan cut it), in its rung group (``groups``: trial
+        id -> group, for trials on a subset a re-plan cut; 0 when absent).
         """
         out: dict[str, RankSummary] = {}
         for tid, scores in trials:
             b = self.bracket_of(tid)
             group = (groups or {}).get(tid, 0)
-            for rung in self.brackets[b][:-1]:
+            for rung in self.rungs_of(tid, (tops or {}).get(tid))[:-1]:
                 best = best_of(scores[:rung], mode) if len(scores) >= rung else None
                 if best is not None:
                     out.setdefault(rung_summary_name(b, rung, group), RankSummary()).add(best)

@@ -18,7 +18,7 @@ from typing import overload
 from .._validate import check_int, check_real
 
 __all__ = ["EpochsCurve", "asha_bracket_epochs", "asha_epochs_curve", "asha_expected_epochs", "asha_rungs",
-           "bracket_for", "check_asha", "expected_epochs_after", "max_brackets", "round_robin_shares"]
+           "bracket_for", "cut_rungs", "check_asha", "expected_epochs_after", "max_brackets", "round_robin_shares"]
 
 def check_asha(
     min_iterations: object, max_iterations: object, reduction_factor: object
@@ -53,6 +53,16 @@ def asha_rungs(
         rung *= rf
     rungs.append(hi)
     return rungs
+
+
+def cut_rungs(rungs: Sequence[int], top: int | None) -> list[int]:
+    """A bracket's rungs (ascending) for a trial whose last epoch is ``top``: the rungs below it, then
+    ``top`` itself. ``top`` None or at least the last rung leaves them as they are. A re-plan under a
+    deadline cuts ASHA's last epoch for the trials still to start, once its subset cannot shrink further;
+    their rungs below the cut are the run's own, so their scores still compare with everyone's there."""
+    if top is None or top >= rungs[-1]:
+        return list(rungs)
+    return [r for r in rungs if r < top] + [int(top)]
 
 
 def max_brackets(min_iterations: int, max_iterations: int, reduction_factor: int) -> int:
@@ -178,7 +188,8 @@ class EpochsCurve(Sequence[float]):
 
 @functools.lru_cache(maxsize=256)
 def asha_epochs_curve(min_iterations: int, max_iterations: int, reduction_factor: int, num_brackets: int,
-                      num_trials: int, shares: tuple[float, ...] | None = None) -> EpochsCurve:
+                      num_trials: int, shares: tuple[float, ...] | None = None,
+                      top: int | None = None) -> EpochsCurve:
     """Expected epochs run by the first m trials of a run, m = 0 .. num_trials (cumulative).
 
     :func:`asha_expected_epochs` is the long-run rate, where 1/rf of a rung's trials go on. A run of a few
@@ -188,11 +199,12 @@ def asha_epochs_curve(min_iterations: int, max_iterations: int, reduction_factor
     epochs each, not 3.4). This simulates the stopping rule, one trial after another, with trial qualities
     that rank the same at every rung, averaged over seeded repeats: deterministic, and pure. Trials are
     dealt to brackets in turn, or, given ``shares``, drawn with those probabilities (the bracket chooser).
+    ``top``: every trial's last epoch, cut below max_iterations by a re-plan (:func:`cut_rungs`).
     """
     lo, hi, rf = check_asha(min_iterations, max_iterations, reduction_factor)
     k = check_int("num_brackets", num_brackets, 1)
     n = check_int("num_trials", num_trials, 0)
-    brackets = [asha_rungs(lo, hi, rf, b) for b in range(k)]
+    brackets = [cut_rungs(asha_rungs(lo, hi, rf, b), top) for b in range(k)]
     if shares is not None and (len(shares) != k or any(w < 0 for w in shares) or not math.isclose(sum(shares), 1.0)):
         raise ValueError(f"shares must be {k} non-negative numbers summing to 1, got {shares!r}")
     bounds = list(itertools.accumulate(shares)) if shares is not None else []

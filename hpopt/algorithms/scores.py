@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 MODES = ("max", "min")
@@ -14,14 +14,23 @@ def is_better(a: float, b: float | None, mode: str) -> bool:
     return b is None or (a > b if mode == "max" else a < b)
 
 
-def rank_key(score: float, epochs: int, mode: str, by_fidelity: bool) -> tuple[int, float]:
+def rank_key(score: float, epochs: int, mode: str, by_fidelity: bool, cap: int | None = None) -> tuple[int, float]:
     """Sort key of a finished trial as a candidate best config: larger is better.
 
     In a multi-fidelity run (ASHA, median stop) a trial is ranked first by the epochs it reached and only
     then by its score, so a score at epoch 1 never beats a trial trained further: early scores are cheap
     and can mislead (a run whose low fidelities mislead is where it matters). Otherwise by score alone.
+    Epochs count up to ``cap`` (:func:`fidelity_cap`): trials a re-plan gave a smaller last epoch compete
+    by score with those trained longer before the cut, once they reach their own last epoch.
     """
-    return (int(epochs) if by_fidelity else 0, signed(score, mode))
+    reached = int(epochs) if cap is None else min(int(epochs), int(cap))
+    return (reached if by_fidelity else 0, signed(score, mode))
+
+
+def fidelity_cap(last_epochs: Iterable[int]) -> int | None:
+    """The smallest last epoch (a trial's ``iterations``) among finished trials, the most epochs every one of
+    them could reach; None when there is none."""
+    return min((int(e) for e in last_epochs if int(e) > 0), default=None)
 
 
 def best_of(scores: Sequence[float | None], mode: str) -> float | None:

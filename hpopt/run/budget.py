@@ -60,14 +60,15 @@ class Budget:
         """Epochs (plus measured overhead) of collected trials, and epochs seen so far from running ones."""
         return self.epochs_charged + sum(self.partial.get(tid, 0) for tid in running)
 
-    def charge(self, extra: Mapping[str, Any]) -> None:
-        """Count a collected trial (its entry's ``num_iterations_run``, ``overhead_epochs``, ``cost_s``)."""
+    def charge(self, extra: Mapping[str, Any], iterations: int | None = None) -> None:
+        """Count a collected trial (its entry's ``num_iterations_run``, ``overhead_epochs``, ``cost_s``;
+        ``iterations``: its last epoch)."""
         self.epochs_charged += float(extra.get("num_iterations_run", 0))
         if self.charge_overhead:
             self.epochs_charged += float(extra.get("overhead_epochs", 0.0))
         self.seconds_charged += float(extra.get("cost_s", 0.0))
         if self.replanner is not None:
-            self.replanner.count(extra)
+            self.replanner.count(extra, iterations)
 
     def replan(self, started: int, running: Iterable[int], expected: ExpectedEpochs) -> bool:
         """Let the replanner re-fit auto config's values to the seconds left; True when they changed."""

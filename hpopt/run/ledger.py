@@ -13,7 +13,7 @@ from ..algorithms import Algorithm
 from ..algorithms.scores import rank_key
 from ..search_space import SearchSpace, space_to_json
 from ..state import StateStore
-from ..trial import Trial
+from ..trial import Status, Trial
 from .budget import Budget
 from .outcome import outcome
 from .settings import FORMAT_VERSION, RunSettings
@@ -39,6 +39,7 @@ class RunLedger:
         self.running: set[int] = set()
         self.ready: deque[int] = deque()
         self._score_best: int | None = None  # the best by score (scores.rank_key)
+        self._cap: int | None = None  # the smallest last epoch of a finished trial with a score (scores.fidelity_cap)
         self.finished = 0
         self.seq = 0
         self._journal_len = 0
@@ -59,16 +60,25 @@ class RunLedger:
     def count_finished(self, trial: Trial) -> None:
         """A collected trial: charge the budget, update the best."""
         self.finished += 1
-        self.budget.charge(trial.extra)
+        self.budget.charge(trial.extra, trial.iterations)
+        if trial.score is None:
+            return
+        if self._cap is None or trial.iterations < self._cap:
+            # the first trial with a smaller last epoch (a re-plan cut it): everyone is ranked again, up to it
+            self._cap = trial.iterations
+            ranked = [t for t in self.trials if t.status == Status.STOP and t.score is not None]
+            ranked.append(trial)
+            self._score_best = max(ranked, key=lambda t: self._rank(t, t.score)).trial_id  # type: ignore[arg-type]
+            return
         best = None if self._score_best is None else self.trials[self._score_best]
-        if trial.score is not None and (best is None or best.score is None
-                                        or self._rank(trial, trial.score) > self._rank(best, best.score)):
+        if best is None or best.score is None or self._rank(trial, trial.score) > self._rank(best, best.score):
             self._score_best = trial.trial_id
 
     def _rank(self, trial: Trial, score: float) -> tuple[int, float]:
-        """The best-config rule (scores.rank_key): by epochs reached first when early stopping is on."""
+        """The best-config rule (scores.rank_key): by epochs reached first (up to the smallest last epoch
+        of a finished trial) when early stopping is on."""
         epochs = int(trial.extra.get("num_iterations_run", 0))
-        return rank_key(score, epochs, self.settings.mode, self.settings.early_stop is not None)
+        return rank_key(score, epochs, self.settings.mode, self.settings.early_stop is not None, self._cap)
 
     def progress(self) -> float:
         """Share of the planned work done in an unfinished run, in [0, 0.99]: of the epoch budget

@@ -72,7 +72,7 @@ class TrialLifecycle:
             "resize_width": s.image_resize[0], "resize_height": s.image_resize[1], "metric": s.metric,
             "dataset_size": s.full_dataset_size, "attempt": trial.attempt, "run_id": self.ledger.run_id,
         }
-        cfg.update(self.algorithm.train_config(trial.trial_id))
+        cfg.update(self.algorithm.train_config(trial.trial_id, trial.iterations))
         if trial.extra.get("rung_group"):
             cfg["rung_group"] = int(trial.extra["rung_group"])
         return cfg

@@ -5,14 +5,16 @@ chose at least one of num_trials, max_iterations, subset_ratio. The rule is :mod
 this module decides when to look (after the first ``max(2, num_workers)`` collected trials, then again
 only after as many more), changes the run's settings, and keeps the plan at the start and every re-plan
 with its reason in the status, so ``hpopt status``, the end-of-run line and a resumed run all see them.
-For ASHA it also numbers the rung groups (a subset a re-plan cut: its trials' rungs are their own) and
+For ASHA it also numbers the rung groups (a subset a re-plan cut: its trials' rungs are their own),
 measures how many more epochs its trials run than the rung schedule expects (a model-based sampler sends
-more good configs up the rungs than the plan's random order does).
+more good configs up the rungs than the plan's random order does), and, once the subset cannot shrink
+further, cuts the last epoch of the trials still to start (their rungs below it are everyone's).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -34,31 +36,36 @@ from .settings import RunSettings
 
 logger = logging.getLogger("hpopt")
 
-AshaEpochs = Callable[[int, int], float]  # (trials started, trials planned) -> mean epochs of the rest
+AshaEpochs = Callable[[int, int, int], float]  # (trials started, trials planned, last epoch) -> mean epochs of the rest
 
 _WINDOW = 16  # recent collected trials the cost model is fitted to: follows a load that changes
 NEW_GROUP_MIN = 6  # ASHA: trials still to start for a subset cut to be worth a rung group whose rungs start empty
+MIN_SUBSET_CUT = 0.1  # ASHA: a subset cut smaller than this share is not worth a rung group
+MIN_TOP_SHARE = 0.5  # ASHA: a re-plan never cuts the last epoch below this share of the plan's at the start
 
 
 class Replanner:
     """Keeps a run with a deadline in seconds on a plan that fits it."""
 
     def __init__(self, settings: RunSettings, owned: Iterable[str], model: CostModel | None, min_subset: float,
-                 asha_epochs: AshaEpochs | None = None, suggestion_s: float = 0.0) -> None:
+                 asha_epochs: AshaEpochs | None = None, suggestion_s: float = 0.0, min_top: int = 1) -> None:
         self.settings = settings
-        # ASHA's epochs follow its rung schedule: its number of trials and its subset move. A cut subset
-        # starts a rung group of its own (rung_group), since scores of two subsets do not compare.
-        self.owned = frozenset(o for o in owned if o in OWNABLE and (asha_epochs is None or o != "max_iterations"))
+        # ASHA's epochs follow its rung schedule: its number of trials and its subset move, and its last epoch
+        # once the subset cannot. A cut subset starts a rung group of its own (rung_group), since scores of
+        # two subsets do not compare; a cut last epoch keeps the rungs below it.
+        self.owned = frozenset(o for o in owned if o in OWNABLE)
         self.model = model
         self.min_subset = float(min_subset)
         self.asha_epochs = asha_epochs
+        self.min_top = int(min_top)  # ASHA: the smallest last epoch that keeps a rung below it
         self.initial = self.plan
         self.suggestion_s = float(suggestion_s)  # what the plan at the start counted per trial for its suggestion
         self.replans: list[dict[str, Any]] = []
         self._costs: deque[TrialCost] = deque(maxlen=_WINDOW)
         self._collected = 0
         self._collected_at_last_look = 0
-        self._group_epochs: dict[int, list[int]] = {}  # ASHA: rung group -> [trials collected, epochs they ran]
+        self._group_epochs: dict[tuple[int, int], list[int]] = {}  # ASHA: (rung group, last epoch) -> [trials
+        # collected, epochs they ran]
 
     @property
     def active(self) -> bool:
@@ -69,18 +76,20 @@ class Replanner:
         s = self.settings
         return Plan(num_trials=s.num_trials, max_iterations=s.max_iterations, subset_ratio=s.subset_ratio)
 
-    def count(self, extra: Mapping[str, Any]) -> None:
-        """A collected trial's measured cost (its entry's extra fields), for the cost model."""
+    def count(self, extra: Mapping[str, Any], iterations: int | None = None) -> None:
+        """A collected trial's measured cost (its entry's extra fields; ``iterations``: its last epoch), for
+        the cost model."""
         self._collected += 1
         seconds, epochs = extra.get("cost_s"), extra.get("num_iterations_run")
         if self.asha_epochs is not None and isinstance(epochs, int):
-            seen = self._group_epochs.setdefault(int(extra.get("rung_group") or 0), [0, 0])
+            top = self.initial.max_iterations if iterations is None else int(iterations)
+            seen = self._group_epochs.setdefault((int(extra.get("rung_group") or 0), top), [0, 0])
             seen[0], seen[1] = seen[0] + 1, seen[1] + epochs
         if isinstance(seconds, (int, float)) and isinstance(epochs, int) and epochs > 0:
             subset = extra.get("subset_ratio", self.initial.subset_ratio)
             epoch_s = extra.get("epoch_s")
             self._costs.append(TrialCost(epochs, float(subset), None if epoch_s is None else float(epoch_s),
-                                         float(seconds)))
+                                         float(seconds), float(extra.get("suggest_s") or 0.0)))
 
     def check(self, started: int, seconds_left: float) -> bool:
         """Re-plan when enough new trials were collected and the rest of the plan misses the time left by
@@ -90,7 +99,7 @@ class Replanner:
             return False
         self._collected_at_last_look = self._collected
         assert self.model is not None
-        fitted = measure(self.model, self._costs)
+        fitted = measure(self.model, self._costs, self.suggestion_s)
         plan = self.plan
         excess = 1.0 if self.asha_epochs is None else self._excess()
         epochs = self._asha_rest_epochs(started, plan.num_trials, excess)
@@ -162,39 +171,81 @@ class Replanner:
         expected to run what a fresh run's first ones do), and drawn towards 1 by a prior worth the first
         four trials: which few trials reach the top rung makes a handful of trials' ratio swing 0.5-1.8x."""
         assert self.asha_epochs is not None
-        prior = 4 * self.asha_epochs(0, 4)
+        prior = 4 * self.asha_epochs(0, 4, self.initial.max_iterations)
         ran, expected = prior, prior
-        for count, epochs in self._group_epochs.values():
+        for (_, top), (count, epochs) in self._group_epochs.items():
             if count:
                 ran += epochs
-                expected += count * self.asha_epochs(0, int(count))
+                expected += count * self.asha_epochs(0, int(count), top)
         return min(4.0, max(0.5, ran / expected))
 
-    def _asha_rest_epochs(self, started: int, total: int, excess: float) -> float | None:
-        """Mean epochs of the trials still to start in the current rung group, scaled by the measured
-        ``excess`` (:meth:`_excess`); None for an algorithm without rungs."""
+    def _asha_rest_epochs(self, started: int, total: int, excess: float, top: int | None = None) -> float | None:
+        """Mean epochs of the trials still to start in the current rung group, ending at ``top`` (None: the
+        current last epoch), scaled by the measured ``excess`` (:meth:`_excess`); None for an algorithm
+        without rungs."""
         if self.asha_epochs is None:
             return None
         g0 = self._group_start()
-        return self.asha_epochs(started - g0, max(started + 1, total) - g0) * excess
+        top = self.settings.max_iterations if top is None else top
+        return self.asha_epochs(started - g0, max(started + 1, total) - g0, top) * excess
 
     def _asha_replan(self, plan: Plan, started: int, seconds_left: float, fitted: CostModel, excess: float) -> Plan:
         """ASHA's re-plan: a smaller subset for the trials still to start when they would not fit (they start
         a rung group of their own, so the trials of a new group cost what a fresh run's first ones do),
-        else a larger count when time is over. Never fewer trials (the seconds budget ends the run anyway,
-        and a count cut on an early, pessimistic forecast lost trials the time had room for) and never a
-        larger subset (each change starts a new group, whose rungs start empty: not worth it for fewer than
-        :data:`NEW_GROUP_MIN` trials)."""
+        else a larger count when time is over; then, if they still would not fit, a cut of their last
+        epoch (:meth:`_cut_top`). Never fewer trials (the seconds budget ends the run anyway, and a count cut
+        on an early, pessimistic forecast lost trials the time had room for) and never a larger subset or
+        last epoch (each subset change starts a new group, whose rungs start empty: not worth it for fewer
+        than :data:`NEW_GROUP_MIN` trials)."""
         assert self.asha_epochs is not None
         rest = max(1, plan.num_trials - started)
-        fresh = self.asha_epochs(0, rest) * excess
-        floor = MIN_FIDELITY_SHARE * self._initial_per_trial(self.asha_epochs(0, self.initial.num_trials))
-        cut = replan(plan, started, seconds_left, fitted, self.owned, self.min_subset, fresh, min_per_trial=floor)
-        if cut.subset_ratio < plan.subset_ratio * (1 - 0.1) and rest >= NEW_GROUP_MIN:
-            return Plan(max(plan.num_trials, cut.num_trials), plan.max_iterations, cut.subset_ratio)
+        fresh = self.asha_epochs(0, rest, plan.max_iterations) * excess
+        cut = replan(plan, started, seconds_left, fitted, self.owned, self.min_subset, fresh,
+                     min_per_trial=self._asha_floor())
+        if cut.subset_ratio < plan.subset_ratio * (1 - MIN_SUBSET_CUT) and rest >= NEW_GROUP_MIN:
+            new = Plan(max(plan.num_trials, cut.num_trials), plan.max_iterations, cut.subset_ratio)
+            fresh_at = self.asha_epochs
+            return self._cut_top(new, started, seconds_left, fitted, lambda top: fresh_at(0, rest, top) * excess)
         same = replan(plan, started, seconds_left, fitted, self.owned - {"subset_ratio"}, self.min_subset,
                       self._asha_rest_epochs(started, plan.num_trials, excess))
-        return Plan(max(plan.num_trials, same.num_trials), plan.max_iterations, plan.subset_ratio)
+        new = Plan(max(plan.num_trials, same.num_trials), plan.max_iterations, plan.subset_ratio)
+        return self._cut_top(new, started, seconds_left, fitted,
+                             lambda top: self._asha_rest_epochs(started, plan.num_trials, excess, top) or 0.0)
+
+    def _asha_floor(self) -> float:
+        """Full trainings an ASHA trial of a re-plan costs at least: a share of the plan's at the start."""
+        assert self.asha_epochs is not None
+        i = self.initial
+        return MIN_FIDELITY_SHARE * self._initial_per_trial(self.asha_epochs(0, i.num_trials, i.max_iterations))
+
+    def _cut_top(self, plan: Plan, started: int, seconds_left: float, fitted: CostModel,
+                 epochs_at: Callable[[int], float]) -> Plan:
+        """The last epoch of the trials still to start, cut to the largest that makes them fit when the
+        subset could not (at its floor, or a change too small for a rung group): fewer epochs before
+        fewer trials. Their rungs below the cut are the run's own rungs, so no rung group starts; the best
+        config then compares every trial up to the smallest last epoch (:func:`~hpopt.algorithms.scores.
+        rank_key`). Never below :data:`MIN_TOP_SHARE` of the start's last epoch, its first rung, or the
+        cost floor of a subset cut (scores after a few epochs on a tiny subset tell configs apart poorly)."""
+        if "max_iterations" not in self.owned or plan.num_trials - started < 1:
+            return plan
+        rest = plan.num_trials - started
+
+        def fits(top: int) -> bool:
+            return rest * fitted.trial_seconds(epochs_at(top), plan.subset_ratio) <= seconds_left
+
+        if fits(plan.max_iterations):
+            return plan
+        floor = self._asha_floor() * fitted.full_train_seconds * fitted.epoch_scale
+        lowest = max(math.ceil(MIN_TOP_SHARE * self.initial.max_iterations), self.min_top)
+        best = plan.max_iterations
+        for top in range(plan.max_iterations - 1, lowest - 1, -1):
+            if fitted.trial_seconds(epochs_at(top), plan.subset_ratio) - fitted.overhead_s < floor:
+                break
+            if epochs_at(top) < epochs_at(best):  # a cut that saves no epochs is no cut
+                best = top
+            if fits(top):
+                break
+        return plan if best == plan.max_iterations else Plan(plan.num_trials, best, plan.subset_ratio)
 
     def state(self) -> dict[str, Any]:
         if not self.active:

@@ -127,4 +127,6 @@ def _rebuild_rungs(ctl: Controller) -> None:
         if doc.get("attempt", trial.attempt) == trial.attempt and trial.status != Status.READY:
             algorithm.on_scores(trial.trial_id, trial.attempt, record.scores)
     groups = {t.trial_id: int(t.extra["rung_group"]) for t in ctl.ledger.trials if t.extra.get("rung_group")}
-    ctl.store.replace_summaries("asha", schedule.rung_summaries(longest, ctl.settings.mode, groups), ctl.ledger.run_id)
+    tops = {t.trial_id: t.iterations for t in ctl.ledger.trials}
+    ctl.store.replace_summaries("asha", schedule.rung_summaries(longest, ctl.settings.mode, groups, tops),
+                                ctl.ledger.run_id)

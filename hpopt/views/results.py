@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..algorithms.algorithm import BEST_BY_MODEL
-from ..algorithms.scores import best_of, rank_key
+from ..algorithms.scores import best_of, fidelity_cap, rank_key
 from ..search_space import SearchSpace, space_from_json
 from ..state import FileStore, StateStore, load_status
 from ..trial import Status
@@ -104,7 +104,8 @@ class RunResults:
         chosen = [r for r in rows if r["trial_id"] == self.model_best]
         if chosen:  # scores of several fidelities: the controller's model compared them (best_trial)
             return chosen[0]
-        return max(rows, key=lambda r: rank_key(r["best_score"], r["epochs"] or 0, self.mode, self.by_fidelity))
+        cap = fidelity_cap(r["max_epochs"] for r in rows if r.get("max_epochs"))
+        return max(rows, key=lambda r: rank_key(r["best_score"], r["epochs"] or 0, self.mode, self.by_fidelity, cap))
 
     def as_records(self) -> list[dict[str, Any]]:
         """The rows as dicts with every column (None where a value is missing)."""
