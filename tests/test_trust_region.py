@@ -9,7 +9,15 @@ import pytest
 import hpopt
 from hpopt.algorithms import gp_ucb, trust_region
 from hpopt.algorithms.searcher import SuggestRequest
-from hpopt.algorithms.trust_region import INITIAL_LENGTH, MAX_LENGTH, MIN_FAILURES, SUCCESSES, side_length
+from hpopt.algorithms.trust_region import (
+    CONTINUOUS_INITIAL_LENGTH,
+    INITIAL_LENGTH,
+    MAX_LENGTH,
+    MIN_FAILURES,
+    SUCCESSES,
+    initial_length,
+    side_length,
+)
 
 
 def test_length_starts_at_the_initial_side_and_ignores_the_start_design():
@@ -120,3 +128,34 @@ def test_perturbations_fold_into_a_narrow_region_without_piling_on_its_faces():
     assert counts.min() > 0.8 * counts.max()  # about even across the region
     # a single overshoot is the plain mirror image, as in the whole box
     np.testing.assert_allclose(_into_box(np.array([[-0.3, 0.26], [1.2, 0.19]]), lo, hi), [[0.3, 0.24], [0.8, 0.21]])
+
+
+def test_continuous_spaces_start_smaller_and_start_over_there():
+    assert initial_length(True) == CONTINUOUS_INITIAL_LENGTH < initial_length(False) == INITIAL_LENGTH
+    flat = [1.0] * 5
+    assert side_length(flat, 2, 5, CONTINUOUS_INITIAL_LENGTH) == CONTINUOUS_INITIAL_LENGTH
+    assert side_length(flat + [0.0] * MIN_FAILURES, 2, 5, CONTINUOUS_INITIAL_LENGTH) == CONTINUOUS_INITIAL_LENGTH / 2
+    collapsed = [side_length(flat + [0.0] * (MIN_FAILURES * k), 2, 5, CONTINUOUS_INITIAL_LENGTH) for k in range(9)]
+    # six halvings take 0.4 below MIN_LENGTH: the side starts over at the continuous start, not at 0.8
+    assert min(collapsed) >= trust_region.MIN_LENGTH and collapsed[5] == CONTINUOUS_INITIAL_LENGTH / 32
+    assert collapsed[6] == CONTINUOUS_INITIAL_LENGTH
+
+
+def test_the_searcher_starts_small_only_when_every_parameter_is_continuous():
+    uniform = hpopt.search_space("uniform", [0, 1])
+    assert gp_ucb.GpUcbSearcher({"a": uniform, "b": hpopt.search_space("loguniform", [1e-3, 1])},
+                                mode="max", seed=0).continuous
+    for other in (hpopt.search_space("quniform", [0, 10, 1]), hpopt.search_space("choice", ["x", "y"])):
+        assert not gp_ucb.GpUcbSearcher({"a": uniform, "b": other}, mode="max", seed=0).continuous
+    searcher = _searcher(40)  # three uniform parameters: the region is replayed from the smaller start
+    x, y = searcher.observations()
+    request = SuggestRequest(trial_id=40, attempt=0, space=searcher.box.space, pending=[])
+    model = searcher.fit(x, y, request, seed=1)
+    lo, hi = searcher.search_region(model, x, y, np.ones(3))
+    small, large = (side_length(y, 3, searcher.num_init_trials, first) for first in (CONTINUOUS_INITIAL_LENGTH,
+                                                                                       INITIAL_LENGTH))
+    assert small < large
+    center = x[int(np.argmax(model.mean(x)))]
+    scales = gp_ucb._length_scales(model.gp, 3)
+    np.testing.assert_allclose(np.stack([lo, hi]), np.stack(trust_region.region(center, scales, small, np.ones(3))))
+    assert not np.allclose(np.stack([lo, hi]), np.stack(trust_region.region(center, scales, large, np.ones(3))))

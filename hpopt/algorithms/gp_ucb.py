@@ -113,6 +113,8 @@ class GpUcbSearcher:
         self.gp_restarts = int(gp_restarts)
         self.select_warp = bool(select_warp)
         self.use_trust_region = bool(use_trust_region)  # ASHA's rung sampler: off (its scores are not a sequence)
+        # every parameter continuous: the trust region starts smaller (trust_region.initial_length)
+        self.continuous = all(s.num_values is None for s in original_space.values())
         self.finished = 0
         self._configs: dict[int, dict[str, Any]] = {}  # trial id -> its current params
         self._results: dict[int, float] = {}  # trial id -> signed final score (valid results only)
@@ -378,7 +380,8 @@ class GpUcbSearcher:
         d = len(ub)
         if not (TRUST_REGION and self.use_trust_region) or len(y_obs) < 2:
             return np.zeros(d), ub
-        length = trust_region.side_length(y_obs, d, self.num_init_trials)
+        length = trust_region.side_length(y_obs, d, self.num_init_trials,
+                                          trust_region.initial_length(self.continuous))
         center = x_obs[int(np.argmax(model.mean(x_obs)))]
         free = np.repeat([w > 1 for w in self.box.widths], self.box.widths)
         return trust_region.region(center, _length_scales(model.gp, d), length, ub, free)
