@@ -202,8 +202,9 @@ def sleepy_run(tmp_path, **kw):
     return hpopt.create(**args)
 
 
-def train_slowly(cfg, slowdown: float) -> None:
-    planned_epoch = FULL_S / 20 * (0.8 * cfg["subset_ratio"] + 0.2)
+def train_slowly(cfg, slowdown: float, full_s: float = FULL_S) -> None:
+    """Epochs that sleep ``slowdown`` times what the plan gives them (a full training of ``full_s``)."""
+    planned_epoch = full_s / 20 * (0.8 * cfg["subset_ratio"] + 0.2)
     for epoch in range(cfg["iterations"]):
         time.sleep(slowdown * planned_epoch)
         if hpopt.report(cfg, cfg["params"]["x"] + 0.01 * epoch) == hpopt.Status.STOP:
@@ -307,20 +308,13 @@ def test_a_slow_asha_run_cuts_its_subset_into_a_rung_group_of_its_own(tmp_path):
 
     full_s = 1.0
 
-    def train(cfg):
-        planned_epoch = full_s / 20 * (0.8 * cfg["subset_ratio"] + 0.2)
-        for epoch in range(cfg["iterations"]):
-            time.sleep(2.0 * planned_epoch)
-            if hpopt.report(cfg, cfg["params"]["x"] + 0.01 * epoch) == hpopt.Status.STOP:
-                break
-
     kw = dict(search_alg="asha", sampler="random", full_train_seconds=full_s, expected_time_ratio=8)
     hpo = sleepy_run(tmp_path, **kw)
     start_subset = hpo.subset_ratio
     configs = []
     while (cfg := hpo.get_next_sample()) is not None:
         configs.append(cfg)
-        train(cfg)
+        train_slowly(cfg, slowdown=2.0, full_s=full_s)
     status = hpo.get_current_status()
     assert status["replans"] and status["replans"][0]["subset_ratio"] < start_subset
     groups = [c.get("rung_group", 0) for c in configs]
@@ -399,13 +393,6 @@ def test_a_slow_asha_run_on_all_its_data_cuts_the_last_epoch_of_later_trials(tmp
 
     full_s = 1.0
 
-    def train(cfg):
-        planned_epoch = full_s / 20 * (0.8 * cfg["subset_ratio"] + 0.2)
-        for epoch in range(cfg["iterations"]):
-            time.sleep(2.0 * planned_epoch)
-            if hpopt.report(cfg, cfg["params"]["x"] + 0.01 * epoch) == hpopt.Status.STOP:
-                break
-
     kw = dict(search_alg="asha", sampler="random", full_train_seconds=full_s, expected_time_ratio=6,
               full_dataset_size=400)  # under 500 samples: no subset, so the last epoch is the lever left
     hpo = sleepy_run(tmp_path, **kw)
@@ -413,7 +400,7 @@ def test_a_slow_asha_run_on_all_its_data_cuts_the_last_epoch_of_later_trials(tmp
     configs = []
     while (cfg := hpo.get_next_sample()) is not None:
         configs.append(cfg)
-        train(cfg)
+        train_slowly(cfg, slowdown=2.0, full_s=full_s)
     status = hpo.get_current_status()
     assert status["replans"], "the drift was not noticed"
     first = status["replans"][0]

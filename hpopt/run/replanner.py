@@ -224,26 +224,28 @@ class Replanner:
         subset could not (at its floor, or a change too small for a rung group): fewer epochs before
         fewer trials. Their rungs below the cut are the run's own rungs, so no rung group starts; the best
         config then compares every trial up to the smallest last epoch (:func:`~hpopt.algorithms.scores.
-        rank_key`). Never below :data:`MIN_TOP_SHARE` of the start's last epoch, its first rung, or the
-        cost floor of a subset cut (scores after a few epochs on a tiny subset tell configs apart poorly)."""
+        rank_key`). Never below :data:`MIN_TOP_SHARE` of the start's last epoch, ``min_top`` (bracket 0's
+        second rung, so a rung stays below the cut), or the cost floor of a subset cut (scores after a few
+        epochs on a tiny subset tell configs apart poorly)."""
         if "max_iterations" not in self.owned or plan.num_trials - started < 1:
             return plan
         rest = plan.num_trials - started
 
-        def fits(top: int) -> bool:
-            return rest * fitted.trial_seconds(epochs_at(top), plan.subset_ratio) <= seconds_left
+        def trial_seconds(epochs: float) -> float:
+            return fitted.trial_seconds(epochs, plan.subset_ratio)
 
-        if fits(plan.max_iterations):
+        best, best_epochs = plan.max_iterations, epochs_at(plan.max_iterations)
+        if rest * trial_seconds(best_epochs) <= seconds_left:
             return plan
         floor = self._asha_floor() * fitted.full_train_seconds * fitted.epoch_scale
         lowest = max(math.ceil(MIN_TOP_SHARE * self.initial.max_iterations), self.min_top)
-        best = plan.max_iterations
         for top in range(plan.max_iterations - 1, lowest - 1, -1):
-            if fitted.trial_seconds(epochs_at(top), plan.subset_ratio) - fitted.overhead_s < floor:
+            epochs = epochs_at(top)
+            if trial_seconds(epochs) - fitted.overhead_s < floor:
                 break
-            if epochs_at(top) < epochs_at(best):  # a cut that saves no epochs is no cut
-                best = top
-            if fits(top):
+            if epochs < best_epochs:  # a cut that saves no epochs is no cut
+                best, best_epochs = top, epochs
+            if rest * trial_seconds(epochs) <= seconds_left:
                 break
         return plan if best == plan.max_iterations else Plan(plan.num_trials, best, plan.subset_ratio)
 
