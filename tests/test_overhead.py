@@ -18,10 +18,25 @@ def test_ledger_splits_start_up_from_epochs():
     assert cost.overhead_epochs == pytest.approx(2.5) and cost.epoch_seconds == pytest.approx(1.0)
     assert cost.seconds == pytest.approx(2.5 + 4)  # suggestion and start-up, then four epochs
     assert ledger.forecast() == pytest.approx(2.5)
-    # One report: the epoch is taken from the trials seen (1 s); start-up is the low quantile of start-ups.
-    cost = ledger.measure({"scores": [0.3], "t": [202.0, 202.0]}, {"issued_at": 200.0})
-    assert cost.overhead_epochs == pytest.approx(1.0) and cost.seconds == pytest.approx(2.0)
-    assert ledger.forecast_seconds(3) == pytest.approx((2.5 + 1.0) / 2 + 3 * 1.0)  # median overhead + 3 epochs
+    # One report, 6 s after it was issued: it is charged in the epochs seen (1 s) with the low quantile of
+    # start-ups (2 s), but its own epoch is its span less the typical start-up: 4 s, a dearer config.
+    cost = ledger.measure({"scores": [0.3], "t": [206.0, 206.0]}, {"issued_at": 200.0})
+    assert cost.overhead_epochs == pytest.approx(2.0) and cost.epoch_seconds == pytest.approx(4.0)
+    assert cost.seconds == pytest.approx(6.0)
+    assert ledger.forecast_seconds(3) == pytest.approx((2.5 + 2.0) / 2 + 3 * 1.0)  # median overhead + 3 epochs
+    # Clock noise cannot make a one-report epoch vanish or explode: it stays within [0.1, 8] x the median.
+    assert ledger.measure({"scores": [0.3], "t": [301.0, 301.0]}, {"issued_at": 300.0}).epoch_seconds == 0.1
+    assert ledger.measure({"scores": [0.3], "t": [450.0, 450.0]}, {"issued_at": 400.0}).epoch_seconds == 8.0
+
+
+def test_one_report_trials_tell_their_own_epoch_cost():
+    """Under ASHA most trials stop after one epoch: their costs must show a drift, not echo the median."""
+    ledger = OverheadLedger()
+    ledger.measure({"scores": [0.0] * 3, "t": [1.5, 3.5]}, {"issued_at": 0.0})  # 0.5 s start-up, 1 s epochs
+    spans = [1.5, 3.5, 2.5, 4.5]  # one-report trials whose epochs cost 1, 3, 2 and 4 s
+    own = [ledger.measure({"scores": [0.0], "t": [10.0 + s, 10.0 + s]}, {"issued_at": 10.0}).epoch_seconds
+           for s in spans]
+    assert own == pytest.approx([1.0, 3.0, 2.0, 4.0])
 
 
 def test_waiting_before_training_is_not_charged_as_overhead():

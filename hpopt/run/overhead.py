@@ -14,6 +14,11 @@ From those, with n reports:
     start-up  = (first - issued) - epoch                    (seconds before the first epoch began)
     overhead  = suggestion + low quantile of recent start-ups
     charged   = n + overhead / epoch                        (epochs of this trial's own speed)
+    cost      = overhead + n * own epoch                    (seconds; what re-planning measures)
+
+A trial with one report has no epoch of its own to split its span with: it is charged with the recent
+median epoch, while its own epoch (for its cost in seconds, which re-planning reads) is its span less the
+median start-up of the trials that reported twice or more.
 
 The start-up is taken as a low quantile (the 10th percentile) of the recent trials', not the trial's own:
 a config that waited before it was trained (several fetched with ``get_next_samples`` and run one after
@@ -33,6 +38,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
+
+from ..time_model import clamp
 
 _WINDOW = 64  # recent trials the forecasts look at: follows drift, ignores an early outlier
 _STARTUP_QUANTILE = 0.1
@@ -92,24 +99,40 @@ class OverheadLedger:
         n = len(trial_doc.get("scores") or [])
         if not _two_numbers(stamps) or not isinstance(issued, (int, float)) or n < 1:
             return None
-        first = float(stamps[0])
+        span = max(0.0, float(stamps[0]) - float(issued))  # issued to first report: start-up and one epoch
         suggest = float(extra.get("suggest_s") or 0.0)
         epoch = trial_epoch_seconds(trial_doc)
+        own = epoch
         if epoch is not None:
             self._epoch_seconds.append(epoch)
+            self._startups.append(max(0.0, span - epoch))
         elif self._epoch_seconds:
             epoch = statistics.median(self._epoch_seconds)
+            # after a resume only the trials' overheads are known: they stand in for the start-ups
+            typical = statistics.median(self._startups or self._overhead_seconds)
+            own = _one_report_epoch(span, typical, epoch)
         else:  # one report and nothing to compare with: the whole span is its cost, the split unknown
-            seconds = suggest + max(0.0, first - float(issued))
+            seconds = suggest + span
             self._seconds_per_epoch.append(seconds)
             return Cost(0.0, None, seconds)
-        self._startups.append(max(0.0, first - float(issued) - epoch))
-        startup = float(np.quantile(np.fromiter(self._startups, float), _STARTUP_QUANTILE, method="lower"))
+        assert own is not None
+        startup = float(np.quantile(np.fromiter(self._startups, float), _STARTUP_QUANTILE, method="lower")) \
+            if self._startups else max(0.0, span - epoch)
         overhead_s = suggest + startup
         self._overheads.append(overhead_s / epoch)
         self._overhead_seconds.append(overhead_s)
-        self._seconds_per_epoch.append((overhead_s + n * epoch) / n)
-        return Cost(overhead_s / epoch, epoch, overhead_s + n * epoch)
+        self._seconds_per_epoch.append((overhead_s + n * own) / n)
+        return Cost(overhead_s / epoch, own, overhead_s + n * own)
+
+
+def _one_report_epoch(span: float, typical_startup: float, typical_epoch: float) -> float:
+    """A one-report trial's own epoch: its span from issue to report less the typical start-up of the
+    trials that reported twice or more, kept within [0.1, 8] x their median epoch against clock noise.
+
+    Not the median epoch itself: under ASHA most trials stop after one epoch, and a config whose epochs
+    cost four times the others' would then count as typical, hiding the drift a re-plan must see.
+    """
+    return clamp(span - typical_startup, 0.1 * typical_epoch, 8.0 * typical_epoch)
 
 
 def trial_epoch_seconds(trial_doc: Mapping[str, Any]) -> float | None:
