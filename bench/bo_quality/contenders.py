@@ -86,15 +86,13 @@ class Contender(ABC):
 def _set_gp_variant(spec: str) -> None:
     """Ablations: HPOPT_GP_VARIANT="WARP_SELECTION=0,WARP_SUBSET=32" sets those switches and
     settings of hpopt's GP searcher (a setting ``trust_region.X`` sets X of that module)."""
-    from hpopt.algorithms import gp_ucb, input_warp, trust_region
+    from hpopt.algorithms import gp_ucb, trust_region
 
     for item in filter(None, spec.split(",")):
         name, value = item.split("=")
         module = gp_ucb
         if name.startswith("trust_region."):
             module, name = trust_region, name.split(".", 1)[1]
-        elif name.startswith("input_warp."):
-            module, name = input_warp, name.split(".", 1)[1]
         if not hasattr(module, name):
             raise ValueError(f"HPOPT_GP_VARIANT: {module.__name__} has no setting {name!r}")
         current = getattr(module, name)

@@ -51,20 +51,6 @@ class GpBox:
         return [sp.num_values if sp.is_choice and sp.num_values > 2 and name not in self.ordered_choices else 1
                 for name, sp in self.space.items()]
 
-    @functools.cached_property
-    def numeric(self) -> np.ndarray:
-        """Per coordinate: True where it is a numeric range (not a choice), which an input warp may bend."""
-        return np.array([not sp.is_choice for sp, width in zip(self.space.values(), self.widths, strict=True)
-                         for _ in range(width)], dtype=bool)
-
-    @functools.cached_property
-    def unsnapped(self) -> np.ndarray:
-        """Per coordinate: True where no snapping moves it (a continuous range), so a gradient step holds."""
-        out = np.ones(self.dims, dtype=bool)
-        for i, width, _ in self._snap_cells:
-            out[i:i + width] = False
-        return out
-
     @property
     def dims(self) -> int:
         return sum(self.widths)

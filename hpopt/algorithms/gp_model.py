@@ -47,12 +47,6 @@ def make_kernel(d: int) -> Any:
     ) + WhiteKernel(1e-3, NOISE_BOUNDS)
 
 
-def kernel_parts(kernel: Any) -> tuple[float, np.ndarray, float]:
-    """(signal variance, length scales, noise variance) of a fitted :func:`make_kernel` kernel."""
-    scales = np.asarray(kernel.k1.k2.length_scale, dtype=float).reshape(-1)
-    return float(kernel.k1.k1.constant_value), scales, float(kernel.k2.noise_level)
-
-
 def log_prior(theta: np.ndarray) -> tuple[float, np.ndarray]:
     """Log prior density (up to a constant) and its gradient in the kernel's log parameters.
 

@@ -57,7 +57,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..search_space import SearchSpace
-from . import input_warp, trust_region, ucb_polish
+from . import trust_region
 from .gp_box import GpBox
 from .gp_model import make_kernel, map_optimizer
 from .scores import config_key, signed
@@ -71,7 +71,6 @@ GP_RESTARTS = 0  # extra kernel fits from random starts: with the priors one L-B
 _ACQ_RANDOM = 4000  # uniform points scored by UCB in the first round of the acquisition search
 _ACQ_LOCAL = 1000  # perturbed points per round of the batched local search
 _ACQ_SEEDS = 8  # best points that each round perturbs
-_POLISH_STARTS = 3  # best candidates the UCB's gradient climbs from (:mod:`.ucb_polish`)
 
 
 class Fidelity(NamedTuple):
@@ -94,8 +93,6 @@ class Model(NamedTuple):
     xs: np.ndarray  # the GP's training inputs (configs)
     ys: np.ndarray  # and (warped) targets
     mean: Any  # points -> posterior mean (warped scale)
-    inputs: Any = None  # points of the box (with a fidelity column, if any) -> the GP's (input-warped) inputs
-    ucb_gradient: Any = None  # one point of the box -> (UCB, its gradient in the box's coordinates)
 
 
 class GpUcbSearcher:
@@ -225,7 +222,7 @@ class GpUcbSearcher:
         ids = sorted(self._results)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            means = model.gp.predict(model.inputs(np.column_stack([x_obs, np.ones(len(x_obs))])))
+            means = model.gp.predict(np.column_stack([x_obs, np.ones(len(x_obs))]))
         self._best = (len(ids), ids[int(np.argmax(means))])
 
     def propose(self, request: SuggestRequest, x_obs: np.ndarray, y_obs: np.ndarray,
@@ -283,9 +280,8 @@ class GpUcbSearcher:
             points.setdefault(tuple(np.minimum(encoded, ub).tolist()), [lie])
         xs = np.array(list(points), dtype=float).reshape(-1, d)
         ys = np.array([float(np.mean(t)) for t in points.values()])
-        bend = self.input_warp(fitted, fidelity is not None)
-        if fitted is not None and bend.is_identity and fitted[1].shape == xs.shape \
-                and np.array_equal(fitted[1], xs) and np.array_equal(fitted[2], ys):
+        if fitted is not None and fitted[1].shape == xs.shape and np.array_equal(fitted[1], xs) \
+                and np.array_equal(fitted[2], ys):
             gp = fitted[0]  # the warp's own fit was on exactly these points and targets: reuse it
         else:
             # Start from the chosen warp's fitted kernel (on all or a subset of the observations): close to
@@ -294,13 +290,13 @@ class GpUcbSearcher:
                           None if fitted is None else WARM_FIT_STEPS)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # sklearn's convergence chatter on tiny data sets
-                gp.fit(bend(xs), ys)
+                gp.fit(xs, ys)
         acquisition = UpperConfidenceBound(kappa=self.kappa, exploration_decay=None)
 
         def inputs(candidates: np.ndarray) -> np.ndarray:
             if fidelity is None:
-                return bend(candidates)
-            return bend(np.column_stack([candidates, np.full(len(candidates), fidelity.now)]))
+                return candidates
+            return np.column_stack([candidates, np.full(len(candidates), fidelity.now)])
 
         def ucb(candidates: np.ndarray) -> np.ndarray:
             with warnings.catch_warnings():
@@ -312,25 +308,10 @@ class GpUcbSearcher:
                 warnings.simplefilter("ignore")
                 return gp.predict(inputs(candidates))
 
-        def ucb_gradient(point: np.ndarray) -> tuple[float, np.ndarray]:
-            full = point if fidelity is None else np.append(point, fidelity.now)
-            value, grad = ucb_polish.ucb_and_gradient(gp, bend(full[None, :])[0], self.kappa)
-            return value, (grad * bend.slope(full))[:len(point)]
-
         if fidelity is not None:  # the training points' configs, valued at the new trial's fidelity
             xs = xs[:, :-1]
             ys = mean(xs)
-        return Model(gp, ucb, xs, ys, mean, bend, ucb_gradient)
-
-    def input_warp(self, fitted: tuple[Any, np.ndarray, np.ndarray] | None, with_fidelity: bool
-                   ) -> input_warp.InputWarp:
-        """The Kumaraswamy warp of the numeric coordinates (:mod:`.input_warp`), fitted with the output warp's
-        kernel on the points that kernel was fitted on; the identity for ASHA's rung sampler, before
-        ``MIN_FOR_INPUT_WARP`` observations, and for a fidelity input."""
-        mask = np.append(self.box.numeric, False) if with_fidelity else self.box.numeric
-        if not (INPUT_WARPING and self.select_warp) or fitted is None or len(fitted[2]) < MIN_FOR_INPUT_WARP:
-            return input_warp.identity(mask)
-        return input_warp.fit(fitted[1], fitted[2], fitted[0].kernel_, mask)
+        return Model(gp, ucb, xs, ys, mean)
 
     def _gp(self, d: int, seed: int, kernel: Any = None, max_steps: int | None = None) -> Any:
         from sklearn.gaussian_process import GaussianProcessRegressor
@@ -390,11 +371,6 @@ class GpUcbSearcher:
             near = best[rng.integers(len(best), size=_ACQ_LOCAL)] + rng.normal(0.0, sigma, (_ACQ_LOCAL, d))
             points = np.vstack([best, self.box.snap(_into_box(near, lo, hi))])
             scores = model.ucb(points)
-        free = self.box.unsnapped
-        if POLISH and free.any():
-            starts = points[np.argsort(-scores)[:_POLISH_STARTS]]
-            climbed = self.box.snap(ucb_polish.polish(model.ucb_gradient, starts, lo, hi, free))
-            points, scores = np.vstack([points, climbed]), np.concatenate([scores, model.ucb(climbed)])
         return points[int(np.argmax(scores))]
 
     def search_region(self, model: Model, x_obs: np.ndarray, y_obs: np.ndarray, ub: np.ndarray
@@ -408,11 +384,7 @@ class GpUcbSearcher:
                                           trust_region.initial_length(self.continuous))
         center = x_obs[int(np.argmax(model.mean(x_obs)))]
         free = np.repeat([w > 1 for w in self.box.widths], self.box.widths)
-        scales = _length_scales(model.gp, d)
-        bend = model.inputs
-        if WARP_TR_SCALES and isinstance(bend, input_warp.InputWarp) and not bend.is_identity:
-            scales = scales / np.maximum(bend.slope(np.append(center, np.ones(len(bend.mask) - d)))[:d], 1e-6)
-        return trust_region.region(center, scales, length, ub, free)
+        return trust_region.region(center, _length_scales(model.gp, d), length, ub, free)
 
     def _untried(self, tried: set[str], rng: np.random.Generator, model: Model | None,
                  space: Mapping[str, SearchSpace]) -> dict[str, Any]:
@@ -430,10 +402,6 @@ class GpUcbSearcher:
 
 REFLECT = True  # perturbations that leave the box are reflected back in (else clipped onto its faces)
 TRUST_REGION = True  # maximize the UCB over a trust region around the best point (else the whole box)
-POLISH = False  # end the acquisition search with L-BFGS-B on the UCB (:mod:`.ucb_polish`)
-INPUT_WARPING = False  # baye_opt: a Kumaraswamy warp per numeric coordinate (:mod:`.input_warp`)
-MIN_FOR_INPUT_WARP = 10  # observations before the input warp is fitted
-WARP_TR_SCALES = False  # the trust region takes the warped GP's length scales back to the box's coordinates
 FIDELITY_INPUT = True  # results of several fidelities: the fidelity is a GP input (else the plain GP, best score)
 
 
