@@ -39,6 +39,20 @@ def test_one_report_trials_tell_their_own_epoch_cost():
     assert own == pytest.approx([1.0, 3.0, 2.0, 4.0])
 
 
+def test_a_resumed_ledger_forecasts_as_the_live_one_did():
+    """On resume the ledger is rebuilt from the stored costs; a one-report trial's own epoch (4 s here, a
+    dear config) must not become one of the recent epochs there either."""
+    live, docs = OverheadLedger(), [({"scores": [0.0] * 3, "t": [1.5, 3.5]}, {"issued_at": 0.0, "suggest_s": 0.2}),
+                                    ({"scores": [0.0], "t": [14.5, 14.5]}, {"issued_at": 10.0})]
+    costs = [(live.measure(doc, extra), len(doc["scores"])) for doc, extra in docs]
+    resumed = OverheadLedger()
+    for cost, n in costs:
+        resumed.add(cost.overhead_epochs, cost.epoch_seconds, cost.seconds, n)
+    assert costs[1][0].epoch_seconds == pytest.approx(4.0)
+    assert resumed.forecast() == pytest.approx(live.forecast())
+    assert resumed.forecast_seconds(3) == pytest.approx(live.forecast_seconds(3))  # median epoch 1 s, not 2.5
+
+
 def test_waiting_before_training_is_not_charged_as_overhead():
     """Configs fetched together and trained one after another wait; the low quantile ignores the wait."""
     ledger = OverheadLedger()

@@ -393,7 +393,9 @@ def test_a_slow_asha_run_on_all_its_data_cuts_the_last_epoch_of_later_trials(tmp
 
     full_s = 1.0
 
-    kw = dict(search_alg="asha", sampler="random", full_train_seconds=full_s, expected_time_ratio=6,
+    # r = 8: the first two trials train 20 epochs each (4 s at twice the plan's cost) and leave 3 s, so trials
+    # start after the re-plan even on a busy machine (at r = 6 the 1 s left fitted none under load)
+    kw = dict(search_alg="asha", sampler="random", full_train_seconds=full_s, expected_time_ratio=8,
               full_dataset_size=400)  # under 500 samples: no subset, so the last epoch is the lever left
     hpo = sleepy_run(tmp_path, **kw)
     assert hpo.subset_ratio == 1.0 and hpo.max_iterations == 20

@@ -80,11 +80,15 @@ class OverheadLedger:
 
     def add(self, overhead_epochs: float, epoch_seconds: float | None = None, seconds: float | None = None,
             epochs: int | None = None) -> None:
-        """Count a trial whose cost is already known (collected on resume)."""
+        """Count a trial whose cost is already known (collected on resume). As in :meth:`measure`, only a
+        trial that reported twice or more (``epochs`` >= 2) adds its epoch to the recent epochs, and a
+        one-report trial's overhead, charged in the median epoch, is turned into seconds with that median."""
         self._overheads.append(float(overhead_epochs))
         if epoch_seconds is not None and epoch_seconds > 0:
-            self._epoch_seconds.append(float(epoch_seconds))
-            self._overhead_seconds.append(float(overhead_epochs) * float(epoch_seconds))
+            if epochs is None or epochs >= 2:
+                self._epoch_seconds.append(float(epoch_seconds))
+            charged_in = statistics.median(self._epoch_seconds) if self._epoch_seconds else float(epoch_seconds)
+            self._overhead_seconds.append(float(overhead_epochs) * charged_in)
         if seconds is not None and epochs:
             self._seconds_per_epoch.append(float(seconds) / int(epochs))
 
