@@ -44,16 +44,16 @@ def initial_length(continuous: bool) -> float:
     return CONTINUOUS_INITIAL_LENGTH if continuous else INITIAL_LENGTH
 
 
-def side_length(scores: Sequence[float], dims: int, num_initial: int, initial: float | None = None) -> float:
+def side_length(scores: Sequence[float], dims: int, num_initial: int, initial: float = INITIAL_LENGTH) -> float:
     """The region's side after the max-mode ``scores`` in the order they were observed, starting (and
-    starting over) at ``initial`` (None: ``INITIAL_LENGTH``).
+    starting over) at ``initial``.
 
     The first ``num_initial`` scores (the space-filling start) set the best; each later one is a success
     if it beats the best by more than ``IMPROVEMENT`` x its magnitude, else a failure.
     """
     if dims < 1:
         raise ValueError(f"dims must be >= 1, got {dims}")
-    first = INITIAL_LENGTH if initial is None else float(initial)
+    first = float(initial)
     scores = [float(s) for s in scores]
     start = max(1, min(int(num_initial), len(scores)))
     if not scores:

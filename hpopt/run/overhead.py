@@ -106,8 +106,8 @@ class OverheadLedger:
         span = max(0.0, float(stamps[0]) - float(issued))  # issued to first report: start-up and one epoch
         suggest = float(extra.get("suggest_s") or 0.0)
         epoch = trial_epoch_seconds(trial_doc)
-        own = epoch
         if epoch is not None:
+            own = epoch
             self._epoch_seconds.append(epoch)
             self._startups.append(max(0.0, span - epoch))
         elif self._epoch_seconds:
@@ -119,7 +119,6 @@ class OverheadLedger:
             seconds = suggest + span
             self._seconds_per_epoch.append(seconds)
             return Cost(0.0, None, seconds)
-        assert own is not None
         startup = float(np.quantile(np.fromiter(self._startups, float), _STARTUP_QUANTILE, method="lower")) \
             if self._startups else max(0.0, span - epoch)
         overhead_s = suggest + startup
