@@ -27,7 +27,8 @@ from .time_model import clamp, fidelity_for, trial_cost
 
 OWNABLE = ("num_trials", "max_iterations", "subset_ratio")
 DRIFT = 0.2  # re-plan when the rest of the plan would miss the budget by more than this share
-MIN_FIDELITY_SHARE = 0.5  # a re-plan never gives a trial less than this share of the start's per-trial cost
+MIN_FIDELITY_SHARE = 0.5  # a re-plan never gives a trial less than this share of the start's per-trial cost...
+KEEP_SHARE = 0.7  # ...unless that floor would leave fewer than this share of the trials planned at the start
 GROW_AFTER = 6  # collected trials before a re-plan may add fidelity or trials (cutting needs no such wait)
 
 
@@ -136,22 +137,48 @@ def needs_replan(plan: Plan, started: int, seconds_left: float, model: CostModel
     return may_grow and can_grow and projected + 2 * one < seconds_left * (1 - DRIFT)
 
 
+def per_trial_share(count: int, seconds_left: float, model: CostModel) -> float:
+    """Full trainings of the plan's model each of ``count`` trials may spend on epochs in ``seconds_left``."""
+    per_trial_s = max(0.0, seconds_left / max(1, count) - model.overhead_s)
+    return per_trial_s / (model.epoch_scale * model.full_train_seconds)
+
+
+def fidelity_floor(min_per_trial: float, keep: int, seconds_left: float, model: CostModel) -> float:
+    """The lowest per-trial cost (full trainings) a re-plan may give: ``min_per_trial``, lowered as far as
+    needed for ``keep`` more trials to fit ``seconds_left`` (0: no such need).
+
+    The floor protects the scores from fidelities too low to rank configs; the count protects the search
+    from having too few trials to work with. Where configs cost several times what was planned (a search
+    that moves to wide networks: 4.3x on the digits sample's wide space), both cannot hold, and a floor that
+    always wins left 50-60 % of the planned trials. So the floor yields once the count it would leave falls
+    below the share of the plan promised (:data:`KEEP_SHARE`), and only by as much as that count needs.
+    """
+    if keep <= 0:
+        return min_per_trial
+    return min(min_per_trial, per_trial_share(keep, seconds_left, model))
+
+
+def kept_trials(planned_at_start: int, started: int) -> int:
+    """Trials still to start for the run to reach :data:`KEEP_SHARE` of the count planned at the start."""
+    return max(0, math.ceil(KEEP_SHARE * planned_at_start - 1e-9) - started)
+
+
 def replan(plan: Plan, started: int, seconds_left: float, model: CostModel, owned: frozenset[str],
-           min_subset: float, asha_epochs: float | None = None, min_per_trial: float = 0.0) -> Plan:
+           min_subset: float, asha_epochs: float | None = None, min_per_trial: float = 0.0, keep: int = 0) -> Plan:
     """The values auto config owns, re-chosen so the trials still to start fit ``seconds_left``.
 
     The trials still planned keep their number while a lower fidelity makes them fit: never below one
     epoch or ``min_subset``, nor below ``min_per_trial`` full trainings of the plan's model (a re-plan that
     halves the fidelity again and again leaves scores too noisy to tell configs apart: on the digits
-    sample under load, one epoch on 5 % of the data gave a worse tuned config than fewer trials did).
+    sample under load, one epoch on 5 % of the data gave a worse tuned config than fewer trials did),
+    except where that floor would leave fewer than ``keep`` more trials (:func:`fidelity_floor`).
     Only then, or when even full fidelity leaves time over, does the number of trials change, and only
     when it is auto config's.
     """
     full, p = model.num_full_iterations, model.non_pure_train_ratio
     rest = max(1, plan.num_trials - started)
-    per_trial_s = max(0.0, seconds_left / rest - model.overhead_s)
-    per_trial = per_trial_s / (model.epoch_scale * model.full_train_seconds)  # in full trainings, as planned
-    per_trial = max(per_trial, min_per_trial)
+    per_trial = per_trial_share(rest, seconds_left, model)  # in full trainings, as planned
+    per_trial = max(per_trial, fidelity_floor(min_per_trial, min(keep, rest), seconds_left, model))
     iterations, subset = plan.max_iterations, plan.subset_ratio
     if asha_epochs is None:
         iterations, subset = fidelity_for(per_trial, full, p, min_subset,

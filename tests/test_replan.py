@@ -13,6 +13,8 @@ from hpopt.auto_replan import (
     CostModel,
     Plan,
     TrialCost,
+    fidelity_floor,
+    kept_trials,
     measure,
     needs_replan,
     projected_seconds,
@@ -86,6 +88,29 @@ def test_a_replan_keeps_at_least_a_share_of_the_starting_fidelity():
     per_trial = new.max_iterations / 20 * (0.8 * new.subset_ratio + 0.2)
     assert per_trial >= 0.5 * start_cost * 0.999 and new.num_trials < 50  # fewer trials, not worse ones
     assert projected_seconds(new, 10, very_slow, None) <= left * 1.0001
+
+
+def test_the_fidelity_floor_yields_only_as_far_as_the_promised_share_of_trials_needs():
+    plan = Plan(num_trials=50, max_iterations=10, subset_ratio=0.4)
+    very_slow = scaled(6.0)
+    left = projected_seconds(plan, 10, MODEL, None)  # the plan's seconds for its 40 trials still to start
+    start_cost = 10 / 20 * (0.8 * 0.4 + 0.2)
+    floor = 0.5 * start_cost
+    assert kept_trials(50, 10) == 25 and kept_trials(50, 35) == 0  # 70 % of 50 is 35
+    held = replan(plan, 10, left, very_slow, ALL, min_subset=0.05, min_per_trial=floor)
+    assert held.num_trials < 35  # the floor alone: 6x dearer epochs leave fewer than 70 % of the plan
+    kept = replan(plan, 10, left, very_slow, ALL, min_subset=0.05, min_per_trial=floor, keep=kept_trials(50, 10))
+    per_trial = kept.max_iterations / 20 * (0.8 * kept.subset_ratio + 0.2)
+    assert 35 <= kept.num_trials <= 37 and per_trial < floor  # the floor gave way, by no more than needed
+    assert projected_seconds(kept, 10, very_slow, None) <= left * 1.0001
+    # where the floor already keeps the share, it holds as before
+    slow = scaled(2.5)
+    assert replan(plan, 10, left, slow, ALL, 0.05, min_per_trial=floor, keep=25) == replan(
+        plan, 10, left, slow, ALL, 0.05, min_per_trial=floor)
+    # the floor moves only down, and to what the kept trials can spend
+    assert fidelity_floor(floor, 0, left, very_slow) == floor
+    assert fidelity_floor(floor, 25, left, very_slow) == pytest.approx(left / 25 / (6.0 * 100.0))
+    assert fidelity_floor(floor, 1, left, very_slow) == floor
 
 
 def test_cheaper_trials_buy_fidelity_first_then_trials():
@@ -300,6 +325,19 @@ def test_asha_trials_that_climb_more_rungs_than_expected_get_a_smaller_subset():
     assert MODEL.planned_epoch_seconds(replanner.settings.subset_ratio) >= floor * 0.999
 
 
+@pytest.mark.parametrize("asha_epochs", [None, 3], ids=["sequential", "asha"])
+def test_configs_far_dearer_than_planned_still_run_the_promised_share_of_trials(asha_epochs, monkeypatch):
+    # Every trial at 3.5x the plan's epoch cost (a search that moved to wide networks): the fidelity floor
+    # alone leaves fewer than 70 % of the planned trials; yielding it keeps 70 % within the same budget
+    # (ASHA: a smaller subset, then a lower last epoch, whose trials then run fewer epochs).
+    kw = dict(asha_epochs=asha_epochs, min_subset=0.01, top_scales=True)
+    started, spent, budget, replanner = simulate(lambda i: 3.5, **kw)
+    assert started >= 0.7 * 50 and spent <= budget
+    monkeypatch.setattr("hpopt.auto_replan.KEEP_SHARE", 0.0)  # the floor that never yields
+    floored = simulate(lambda i: 3.5, **kw)
+    assert floored[0] < 0.7 * 50 and floored[1] <= budget
+
+
 def test_a_slow_asha_run_cuts_its_subset_into_a_rung_group_of_its_own(tmp_path):
     """ASHA, trials twice as slow as planned: the re-plan cuts the subset of the trials still to start; they
     are judged at rungs of their own (scores on two subsets do not compare), and a resume rebuilds those."""
@@ -319,7 +357,8 @@ def test_a_slow_asha_run_cuts_its_subset_into_a_rung_group_of_its_own(tmp_path):
     assert status["replans"] and status["replans"][0]["subset_ratio"] < start_subset
     groups = [c.get("rung_group", 0) for c in configs]
     cut = status["replans"][0]["after_trials"]
-    assert groups == [0] * cut + [1] * (len(configs) - cut) and len(configs) > cut
+    # a second cut (the first one's group runs its own first trials to the top) starts a group of its own
+    assert groups[:cut] == [0] * cut and groups[cut] == 1 and groups == sorted(groups) and len(configs) > cut
     assert all(c["subset_ratio"] == pytest.approx(start_subset) for c in configs[:cut])
     assert all(c["subset_ratio"] < start_subset for c in configs[cut:])
     entries = status["config_list"]
@@ -327,13 +366,13 @@ def test_a_slow_asha_run_cuts_its_subset_into_a_rung_group_of_its_own(tmp_path):
     store = FileStore(hpo.save_path)
 
     def rung_1_counts():
-        return {g: store.read_summary("asha", rung_summary_name(0, 1, g)).count for g in (0, 1)}
+        return {g: store.read_summary("asha", rung_summary_name(0, 1, g)).count for g in set(groups)}
 
     counts = rung_1_counts()
-    assert counts == {0: cut, 1: len(configs) - cut}  # every trial reports epoch 1, in its own group's rung
+    assert counts == {g: groups.count(g) for g in set(groups)}  # every trial reports epoch 1, in its group's rung
     hpo.close()
     store.replace_summaries("asha", {}, status["run_id"])  # the rung records lost: a resume rebuilds them
-    assert rung_1_counts() == {0: 0, 1: 0}
+    assert set(rung_1_counts().values()) == {0}
     resumed = sleepy_run(tmp_path, resume=True, **kw)
     assert resumed.is_finished() and rung_1_counts() == counts
 
@@ -352,7 +391,7 @@ def test_asha_starts_no_rung_group_for_the_last_few_trials(left_to_start, cut):
     assert (settings.subset_ratio < 0.3) is cut and settings.num_trials == 50
 
 
-def test_asha_at_its_smallest_subset_cuts_the_last_epoch_of_the_trials_still_to_start():
+def test_asha_at_its_smallest_subset_cuts_the_last_epoch_of_the_trials_still_to_start(monkeypatch):
     # The subset is at its floor (min_subset), trials cost 1.6x the plan: fewer epochs before fewer trials.
     # Without the last epoch to own, the budget ends the run short of the plan (the test above).
     started, spent, budget, replanner = simulate(lambda i: 1.6, asha_epochs=3, min_subset=0.3, top_scales=True)
@@ -360,9 +399,14 @@ def test_asha_at_its_smallest_subset_cuts_the_last_epoch_of_the_trials_still_to_
     assert s.subset_ratio == 0.3 and s.num_trials >= 50 and 4 <= s.max_iterations < 8
     assert [r["max_iterations"] for r in replanner.replans][0] < 8
     assert started >= 0.7 * 50 and 0.85 * budget <= spent <= budget
-    # never below half the start's last epoch, however slow: then the budget ends the run
+    # 4x the plan: below half the start's last epoch (down to bracket 0's second rung) only because the
+    # promised 70 % of the trials would not fit otherwise
     started, spent, budget, replanner = simulate(lambda i: 4.0, asha_epochs=3, min_subset=0.3, top_scales=True)
-    assert replanner.settings.max_iterations == 4 and started < 0.7 * 50
+    assert replanner.settings.max_iterations < 4 and started >= 0.7 * 50 and spent <= budget
+    with monkeypatch.context() as m:  # a floor that never yields: half the start's last epoch, however slow
+        m.setattr("hpopt.auto_replan.KEEP_SHARE", 0.0)
+        started, spent, budget, replanner = simulate(lambda i: 4.0, asha_epochs=3, min_subset=0.3, top_scales=True)
+        assert replanner.settings.max_iterations == 4 and started < 0.7 * 50
     # a cut that saves no epochs (the schedule's epochs do not depend on the last one) is not made
     started, spent, budget, replanner = simulate(lambda i: 1.6, asha_epochs=3, min_subset=0.3)
     assert replanner.settings.max_iterations == 8 and not replanner.replans
@@ -406,11 +450,14 @@ def test_a_slow_asha_run_on_all_its_data_cuts_the_last_epoch_of_later_trials(tmp
     status = hpo.get_current_status()
     assert status["replans"], "the drift was not noticed"
     first = status["replans"][0]
-    assert first["subset_ratio"] == 1.0 and 10 <= first["max_iterations"] < 20
+    # below half of 20: the first two trials used 4 of the 7 s, and the promised 70 % of the plan needs it
+    assert first["subset_ratio"] == 1.0 and 2 <= first["max_iterations"] < 20
     cut = first["after_trials"]
     assert all(c["iterations"] == 20 and c["rungs"][0] == 20 for c in configs[:cut])
     later = configs[cut:]
-    assert later and all(c["iterations"] == first["max_iterations"] for c in later)
+    cuts = [r["max_iterations"] for r in status["replans"]]
+    assert cuts == sorted(cuts, reverse=True)  # a later cut only goes lower
+    assert later and all(c["iterations"] in cuts for c in later) and later[0]["iterations"] == cuts[0]
     assert all(c["rungs"][0] == c["iterations"] and all(r < c["iterations"] for r in c["rungs"][1:]) for c in later)
     assert all("rung_group" not in c for c in configs)  # same data: the rungs below the cut are shared
     assert [e["iterations"] for e in status["config_list"]] == [c["iterations"] for c in configs]

@@ -26,6 +26,8 @@ from ..auto_replan import (
     CostModel,
     Plan,
     TrialCost,
+    fidelity_floor,
+    kept_trials,
     measure,
     needs_replan,
     projected_seconds,
@@ -107,7 +109,8 @@ class Replanner:
                                               may_grow=self._collected >= GROW_AFTER):
             return False
         new = (replan(plan, started, seconds_left, fitted, self.owned, self.min_subset, epochs,
-                      min_per_trial=MIN_FIDELITY_SHARE * self._initial_per_trial()) if self.asha_epochs is None
+                      min_per_trial=MIN_FIDELITY_SHARE * self._initial_per_trial(),
+                      keep=kept_trials(self.initial.num_trials, started)) if self.asha_epochs is None
                else self._asha_replan(plan, started, seconds_left, fitted, excess))
         if new == plan:
             return False
@@ -224,9 +227,10 @@ class Replanner:
         subset could not (at its floor, or a change too small for a rung group): fewer epochs before
         fewer trials. Their rungs below the cut are the run's own rungs, so no rung group starts; the best
         config then compares every trial up to the smallest last epoch (:func:`~hpopt.algorithms.scores.
-        rank_key`). Never below :data:`MIN_TOP_SHARE` of the start's last epoch, ``min_top`` (bracket 0's
-        second rung, so a rung stays below the cut), or the cost floor of a subset cut (scores after a few
-        epochs on a tiny subset tell configs apart poorly)."""
+        rank_key`). Never below ``min_top`` (bracket 0's second rung, so a rung stays below the cut), nor
+        below :data:`MIN_TOP_SHARE` of the start's last epoch or the cost floor of a subset cut (scores after
+        a few epochs on a tiny subset tell configs apart poorly) unless those would leave fewer trials than
+        the share of the plan promised (:func:`~hpopt.auto_replan.fidelity_floor`)."""
         if "max_iterations" not in self.owned or plan.num_trials - started < 1:
             return plan
         rest = plan.num_trials - started
@@ -237,9 +241,13 @@ class Replanner:
         best, best_epochs = plan.max_iterations, epochs_at(plan.max_iterations)
         if rest * trial_seconds(best_epochs) <= seconds_left:
             return plan
-        floor = self._asha_floor() * fitted.full_train_seconds * fitted.epoch_scale
+        keep = kept_trials(self.initial.num_trials, started)
+        floor = (fidelity_floor(self._asha_floor(), keep, seconds_left, fitted)
+                 * fitted.full_train_seconds * fitted.epoch_scale)
         lowest = max(math.ceil(MIN_TOP_SHARE * self.initial.max_iterations), self.min_top)
-        for top in range(plan.max_iterations - 1, lowest - 1, -1):
+        for top in range(plan.max_iterations - 1, self.min_top - 1, -1):
+            if top < lowest and (keep <= 0 or keep * trial_seconds(epochs_at(top + 1)) <= seconds_left):
+                break  # below MIN_TOP_SHARE only while the promised share of the trials would not fit
             epochs = epochs_at(top)
             if trial_seconds(epochs) - fitted.overhead_s < floor:
                 break
