@@ -333,8 +333,11 @@ def test_configs_far_dearer_than_planned_still_run_the_promised_share_of_trials(
     kw = dict(asha_epochs=asha_epochs, min_subset=0.01, top_scales=True)
     started, spent, budget, replanner = simulate(lambda i: 3.5, **kw)
     assert started >= 0.7 * 50 and spent <= budget
+    said = "below the fidelity floor (half the start's), to keep 35 of the 50 trials planned at the start"
+    assert any(said in r["reason"] for r in replanner.replans)  # the log and the status say why
     monkeypatch.setattr("hpopt.auto_replan.KEEP_SHARE", 0.0)  # the floor that never yields
     floored = simulate(lambda i: 3.5, **kw)
+    assert not any("fidelity floor" in r["reason"] for r in floored[3].replans)
     assert floored[0] < 0.7 * 50 and floored[1] <= budget
 
 

@@ -66,6 +66,7 @@ class Replanner:
         self._costs: deque[TrialCost] = deque(maxlen=_WINDOW)
         self._collected = 0
         self._collected_at_last_look = 0
+        self._top_yielded = False  # ASHA: the last cut of the last epoch went below a floor, for the count
         self._group_epochs: dict[tuple[int, int], list[int]] = {}  # ASHA: (rung group, last epoch) -> [trials
         # collected, epochs they ran]
 
@@ -119,6 +120,10 @@ class Replanner:
         reason = (f"an epoch costs {fitted.epoch_scale:.2f}x the plan's and a trial {fitted.overhead_s:.2f} s "
                   f"more{more}, so the {max(0, plan.num_trials - started)} trials still planned would take "
                   f"{before:.0f} s of the {max(0.0, seconds_left):.0f} s of trial time left")
+        if self._below_floor(new):
+            planned = self.initial.num_trials
+            reason += (f"; below the fidelity floor (half the start's), to keep {kept_trials(planned, 0)} of the "
+                       f"{planned} trials planned at the start")
         self.replans.append({"after_trials": started, "reason": reason, "num_trials": new.num_trials,
                              "max_iterations": new.max_iterations, "subset_ratio": round(new.subset_ratio, 6)})
         logger.warning("auto config re-planned after %d trials: %s; now %d trials x up to %d epochs on %.0f%% of "
@@ -128,6 +133,16 @@ class Replanner:
         s = self.settings
         s.num_trials, s.max_iterations, s.subset_ratio = new.num_trials, new.max_iterations, new.subset_ratio
         return True
+
+    def _below_floor(self, new: Plan) -> bool:
+        """Whether ``new`` gives a trial less than a floor that yielded to the count (``KEEP_SHARE``): half the
+        start's per-trial cost, or for ASHA also half the start's last epoch."""
+        if self.asha_epochs is not None:
+            return self._top_yielded
+        assert self.model is not None
+        m = self.model
+        cost = trial_cost(new.max_iterations, m.num_full_iterations, new.subset_ratio, m.non_pure_train_ratio)
+        return cost < MIN_FIDELITY_SHARE * self._initial_per_trial() * (1 - 1e-9)
 
     def _initial_per_trial(self, epochs: float | None = None) -> float:
         """Full trainings one trial of the plan at the start costs by the plan's model, at ``epochs`` per
@@ -231,6 +246,7 @@ class Replanner:
         below :data:`MIN_TOP_SHARE` of the start's last epoch or the cost floor of a subset cut (scores after
         a few epochs on a tiny subset tell configs apart poorly) unless those would leave fewer trials than
         the share of the plan promised (:func:`~hpopt.auto_replan.fidelity_floor`)."""
+        self._top_yielded = False
         if "max_iterations" not in self.owned or plan.num_trials - started < 1:
             return plan
         rest = plan.num_trials - started
@@ -242,8 +258,9 @@ class Replanner:
         if rest * trial_seconds(best_epochs) <= seconds_left:
             return plan
         keep = kept_trials(self.initial.num_trials, started)
-        floor = (fidelity_floor(self._asha_floor(), keep, seconds_left, fitted)
-                 * fitted.full_train_seconds * fitted.epoch_scale)
+        unit = fitted.full_train_seconds * fitted.epoch_scale
+        fixed_floor = self._asha_floor() * unit
+        floor = fidelity_floor(self._asha_floor(), keep, seconds_left, fitted) * unit
         lowest = max(math.ceil(MIN_TOP_SHARE * self.initial.max_iterations), self.min_top)
         for top in range(plan.max_iterations - 1, self.min_top - 1, -1):
             if top < lowest and (keep <= 0 or keep * trial_seconds(epochs_at(top + 1)) <= seconds_left):
@@ -255,7 +272,10 @@ class Replanner:
                 best, best_epochs = top, epochs
             if rest * trial_seconds(epochs) <= seconds_left:
                 break
-        return plan if best == plan.max_iterations else Plan(plan.num_trials, best, plan.subset_ratio)
+        if best == plan.max_iterations:
+            return plan
+        self._top_yielded = best < lowest or trial_seconds(best_epochs) - fitted.overhead_s < fixed_floor
+        return Plan(plan.num_trials, best, plan.subset_ratio)
 
     def state(self) -> dict[str, Any]:
         if not self.active:
