@@ -150,7 +150,7 @@ def fidelity_floor(min_per_trial: float, keep: int, seconds_left: float, model: 
     The floor protects the scores from fidelities too low to rank configs; the count protects the search
     from having too few trials to work with. Where configs cost several times what was planned (a search
     that moves to wide networks: 4.3x on the digits sample's wide space), both cannot hold, and a floor that
-    always wins left 50-60 % of the planned trials. So the floor yields once the count it would leave falls
+    always wins left 57-65 % of the planned trials. So the floor yields once the count it would leave falls
     below the share of the plan promised (:data:`KEEP_SHARE`), and only by as much as that count needs.
     """
     if keep <= 0:
