@@ -109,8 +109,8 @@ class Replanner:
         if fitted is None or not needs_replan(plan, started, seconds_left, fitted, epochs, self.owned,
                                               may_grow=self._collected >= GROW_AFTER):
             return False
-        new = (replan(plan, started, seconds_left, fitted, self.owned, self.min_subset, epochs,
-                      min_per_trial=MIN_FIDELITY_SHARE * self._initial_per_trial(),
+        floor = MIN_FIDELITY_SHARE * self._initial_per_trial()  # a sequential algorithm's, in full trainings
+        new = (replan(plan, started, seconds_left, fitted, self.owned, self.min_subset, epochs, min_per_trial=floor,
                       keep=kept_trials(self.initial.num_trials, started)) if self.asha_epochs is None
                else self._asha_replan(plan, started, seconds_left, fitted, excess))
         if new == plan:
@@ -120,7 +120,7 @@ class Replanner:
         reason = (f"an epoch costs {fitted.epoch_scale:.2f}x the plan's and a trial {fitted.overhead_s:.2f} s "
                   f"more{more}, so the {max(0, plan.num_trials - started)} trials still planned would take "
                   f"{before:.0f} s of the {max(0.0, seconds_left):.0f} s of trial time left")
-        if self._below_floor(new):
+        if self._below_floor(new, floor):
             planned = self.initial.num_trials
             reason += (f"; below the fidelity floor (half the start's), to keep {kept_trials(planned, 0)} of the "
                        f"{planned} trials planned at the start")
@@ -134,15 +134,15 @@ class Replanner:
         s.num_trials, s.max_iterations, s.subset_ratio = new.num_trials, new.max_iterations, new.subset_ratio
         return True
 
-    def _below_floor(self, new: Plan) -> bool:
-        """Whether ``new`` gives a trial less than a floor that yielded to the count (``KEEP_SHARE``): half the
-        start's per-trial cost, or for ASHA also half the start's last epoch."""
+    def _below_floor(self, new: Plan, floor: float) -> bool:
+        """Whether ``new`` gives a trial less than a floor that yielded to the count (``KEEP_SHARE``): ``floor``
+        full trainings per trial, or for ASHA the floors of its last-epoch cut (:meth:`_cut_top`)."""
         if self.asha_epochs is not None:
             return self._top_yielded
         assert self.model is not None
         m = self.model
         cost = trial_cost(new.max_iterations, m.num_full_iterations, new.subset_ratio, m.non_pure_train_ratio)
-        return cost < MIN_FIDELITY_SHARE * self._initial_per_trial() * (1 - 1e-9)
+        return cost < floor * (1 - 1e-9)
 
     def _initial_per_trial(self, epochs: float | None = None) -> float:
         """Full trainings one trial of the plan at the start costs by the plan's model, at ``epochs`` per
@@ -258,9 +258,9 @@ class Replanner:
         if rest * trial_seconds(best_epochs) <= seconds_left:
             return plan
         keep = kept_trials(self.initial.num_trials, started)
-        unit = fitted.full_train_seconds * fitted.epoch_scale
-        fixed_floor = self._asha_floor() * unit
-        floor = fidelity_floor(self._asha_floor(), keep, seconds_left, fitted) * unit
+        unit, asha_floor = fitted.full_train_seconds * fitted.epoch_scale, self._asha_floor()
+        fixed_floor = asha_floor * unit
+        floor = fidelity_floor(asha_floor, keep, seconds_left, fitted) * unit
         lowest = max(math.ceil(MIN_TOP_SHARE * self.initial.max_iterations), self.min_top)
         for top in range(plan.max_iterations - 1, self.min_top - 1, -1):
             if top < lowest and (keep <= 0 or keep * trial_seconds(epochs_at(top + 1)) <= seconds_left):
