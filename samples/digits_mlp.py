@@ -11,6 +11,9 @@ The whole user loop of hpopt:
   batches larger than N raise one, to see the batch-size bound shrink on a machine without a GPU);
 - ``--resume`` continues a run stopped with Ctrl-C (or killed) where it stopped.
 
+``--wide`` also tunes the MLP's width and ``--model cnn`` tunes a small conv net with its number of channels
+instead: two workloads whose epoch cost varies about tenfold across the search space.
+
 It ends by training the final model with the best config and printing the test accuracy of the best
 config against the default config, and the HPO time against the time asked for.
 
@@ -49,6 +52,10 @@ SPACE = {
 # --wide also tunes the width: an epoch then costs from a fifth to five times the default's, so a plan made
 # from the default's full training is off for most configs (the workload re-planning must cope with).
 WIDE_SPACE = {**SPACE, "width": hpopt.search_space("qloguniform", [128, 1024, 64])}
+# --model cnn: a small conv net instead (another model family), whose channels are tuned: an epoch costs from
+# about half to six times the default's (a workload re-planning was not tuned on).
+CHANNELS = 16
+CNN_SPACE = {**SPACE, "channels": hpopt.search_space("qloguniform", [8, 64, 8])}
 
 
 def shifted(images: np.ndarray, dy: int, dx: int) -> np.ndarray:
@@ -87,10 +94,23 @@ def as_tensors(dataset: TensorDataset | Subset) -> tuple[torch.Tensor, torch.Ten
 
 
 def make_model(params: Mapping[str, Any]) -> nn.Module:
+    if "channels" in params:
+        return make_cnn(params)
     return nn.Sequential(
         nn.Linear(64, width := int(params.get("width", WIDTH))), nn.ReLU(), nn.Dropout(params["dropout"]),
         nn.Linear(width, width), nn.ReLU(), nn.Dropout(params["dropout"]),
         nn.Linear(width, 10),
+    )
+
+
+def make_cnn(params: Mapping[str, Any]) -> nn.Module:
+    """Two 3x3 convolutions of ``channels`` maps on the 8x8 image, a 2x2 max-pool and a linear layer."""
+    c = int(params["channels"])
+    return nn.Sequential(
+        nn.Unflatten(1, (1, 8, 8)),
+        nn.Conv2d(1, c, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(c, c, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Dropout(params["dropout"]), nn.Linear(c * 16, 10),
     )
 
 
@@ -158,6 +178,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         "the GP chose the best config across re-planned fidelities, also the test accuracy of "
                         "the best-score config, for bench/auto_config_time.py)")
     parser.add_argument("--wide", action="store_true", help="also tune the width (epoch costs vary ~10x)")
+    parser.add_argument("--model", choices=["mlp", "cnn"], default="mlp",
+                        help="cnn: a small conv net whose channels are tuned too (epoch costs vary ~10x)")
     parser.add_argument("--sampler", choices=["forest", "random", "bayes"], default=None,
                         help="ASHA's sampler (default: create()'s, the forest)")
     parser.add_argument("--static-plan", action="store_true",
@@ -170,7 +192,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     train_set, val_set, test_set = load_data()
     oom = SimulatedOOM(args.oom_above)
 
+    if args.model == "cnn" and args.wide:
+        parser.error("--wide tunes the MLP's width; the cnn tunes its channels")
     space, defaults = (WIDE_SPACE, {**DEFAULTS, "width": WIDTH}) if args.wide else (SPACE, DEFAULTS)
+    if args.model == "cnn":
+        space, defaults = CNN_SPACE, {**DEFAULTS, "channels": CHANNELS}
     start, start_cpu = time.perf_counter(), time.process_time()
     default_model = train(defaults, train_set, val_set, args.epochs, device)
     full_time, full_cpu = time.perf_counter() - start, time.process_time() - start_cpu

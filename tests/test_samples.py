@@ -69,6 +69,24 @@ def test_digits_mlp_main_job_with_oom_and_resume(tmp_path):
     assert "test accuracy: best config" in done.stdout and "HPO took" in done.stdout
 
 
+@pytest.mark.slow
+def test_digits_cnn_tunes_its_channels_and_runs_on_time(tmp_path):
+    """The held-out workload of bench/auto_config_time.py: a conv net whose channels are tuned, with ASHA."""
+    out = tmp_path / "figures.json"
+    done = run_sample("digits_mlp.py", "--model", "cnn", "--alg", "asha", "--epochs", "3", "--ratio", "3",
+                      "--threads", "1", "--save-path", str(tmp_path / "run"), "--json", str(out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = json.loads(out.read_text())
+    assert set(figures["best_config"]) == {"lr", "momentum", "weight_decay", "dropout", "batch_size", "channels"}
+    assert 8 <= figures["best_config"]["channels"] <= 64 and figures["best_config"]["channels"] % 8 == 0
+    assert figures["test_accuracy_best"] > 0.5  # a conv net on digits learns something in a few epochs
+    assert figures["trials_run"] >= 2 and figures["hpo_s"] < 2.0 * figures["asked_s"] + 5
+    status = json.loads((tmp_path / "run" / "hpopt_status.json").read_text())
+    assert {e["config"]["channels"] for e in status["config_list"]} != {16}  # the channels were searched
+    bad = run_sample("digits_mlp.py", "--model", "cnn", "--wide", "--save-path", str(tmp_path / "bad"))
+    assert bad.returncode == 2 and "--wide tunes the MLP's width" in bad.stderr
+
+
 def write_idx(path: Path, array: np.ndarray) -> None:
     """An IDX file (the format of MNIST and FashionMNIST): magic, big-endian dims, unsigned bytes."""
     header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
