@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -62,10 +63,13 @@ def start_burner_later(proc: subprocess.Popen, ratio: float) -> list[subprocess.
 
 
 def run_one(scenario: str, alg: str, ratio: float, mode: str, out_dir: str, seed: int, threads: int,
-            epochs: int) -> dict:
-    result = os.path.join(out_dir, f"{scenario}_{alg}_r{ratio:g}_{mode}_s{seed}.json")
+            epochs: int, keep_runs: str | None = None) -> dict:
+    run_name = f"{scenario}_{alg}_r{ratio:g}_{mode}_s{seed}"
+    result = os.path.join(out_dir, f"{run_name}.json")
     if not os.path.exists(result):
-        with tempfile.TemporaryDirectory() as save_path:
+        with tempfile.TemporaryDirectory() as tmp:
+            save_path = os.path.join(tmp if keep_runs is None else keep_runs, run_name)
+            shutil.rmtree(save_path, ignore_errors=True)  # a run that did not finish: from the start
             extra = {"wide": ["--wide"], "cnn": ["--model", "cnn"]}.get(scenario, [])
             extra += ["--static-plan"] if mode == "static" else []
             # "asha-random": ASHA with the random sampler (the default before the forest)
@@ -107,8 +111,12 @@ def main() -> None:
                         "spinning worker threads slow down tens of times when another process takes a core)")
     parser.add_argument("--out", default=os.path.join("bench", "results", "auto_config"),
                         help="folder for each run's figures (a run already there is not repeated)")
+    parser.add_argument("--keep-runs", metavar="DIR", default=None,
+                        help="keep each run's save_path under DIR (default: a temporary folder, removed)")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
+    if args.keep_runs:
+        os.makedirs(args.keep_runs, exist_ok=True)
 
     print("| scenario | algorithm | r | plan | planned at start | trials run (share) | re-plans |"
           " full training (s) | asked (s) | HPO took (s) | HPO / asked | test acc. best (default) |")
@@ -117,7 +125,8 @@ def main() -> None:
         for alg in args.algs:
             for ratio in args.ratios:
                 for mode in args.modes:
-                    f = run_one(scenario, alg, ratio, mode, args.out, args.seed, args.threads, args.epochs)
+                    f = run_one(scenario, alg, ratio, mode, args.out, args.seed, args.threads, args.epochs,
+                                args.keep_runs)
                     n0, e0, s0 = f["planned_at_start"]
                     print(f"| {scenario} | {alg} | {ratio:g} | {mode} | {n0} x {e0}, {s0:.0%} | "
                           f"{f['trials_run']} ({f['trials_run'] / n0:.0%}) | {f['replans']} | "
