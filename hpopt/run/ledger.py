@@ -41,7 +41,8 @@ class RunLedger:
         self._score_best: int | None = None  # the best by score (scores.rank_key)
         self._cap: float | None = None  # the least training a finished trial with a score could reach (scores.
         # fidelity_cap)
-        self._curves: dict[int, list[float | None]] = {}  # finished trial id -> its scores per epoch (those read)
+        self._curves: dict[int, list[float | None] | None] = {}  # finished trial id -> its scores per epoch
+        # (None: its record could not be read)
         self.finished = 0
         self.seq = 0
         self._journal_len = 0
@@ -106,7 +107,7 @@ class RunLedger:
             except (OSError, ValueError) as exc:
                 logger.warning("trial %d's scores could not be read (%s); its best score is used", trial_id, exc)
                 record = None
-            self._curves[trial_id] = list(record.scores) if record is not None else None  # type: ignore[assignment]
+            self._curves[trial_id] = list(record.scores) if record is not None else None
         return self._curves[trial_id]
 
     def progress(self) -> float:
