@@ -396,7 +396,7 @@ def test_asha_starts_no_rung_group_for_the_last_few_trials(left_to_start, cut):
     assert (settings.subset_ratio < 0.3) is cut and settings.num_trials == 50
 
 
-def test_asha_at_its_smallest_subset_cuts_the_last_epoch_of_the_trials_still_to_start(monkeypatch):
+def test_asha_at_its_smallest_subset_cuts_the_last_epoch_of_the_trials_still_to_start():
     # The subset is at its floor (min_subset), trials cost 1.6x the plan: fewer epochs before fewer trials.
     # Without the last epoch to own, the budget ends the run short of the plan (the test above).
     started, spent, budget, replanner = simulate(lambda i: 1.6, asha_epochs=3, min_subset=0.3, top_scales=True)
@@ -404,14 +404,10 @@ def test_asha_at_its_smallest_subset_cuts_the_last_epoch_of_the_trials_still_to_
     assert s.subset_ratio == 0.3 and s.num_trials >= 50 and 4 <= s.max_iterations < 8
     assert [r["max_iterations"] for r in replanner.replans][0] < 8
     assert started >= 0.7 * 50 and 0.85 * budget <= spent <= budget
-    # 4x the plan: below half the start's last epoch (down to bracket 0's second rung) only because the
-    # promised 70 % of the trials would not fit otherwise
+    # 4x the plan: never below half the start's last epoch, even though the promised 70 % of the trials
+    # then does not fit (scores after 2 epochs on a tiny subset picked configs that diverge)
     started, spent, budget, replanner = simulate(lambda i: 4.0, asha_epochs=3, min_subset=0.3, top_scales=True)
-    assert replanner.settings.max_iterations < 4 and started >= 0.7 * 50 and spent <= budget
-    with monkeypatch.context() as m:  # a floor that never yields: half the start's last epoch, however slow
-        m.setattr("hpopt.auto_replan.KEEP_SHARE", 0.0)
-        started, spent, budget, replanner = simulate(lambda i: 4.0, asha_epochs=3, min_subset=0.3, top_scales=True)
-        assert replanner.settings.max_iterations == 4 and started < 0.7 * 50
+    assert replanner.settings.max_iterations == 4 and started < 0.7 * 50 and spent <= budget
     # a cut that saves no epochs (the schedule's epochs do not depend on the last one) is not made
     started, spent, budget, replanner = simulate(lambda i: 1.6, asha_epochs=3, min_subset=0.3)
     assert replanner.settings.max_iterations == 8 and not replanner.replans
