@@ -1,11 +1,14 @@
 """Which config should a re-planned run return? Two best-config rules on the same kept runs, by test accuracy.
 
 A re-plan may cut ASHA's last epoch or subset, so a run holds trials trained for different amounts. Rule
-``capped`` (hpopt's, ``hpopt.algorithms.scores.rank_key``) compares every trial at the most training all
-finished trials could reach; rule ``longest`` (hpopt before it) let a trial trained longer before the cut
-keep the best score of all its epochs. For each run kept by ``bench/auto_config_time.py --keep-runs DIR``,
-this reads the trials, picks a config by each rule, trains each pick as the digits sample trains its
-final model (all the data, the sample's epochs, seed 0) and prints the test accuracy of both.
+``longest`` (hpopt's, ``hpopt.algorithms.scores.rank_key``) ranks by the epochs reached up to the smallest
+last epoch, then by the trial's best score of all its epochs, so a trial trained longer before a cut keeps
+what its later epochs bought. Rule ``capped`` (tried, not kept) compares every trial at the most training
+all finished trials could reach: the smallest last epoch x subset, in epochs of the first subset, by the
+share of it reached and then by its best score up to it. For each run kept by
+``bench/auto_config_time.py --keep-runs DIR``, this reads the trials, picks a config by each rule, trains
+each pick as the digits sample trains its final model (all the data, the sample's epochs, seed 0) and
+prints the test accuracy of both.
 
     python bench/best_pick_rules.py DIR [--epochs 12]
 """
@@ -13,16 +16,33 @@ final model (all the data, the sample's epochs, seed 0) and prints the test accu
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 
 import torch
 
-from hpopt.algorithms.scores import fidelity_cap, rank_key, subset_share
+from hpopt.algorithms.scores import best_of, fidelity_cap, rank_key, signed
 from hpopt.state import FileStore, load_status
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "samples"))
 import digits_mlp  # noqa: E402  (the sample's data, model and training)
+
+
+def share_of(subset_ratio: object, first: object) -> float:
+    """A trial's subset over the run's first (1.0 when unknown)."""
+    try:
+        return float(subset_ratio) / float(first)  # type: ignore[arg-type]
+    except (TypeError, ValueError, ZeroDivisionError):
+        return 1.0
+
+
+def capped_key(score: float, epochs: int, scores: list, share: float, cap: float, mode: str) -> tuple[float, float]:
+    """The capped rule's sort key: share of the capped epochs reached, then the best score up to them."""
+    limit = max(1, math.floor(cap / share + 1e-9))
+    if epochs > limit:
+        score = best_of(scores[:limit], mode) or score
+    return (min(epochs, limit) / limit, signed(score, mode))
 
 
 def picks(save_path: str) -> dict[str, int]:
@@ -39,13 +59,12 @@ def picks(save_path: str) -> dict[str, int]:
         record = store.read_trial(int(e["trial_id"]))
         scores = [] if record is None else list(record.scores)
         rows.append((int(e["trial_id"]), float(e["score"]), int(e.get("num_iterations_run") or len(scores)),
-                     int(e["iterations"]), subset_share(e.get("subset_ratio"), first), scores))
-    old_cap = min(r[3] for r in rows)
-    cap = fidelity_cap((r[3], r[4]) for r in rows)
+                     int(e["iterations"]), share_of(e.get("subset_ratio"), first), scores))
+    old_cap = fidelity_cap(r[3] for r in rows)
+    cap = min(r[3] * r[4] for r in rows)
     return {
-        # before: epochs reached up to the smallest last epoch, then the best score of all the trial's epochs
         "longest": max(rows, key=lambda r: rank_key(r[1], r[2], mode, True, old_cap))[0],
-        "capped": max(rows, key=lambda r: rank_key(r[1], r[2], mode, True, cap, r[4], r[5]))[0],
+        "capped": max(rows, key=lambda r: capped_key(r[1], r[2], r[5], r[4], cap, mode))[0],
         "controller": int(status["best_config_id"]),
     }
 
@@ -66,9 +85,9 @@ def main() -> None:
         if status is None or status.get("early_stop") is None:
             continue  # no early stopping: both rules rank by score alone
         chosen = picks(path)
-        if chosen["capped"] != chosen["controller"]:
-            raise SystemExit(f"{name}: the controller returned trial {chosen['controller']}, the capped rule "
-                             f"{chosen['capped']}")
+        if chosen["longest"] != chosen["controller"]:
+            raise SystemExit(f"{name}: the controller returned trial {chosen['controller']}, the rule "
+                             f"{chosen['longest']}")
         acc = {}
         for rule in ("longest", "capped"):
             tid = chosen[rule]

@@ -335,44 +335,6 @@ def test_create_arguments_for_asha(tmp_path):
     assert hpo.epoch_budget == pytest.approx(asha_epochs_curve(1, 20, 2, 1, n)[n])
 
 
-def test_trials_trained_longer_before_a_replan_are_compared_at_the_training_everyone_could_get(tmp_path):
-    """A re-plan cut the last epoch (12 -> 2) or the subset (to half): the trials trained before it are
-    ranked by their score within the cap, not by a score six times the others' training bought."""
-    from hpopt.algorithms.scores import cap_epochs, fidelity_cap, rank_key, subset_share
-
-    early = [0.50, 0.60, 0.70, 0.80, 0.85, 0.90, 0.91, 0.92, 0.93, 0.94, 0.95, 0.99]  # 12 epochs before the cut
-    searched = [0.70, 0.80]  # a config the search found later, run to the cut's last epoch, 2
-    cap = fidelity_cap([(12, 1.0), (2, 1.0)])
-    assert cap == 2
-    assert rank_key(0.99, 12, "max", True, cap, 1.0, early) < rank_key(0.80, 2, "max", True, cap, 1.0, searched)
-    assert rank_key(0.99, 12, "max", True, cap) > rank_key(0.80, 2, "max", True, cap)  # no scores: its best
-    # a trial stopped at epoch 1 still ranks below both: the training reached comes first
-    assert rank_key(0.95, 1, "max", True, cap, 1.0, [0.95]) < rank_key(0.60, 2, "max", True, cap, 1.0, [0.5, 0.6])
-    # a subset cut to half: 12 epochs of the new subset are 6 of the first; the early trial is judged at 6
-    share = subset_share(0.1, 0.2)
-    assert share == 0.5 and subset_share(None, 0.2) == 1.0 and subset_share(0.1, 0) == 1.0
-    cap = fidelity_cap([(12, 1.0), (12, share)])
-    assert cap == 6 and cap_epochs(cap, 1.0) == 6 and cap_epochs(cap, share) == 12
-    assert rank_key(0.99, 12, "max", True, cap, 1.0, early) < rank_key(0.91, 12, "max", True, cap, share, [0.91] * 12)
-    assert rank_key(0.99, 12, "max", True, cap, 1.0, early) > rank_key(0.89, 12, "max", True, cap, share, [0.89] * 12)
-    # minimised scores the same way
-    loss = [1 - s for s in early]
-    assert rank_key(0.01, 12, "min", True, 2, 1.0, loss) < rank_key(0.2, 2, "min", True, 2, 1.0, [0.3, 0.2])
-
-    # the controller's ledger: a trial of 12 epochs, then (a re-plan cut the last epoch) trials of 2
-    from hpopt.trial import Status, Trial
-
-    hpo = hpopt.create(full_dataset_size=1000, num_full_iterations=12, search_space=space(), save_path=str(
-        tmp_path / "ledger"), search_alg="asha", min_iterations=1, reduction_factor=3, num_trials=3,
-        max_iterations=12, subset_ratio=1.0, storage="memory")
-    for tid, (scores, iterations) in enumerate([(early, 12), ([0.75, 0.78], 2), (searched, 2)]):
-        trial = Trial(trial_id=tid, config={}, iterations=iterations, status=Status.STOP)
-        trial.score, trial.extra["num_iterations_run"] = max(scores), len(scores)
-        hpo.ledger.trials.append(trial)
-        hpo.ledger.count_finished(trial, scores)
-        assert hpo.ledger.best_id == tid  # the early trial leads until the cut; at 2 epochs it had 0.6
-
-
 def test_best_config_is_ranked_by_epochs_reached_first_in_multi_fidelity_runs(tmp_path):
     """A score at epoch 1 must not beat a trial trained to the end (issue: misleading low fidelities),
     in the controller, in hpopt status and in the results' best row; without early stopping, score alone."""

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..algorithms import Algorithm
-from ..algorithms.scores import rank_key, subset_share
+from ..algorithms.scores import rank_key
 from ..search_space import SearchSpace, space_to_json
 from ..state import StateStore
 from ..trial import Status, Trial
@@ -39,10 +39,7 @@ class RunLedger:
         self.running: set[int] = set()
         self.ready: deque[int] = deque()
         self._score_best: int | None = None  # the best by score (scores.rank_key)
-        self._cap: float | None = None  # the least training a finished trial with a score could reach (scores.
-        # fidelity_cap)
-        self._curves: dict[int, list[float | None] | None] = {}  # finished trial id -> its scores per epoch
-        # (None: its record could not be read)
+        self._cap: int | None = None  # the smallest last epoch of a finished trial with a score (scores.fidelity_cap)
         self.finished = 0
         self.seq = 0
         self._journal_len = 0
@@ -60,55 +57,28 @@ class RunLedger:
         best_id = self.best_id
         return None if best_id is None else self.trials[best_id]
 
-    def count_finished(self, trial: Trial, scores: list[float | None] | None = None) -> None:
-        """A collected trial (``scores``: its score per epoch, when read): charge the budget, update the best."""
+    def count_finished(self, trial: Trial) -> None:
+        """A collected trial: charge the budget, update the best."""
         self.finished += 1
         self.budget.charge(trial.extra, trial.iterations)
-        if scores is not None:
-            self._curves[trial.trial_id] = list(scores)
         if trial.score is None:
             return
-        reach = trial.iterations * self._share(trial)
-        if self._cap is None or reach < self._cap * (1 - 1e-9):
-            # the first trial with less training to reach (a re-plan cut it): everyone is ranked again, up to it
-            self._cap = reach
+        if self._cap is None or trial.iterations < self._cap:
+            # the first trial with a smaller last epoch (a re-plan cut it): everyone is ranked again, up to it
+            self._cap = trial.iterations
             ranked = [t for t in self.trials if t.status == Status.STOP and t.score is not None]
             ranked.append(trial)
-            self._score_best = max(ranked, key=self._rank).trial_id
+            self._score_best = max(ranked, key=lambda t: self._rank(t, t.score)).trial_id  # type: ignore[arg-type]
             return
         best = None if self._score_best is None else self.trials[self._score_best]
-        if best is None or best.score is None or self._rank(trial) > self._rank(best):
+        if best is None or best.score is None or self._rank(trial, trial.score) > self._rank(best, best.score):
             self._score_best = trial.trial_id
 
-    def _share(self, trial: Trial) -> float:
-        """The trial's subset over the run's first (a re-plan may have cut it; 1.0 without re-planning)."""
-        replanner = self.budget.replanner
-        if replanner is None or not replanner.active or "subset_ratio" not in trial.extra:
-            return 1.0
-        return subset_share(trial.extra["subset_ratio"], replanner.initial.subset_ratio)
-
-    def _rank(self, trial: Trial) -> tuple[float, float]:
-        """The best-config rule (scores.rank_key): by the training reached first (up to the least a finished
-        trial could reach) when early stopping is on, then by the score up to it."""
+    def _rank(self, trial: Trial, score: float) -> tuple[int, float]:
+        """The best-config rule (scores.rank_key): by epochs reached first (up to the smallest last epoch
+        of a finished trial) when early stopping is on."""
         epochs = int(trial.extra.get("num_iterations_run", 0))
-        by_fidelity = self.settings.early_stop is not None
-        share = self._share(trial)
-        scores = None
-        if by_fidelity and self._cap is not None and epochs * share > self._cap * (1 + 1e-9):
-            scores = self._scores(trial.trial_id)
-        assert trial.score is not None
-        return rank_key(trial.score, epochs, self.settings.mode, by_fidelity, self._cap, share, scores)
-
-    def _scores(self, trial_id: int) -> list[float | None] | None:
-        """A finished trial's scores per epoch: kept when it was collected, else (a resumed run) read once."""
-        if trial_id not in self._curves:
-            try:
-                record = self.store.read_trial(trial_id)
-            except (OSError, ValueError) as exc:
-                logger.warning("trial %d's scores could not be read (%s); its best score is used", trial_id, exc)
-                record = None
-            self._curves[trial_id] = list(record.scores) if record is not None else None
-        return self._curves[trial_id]
+        return rank_key(score, epochs, self.settings.mode, self.settings.early_stop is not None, self._cap)
 
     def progress(self) -> float:
         """Share of the planned work done in an unfinished run, in [0, 0.99]: of the epoch budget

@@ -142,12 +142,11 @@ class TrialLifecycle:
         if doc.get("early_stopped"):
             trial.extra["early_stopped"] = 1
         self.release(trial.trial_id)
-        self.mark_finished(trial, scores=list(scores))
+        self.mark_finished(trial)
 
-    def mark_finished(self, trial: Trial, record: bool = True, scores: list[float | None] | None = None) -> None:
-        """Count a collected trial (``scores``: its score per epoch, when read), update the best, journal it
-        and tell the searcher."""
-        self.ledger.count_finished(trial, scores)
+    def mark_finished(self, trial: Trial, record: bool = True) -> None:
+        """Count a collected trial, update the best, journal it and tell the searcher."""
+        self.ledger.count_finished(trial)
         if record:
             self.record(trial)
         self.algorithm.on_result(trial.trial_id, trial.score, self.fidelity(trial))

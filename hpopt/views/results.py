@@ -33,11 +33,11 @@ return type would break the caller later, further from the cause).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..algorithms.algorithm import BEST_BY_MODEL
-from ..algorithms.scores import best_of, fidelity_cap, rank_key, subset_share
+from ..algorithms.scores import best_of, fidelity_cap, rank_key
 from ..search_space import SearchSpace, space_from_json
 from ..state import FileStore, StateStore, load_status
 from ..trial import Status
@@ -67,8 +67,6 @@ class RunResults:
     where: str
     by_fidelity: bool = False  # early stopping was on: the best config is ranked by epochs reached first
     model_best: int | None = None  # the controller's searcher chose the best config (status' best_rule)
-    shares: dict[int, float] = field(default_factory=dict)  # trial id -> its subset over the run's first (a
-    # re-plan may have cut it; absent: 1.0)
 
     @property
     def param_names(self) -> list[str]:
@@ -106,10 +104,8 @@ class RunResults:
         chosen = [r for r in rows if r["trial_id"] == self.model_best]
         if chosen:  # scores of several fidelities: the controller's model compared them (best_trial)
             return chosen[0]
-        share = {r["trial_id"]: self.shares.get(r["trial_id"], 1.0) for r in rows}
-        cap = fidelity_cap((r["max_epochs"], share[r["trial_id"]]) for r in rows if r.get("max_epochs"))
-        return max(rows, key=lambda r: rank_key(r["best_score"], r["epochs"] or 0, self.mode, self.by_fidelity, cap,
-                                                share[r["trial_id"]], self.scores.get(r["trial_id"])))
+        cap = fidelity_cap(r["max_epochs"] for r in rows if r.get("max_epochs"))
+        return max(rows, key=lambda r: rank_key(r["best_score"], r["epochs"] or 0, self.mode, self.by_fidelity, cap))
 
     def as_records(self) -> list[dict[str, Any]]:
         """The rows as dicts with every column (None where a value is missing)."""
@@ -187,19 +183,15 @@ def results_from_status(status: dict[str, Any], store: StateStore, where: str) -
     mode = str(status.get("mode", "max"))
     space = space_from_json(status.get("original_search_space") or status.get("search_space") or {})
     rungs = status.get("rungs_in_brackets")
-    records, scores, shares = [], {}, {}
-    first_subset = (status.get("auto_plan") or {}).get("subset_ratio")
+    records, scores = [], {}
     for entry in status["config_list"]:
         doc = current_doc(store, entry)
         records.append(trial_row(entry, doc, mode, list(space), rungs))
         scores[int(entry["trial_id"])] = list(doc.get("scores", []))
-        if "subset_ratio" in entry:
-            shares[int(entry["trial_id"])] = subset_share(entry["subset_ratio"], first_subset)
     rf = status.get("reduction_factor")
     return RunResults(records=records, scores=scores, space=space, mode=mode, metric=status.get("metric"),
                       algorithm=status.get("search_algorithm"), rungs_in_brackets=rungs,
-                      reduction_factor=None if rf is None else int(rf), where=where, shares=shares,
-                      **best_rule(status))
+                      reduction_factor=None if rf is None else int(rf), where=where, **best_rule(status))
 
 
 def best_rule(status: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ..algorithms.scores import best_of, fidelity_cap, rank_key, subset_share
+from ..algorithms.scores import best_of, fidelity_cap, rank_key
 from ..state import FileStore
 from ..state.journal import load_status
 from ..trial import Status
@@ -33,7 +33,6 @@ def run_status(save_path: str) -> dict[str, Any]:
     mode = str(status.get("mode", "max"))
     trials = []
     docs = []
-    shares: dict[int, float] = {}  # trial id -> its subset over the run's first (scores.subset_share)
     store = FileStore(save_path)
     for entry in status["config_list"]:
         tid = int(entry["trial_id"])
@@ -55,15 +54,13 @@ def run_status(save_path: str) -> dict[str, Any]:
             "bracket": entry.get("bracket"),
             "scores": scores,
         })
-        shares[tid] = subset_share(entry.get("subset_ratio"), (status.get("auto_plan") or {}).get("subset_ratio"))
     # The best among finished trials, those not yet collected included (status' best_config_id may lag).
     finished = [t for t in trials if t["status"] in ("done", "stopped") and t["score"] is not None]
     rule = best_rule(status)  # the controller's rule: its model's choice, or epochs reached first, or score
     chosen = [t for t in finished if t["trial_id"] == rule["model_best"]]
-    cap = fidelity_cap((t["iterations"], shares[t["trial_id"]]) for t in finished)
+    cap = fidelity_cap(t["iterations"] for t in finished)
     best = chosen[0] if chosen else max(
-        finished, key=lambda t: rank_key(t["score"], t["iterations_run"], mode, rule["by_fidelity"], cap,
-                                         shares[t["trial_id"]], t["scores"]), default=None)
+        finished, key=lambda t: rank_key(t["score"], t["iterations_run"], mode, rule["by_fidelity"], cap), default=None)
     counts: dict[str, int] = {}
     for t in trials:
         counts[t["status"]] = counts.get(t["status"], 0) + 1
