@@ -66,7 +66,7 @@ class Replanner:
         self._costs: deque[TrialCost] = deque(maxlen=_WINDOW)
         self._collected = 0
         self._collected_at_last_look = 0
-        self._top_yielded = False  # ASHA: the last cut of the last epoch went below a floor, for the count
+        self._top_yielded = False  # ASHA: the last cut of the last epoch went below the cost floor, for the count
         self._group_epochs: dict[tuple[int, int], list[int]] = {}  # ASHA: (rung group, last epoch) -> [trials
         # collected, epochs they ran]
 
@@ -136,7 +136,7 @@ class Replanner:
 
     def _below_floor(self, new: Plan, floor: float) -> bool:
         """Whether ``new`` gives a trial less than a floor that yielded to the count (``KEEP_SHARE``): ``floor``
-        full trainings per trial, or for ASHA the floors of its last-epoch cut (:meth:`_cut_top`)."""
+        full trainings per trial, or for ASHA the cost floor of its last-epoch cut (:meth:`_cut_top`)."""
         if self.asha_epochs is not None:
             return self._top_yielded
         assert self.model is not None
@@ -265,9 +265,7 @@ class Replanner:
         fixed_floor = asha_floor * unit
         floor = fidelity_floor(asha_floor, keep, seconds_left, fitted) * unit
         lowest = max(math.ceil(MIN_TOP_SHARE * self.initial.max_iterations), self.min_top)
-        for top in range(plan.max_iterations - 1, self.min_top - 1, -1):
-            if top < lowest:
-                break  # never below MIN_TOP_SHARE, not even for the count: see the docstring
+        for top in range(plan.max_iterations - 1, lowest - 1, -1):  # never below lowest, even for the count
             epochs = epochs_at(top)
             if trial_seconds(epochs) - fitted.overhead_s < floor:
                 break
@@ -277,7 +275,7 @@ class Replanner:
                 break
         if best == plan.max_iterations:
             return plan
-        self._top_yielded = best < lowest or trial_seconds(best_epochs) - fitted.overhead_s < fixed_floor
+        self._top_yielded = trial_seconds(best_epochs) - fitted.overhead_s < fixed_floor
         return Plan(plan.num_trials, best, plan.subset_ratio)
 
     def state(self) -> dict[str, Any]:
