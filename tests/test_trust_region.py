@@ -159,3 +159,71 @@ def test_the_searcher_starts_small_only_when_every_parameter_is_continuous():
     scales = gp_ucb._length_scales(model.gp, 3)
     np.testing.assert_allclose(np.stack([lo, hi]), np.stack(trust_region.region(center, scales, small, np.ones(3))))
     assert not np.allclose(np.stack([lo, hi]), np.stack(trust_region.region(center, scales, large, np.ones(3))))
+
+
+# --- closing in as the run's planned trials run out ---------------------------------------------
+
+
+def test_share_left_counts_the_trial_being_suggested():
+    assert trust_region.share_left(0, 30) == 1.0
+    assert trust_region.share_left(29, 30) == pytest.approx(1 / 30)
+    assert trust_region.share_left(15, 30) == pytest.approx(0.5)
+    assert trust_region.share_left(40, 30) == 0.0  # a re-plan cut the count below the trials started
+    assert trust_region.share_left(3, None) is None and trust_region.share_left(3, 0) is None
+
+
+def test_the_closing_cap_scales_the_start_by_the_share_left_and_has_a_floor():
+    assert trust_region.closing_length(0.4, 1.0) == pytest.approx(0.4)
+    assert trust_region.closing_length(0.4, 0.5) == pytest.approx(0.4 * 0.5**trust_region.CLOSING_POWER)
+    assert trust_region.closing_length(0.4, 0.0) == 2 * trust_region.MIN_LENGTH
+    with pytest.raises(ValueError, match="left"):
+        trust_region.closing_length(0.4, 1.5)
+
+
+def test_the_cap_bounds_the_side_without_changing_the_evidence_rule():
+    flat = [1.0] * 5
+    rising = flat + [2.0, 3.0, 4.0]  # three successes: the side doubles to 1.6
+    assert side_length(rising, 2, 5) == 2 * INITIAL_LENGTH
+    assert side_length(rising, 2, 5, left=1.0) == INITIAL_LENGTH  # never above the start's side
+    assert side_length(rising, 2, 5, left=0.25) == pytest.approx(trust_region.closing_length(INITIAL_LENGTH, 0.25))
+    # a side already below the cap is left alone: the cap only bounds, it never grows the region
+    shrunk = flat + [0.0] * MIN_FAILURES * 2
+    assert side_length(shrunk, 2, 5, left=0.9) == side_length(shrunk, 2, 5) == INITIAL_LENGTH / 4
+    assert side_length([], 2, 5, left=0.5) == pytest.approx(trust_region.closing_length(INITIAL_LENGTH, 0.5))
+
+
+def test_the_searcher_closes_in_on_the_last_planned_trials():
+    searcher = _searcher(40)
+    x, y = searcher.observations()
+    request = SuggestRequest(trial_id=40, attempt=0, space=searcher.box.space, pending=[])
+    model = searcher.fit(x, y, request, seed=1)
+    open_lo, open_hi = searcher.search_region(model, x, y, np.ones(3))
+    last_lo, last_hi = searcher.search_region(model, x, y, np.ones(3), trust_region.share_left(40, 42))
+    assert np.all(last_hi - last_lo < 0.2 * (open_hi - open_lo))  # 2 of 42 left: a small box
+    centre = (last_lo + last_hi) / 2
+    assert np.all(centre >= open_lo) and np.all(centre <= open_hi)  # around the same best point
+    # the request's plan reaches the search: the last trial's config lies in the small box
+    params = searcher.propose(SuggestRequest(trial_id=41, attempt=0, space=searcher.box.space, pending=[],
+                                             planned=42), x, y)
+    u = searcher.box.encode(params)
+    lo, hi = searcher.search_region(model, x, y, np.ones(3), trust_region.share_left(41, 42))
+    assert np.all(hi - lo < 0.2 * (open_hi - open_lo))
+    assert np.all(u >= lo - 1e-9) and np.all(u <= hi + 1e-9)
+
+
+def test_the_controller_tells_the_searcher_the_planned_trial_count(tmp_path):
+    space = {"x": hpopt.search_space("uniform", [0, 1]), "y": hpopt.search_space("uniform", [0, 1])}
+    hpo = hpopt.create(full_dataset_size=100, num_full_iterations=1, search_space=space, save_path=str(tmp_path),
+                       search_alg="bayes_opt", num_trials=8, max_iterations=1, subset_ratio=1.0, seed=0)
+    searcher = hpo.algorithm.searcher
+    seen = []
+    original = searcher.suggest
+
+    def spy(request: SuggestRequest):
+        seen.append((request.trial_id, request.planned))
+        return original(request)
+
+    searcher.suggest = spy
+    while (cfg := hpo.get_next_sample()) is not None:
+        hpopt.report(config=cfg, score=-(cfg["params"]["x"] - 0.3) ** 2 - (cfg["params"]["y"] - 0.6) ** 2)
+    assert [planned for _, planned in seen] == [8] * len(seen) and len(seen) >= 7

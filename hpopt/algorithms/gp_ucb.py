@@ -12,7 +12,8 @@ smooth ones keep their shape. ASHA's rung sampler keeps Yeo-Johnson. The GP work
 :mod:`.gp_box`.
 
 The acquisition is maximized inside a trust region around the best point (:mod:`.trust_region`, TuRBO's
-rule: it grows after improvements and shrinks when they stop; the UCB and kappa stay what they are), over
+rule: it grows after improvements and shrinks when they stop, and it closes in around the best point as
+the run's planned trials run out; the UCB and kappa stay what they are), over
 points the search can really issue (snapped, see :mod:`.gp_box`), in batched rounds: bayes_opt's own
 search runs L-BFGS-B with finite-difference gradients, one predict call per probe (~2 s per suggestion
 here); instead every round scores a few thousand points in one predict
@@ -250,7 +251,9 @@ class GpUcbSearcher:
             model = self.fit(x_obs, y_obs, request, int(rng.integers(2**31 - 1)), fidelity)
             if fidelity is not None and len(y_obs) == len(self._results):
                 self._remember_best(model, x_obs)
-            params = self.box.decode(self._maximize(model, space, rng, x_obs, y_obs, fidelity is not None), space)
+            left = trust_region.share_left(tid, request.planned)
+            params = self.box.decode(self._maximize(model, space, rng, x_obs, y_obs, fidelity is not None, left),
+                                     space)
         if config_key(params) in tried:
             if model is None and len(y_obs) >= 2:  # a repeat from the initial design: model it now
                 model = self.fit(x_obs, y_obs, request, int(rng.integers(2**31 - 1)), fidelity)
@@ -355,13 +358,15 @@ class GpUcbSearcher:
         return best, best_fit
 
     def _maximize(self, model: Model, space: Mapping[str, SearchSpace], rng: np.random.Generator,
-                  x_obs: np.ndarray, y_obs: np.ndarray, by_mean: bool = False) -> np.ndarray:
-        """The point of the search region with the largest UCB, found in batched rounds of snapped points."""
+                  x_obs: np.ndarray, y_obs: np.ndarray, by_mean: bool = False, left: float | None = None
+                  ) -> np.ndarray:
+        """The point of the search region with the largest UCB, found in batched rounds of snapped points
+        (``left``: the share of the run still to come, see :meth:`search_region`)."""
         ub = self.box.upper(space)
         d = len(ub)
         # With results of several fidelities the trust region follows the GP's values at the new trial's
         # fidelity: raw scores fall after a re-plan lowers the fidelity, which is no failure of the search.
-        lo, hi = self.search_region(model, x_obs, model.mean(x_obs) if by_mean else y_obs, ub)
+        lo, hi = self.search_region(model, x_obs, model.mean(x_obs) if by_mean else y_obs, ub, left)
         top = model.xs[np.argsort(-model.ys)[:_ACQ_SEEDS]]
         near = top[rng.integers(len(top), size=_ACQ_LOCAL)] + rng.normal(0.0, 0.1, (_ACQ_LOCAL, d))
         points = self.box.snap(np.vstack([lo + rng.random((_ACQ_RANDOM, d)) * (hi - lo), _into_box(near, lo, hi)]))
@@ -373,15 +378,16 @@ class GpUcbSearcher:
             scores = model.ucb(points)
         return points[int(np.argmax(scores))]
 
-    def search_region(self, model: Model, x_obs: np.ndarray, y_obs: np.ndarray, ub: np.ndarray
-                      ) -> tuple[np.ndarray, np.ndarray]:
+    def search_region(self, model: Model, x_obs: np.ndarray, y_obs: np.ndarray, ub: np.ndarray,
+                      left: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Corners of the box the acquisition is maximized over: the trust region of :mod:`.trust_region`
-        around the observed point with the best GP mean, or the whole box."""
+        around the observed point with the best GP mean, or the whole box. With ``left``, the share of the
+        run's planned trials still to come, the region closes in as the run nears its end."""
         d = len(ub)
         if not (TRUST_REGION and self.use_trust_region) or len(y_obs) < 2:
             return np.zeros(d), ub
         length = trust_region.side_length(y_obs, d, self.num_init_trials,
-                                          trust_region.initial_length(self.continuous))
+                                          trust_region.initial_length(self.continuous), left)
         center = x_obs[int(np.argmax(model.mean(x_obs)))]
         free = np.repeat([w > 1 for w in self.box.widths], self.box.widths)
         return trust_region.region(center, _length_scales(model.gp, d), length, ub, free)

@@ -23,7 +23,9 @@ class SuggestRequest:
 
     ``space`` is the current space (a CUDA OOM may have shrunk a batch-size bound below the original
     one); ``pending`` holds the params of the trials running now (a searcher may avoid them);
-    ``fidelity`` is the training the new trial gets (see :meth:`Searcher.on_result`), None when unknown.
+    ``fidelity`` is the training the new trial gets (see :meth:`Searcher.on_result`), None when unknown;
+    ``planned`` is the number of trials the run plans now (``num_trials``, after any re-plan), so a searcher
+    can tell how much of the run is left; None when unknown.
     """
 
     trial_id: int
@@ -31,6 +33,7 @@ class SuggestRequest:
     space: Mapping[str, SearchSpace]
     pending: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
     fidelity: float | None = None
+    planned: int | None = None
 
 
 class Searcher(Protocol):

@@ -60,7 +60,7 @@ class TrialLifecycle:
         ledger = self.ledger
         pending = [ledger.trials[t].config for t in sorted(ledger.running) if t != trial_id]
         return self.algorithm.searcher.suggest(SuggestRequest(trial_id, attempt, dict(ledger.space), pending,
-                                                              self.fidelity(None)))
+                                                              self.fidelity(None), self.settings.num_trials))
 
     def train_config(self, trial: Trial) -> dict[str, Any]:
         s = self.settings
