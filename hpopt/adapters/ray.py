@@ -179,7 +179,11 @@ class _RayLauncher:
         self.trainer_ref = ray.put(trainer)
         self.options = options
         self.grace = stop_grace_s
-        self.task = ray.remote(trial_task)
+        # One trial per worker process (max_calls=1): Ray reuses a worker once its task ends, and a forced
+        # cancel of a stopped trial whose end the controller had not seen yet then killed the worker that
+        # was already running the next trial (ray-project/ray#54865 describes the same reuse). A fresh worker
+        # per trial costs about a second, against trials that run for minutes.
+        self.task = ray.remote(max_calls=1)(trial_task)
         ensure_dir(os.path.join(self.save_path, "logs"))
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
