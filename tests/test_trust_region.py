@@ -92,11 +92,16 @@ def _searcher(n: int, use_trust_region: bool = True) -> gp_ucb.GpUcbSearcher:
     return searcher
 
 
-def test_the_searcher_maximizes_the_ucb_inside_the_region():
-    searcher = _searcher(40)
+def _fitted(searcher: gp_ucb.GpUcbSearcher) -> tuple[np.ndarray, np.ndarray, gp_ucb.Model]:
+    """The searcher's observations and its GP fitted on them, as asked for trial 40."""
     x, y = searcher.observations()
     request = SuggestRequest(trial_id=40, attempt=0, space=searcher.box.space, pending=[])
-    model = searcher.fit(x, y, request, seed=1)
+    return x, y, searcher.fit(x, y, request, seed=1)
+
+
+def test_the_searcher_maximizes_the_ucb_inside_the_region():
+    searcher = _searcher(40)
+    x, y, model = _fitted(searcher)
     lo, hi = searcher.search_region(model, x, y, np.ones(3))
     assert np.all(hi - lo < 1.0) and np.all(hi > lo)  # a real region, smaller than the box
     for attempt in range(3):
@@ -108,9 +113,8 @@ def test_the_searcher_maximizes_the_ucb_inside_the_region():
 
 def test_without_the_region_the_whole_box_is_searched():
     searcher = _searcher(40, use_trust_region=False)
-    x, y = searcher.observations()
-    request = SuggestRequest(trial_id=40, attempt=0, space=searcher.box.space, pending=[])
-    lo, hi = searcher.search_region(searcher.fit(x, y, request, seed=1), x, y, np.ones(3))
+    x, y, model = _fitted(searcher)
+    lo, hi = searcher.search_region(model, x, y, np.ones(3))
     np.testing.assert_array_equal(lo, np.zeros(3))
     np.testing.assert_array_equal(hi, np.ones(3))
 
@@ -194,9 +198,7 @@ def test_the_cap_bounds_the_side_without_changing_the_evidence_rule():
 
 def test_the_searcher_closes_in_on_the_last_planned_trials():
     searcher = _searcher(40)
-    x, y = searcher.observations()
-    request = SuggestRequest(trial_id=40, attempt=0, space=searcher.box.space, pending=[])
-    model = searcher.fit(x, y, request, seed=1)
+    x, y, model = _fitted(searcher)
     open_lo, open_hi = searcher.search_region(model, x, y, np.ones(3))
     last_lo, last_hi = searcher.search_region(model, x, y, np.ones(3), trust_region.share_left(40, 42))
     assert np.all(last_hi - last_lo < 0.2 * (open_hi - open_lo))  # 2 of 42 left: a small box

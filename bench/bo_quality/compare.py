@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 from run import load_results
 from suite import names
-from suite_report import RATIO_FLOOR
+from suite_report import complete_runs, log_ratio
 
-TIE = 1e-9  # relative difference under which two medians count as tied
+TIE = 1e-9  # |log ratio| under which two medians count as tied
 
 
 def side(spec: str) -> tuple[Path, str]:
@@ -39,16 +39,10 @@ def medians(folder: Path, contender: str, problems: list[str], budget: int, seed
     """Median final regret per problem, for the problems with a run of every seed."""
     out = {}
     for name in problems:
-        by_seed = load_results(folder, name)["runs"].get(str(budget), {}).get(contender, {})
-        finals = [by_seed[str(s)]["regret"][-1] for s in seeds
-                  if str(s) in by_seed and len(by_seed[str(s)].get("regret", [])) == budget]
-        if len(finals) == len(seeds):
-            out[name] = float(np.median(finals))
+        runs = complete_runs(load_results(folder, name), budget, contender, seeds)
+        if len(runs) == len(seeds):
+            out[name] = float(np.median([r["regret"][-1] for r in runs]))
     return out
-
-
-def ratio(a: float, b: float) -> float:
-    return max(a, RATIO_FLOOR) / max(b, RATIO_FLOOR)
 
 
 def tally(a: dict[str, float], b: dict[str, float]) -> tuple[int, int, int, float]:
@@ -56,17 +50,10 @@ def tally(a: dict[str, float], b: dict[str, float]) -> tuple[int, int, int, floa
     common = sorted(set(a) & set(b))
     if not common:
         return 0, 0, 0, math.nan
-    better = worse = tied = 0
-    for p in common:
-        x, y = max(a[p], RATIO_FLOOR), max(b[p], RATIO_FLOOR)
-        if abs(x - y) <= TIE * max(abs(x), abs(y)):
-            tied += 1
-        elif x < y:
-            better += 1
-        else:
-            worse += 1
-    geo = math.exp(float(np.mean([math.log(ratio(a[p], b[p])) for p in common])))
-    return better, worse, tied, geo
+    logs = [log_ratio(a[p], b[p]) for p in common]
+    tied = sum(abs(x) <= TIE for x in logs)
+    better = sum(x < -TIE for x in logs)
+    return better, len(logs) - better - tied, tied, math.exp(float(np.mean(logs)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---:|---:|---:|" + ("---:|" if p else ""))
     for name in problems:
         if name in v and name in b:
-            row = f"| {name} | {v[name]:.3g} | {b[name]:.3g} | {ratio(v[name], b[name]):.3g} |"
+            row = f"| {name} | {v[name]:.3g} | {b[name]:.3g} | {math.exp(log_ratio(v[name], b[name])):.3g} |"
             print(row + (f" {p[name]:.3g} |" if p and name in p else (" – |" if p else "")))
     better, worse, tied, geo = tally(v, b)
     print(f"\nvariant against base: better {better}, worse {worse}, tied {tied}; geometric mean {geo:.3g}")

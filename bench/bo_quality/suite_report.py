@@ -29,9 +29,15 @@ HPOPT = "hpopt-bo"
 BOUNDARY_CONTENDERS = ("hpopt-bo", "optuna-gp")
 
 
-def _runs(data: dict[str, Any], budget: int, contender: str, seeds: list[int]) -> list[dict[str, Any]]:
+def complete_runs(data: dict[str, Any], budget: int, contender: str, seeds: list[int]) -> list[dict[str, Any]]:
+    """The stored runs of ``contender`` at ``budget`` for those of ``seeds`` that ran to the end."""
     by_seed = data["runs"].get(str(budget), {}).get(contender, {})
     return [r for s in seeds if (r := by_seed.get(str(s))) and len(r.get("regret", [])) == budget]
+
+
+def log_ratio(a: float, b: float) -> float:
+    """log(a / b) of two regrets, each floored at ``RATIO_FLOOR``: below 0 when ``a`` is better."""
+    return math.log(max(a, RATIO_FLOOR) / max(b, RATIO_FLOOR))
 
 
 def _fmt(x: float) -> str:
@@ -53,7 +59,7 @@ def half_report(half: str, datas: dict[str, dict[str, Any]], budget: int, conten
         p = SUITE[name]
         cells = []
         for c in contenders:
-            runs = _runs(datas[name], budget, c, seeds)
+            runs = complete_runs(datas[name], budget, c, seeds)
             if not runs:
                 cells.append("–")
                 continue
@@ -85,7 +91,7 @@ def half_report(half: str, datas: dict[str, dict[str, Any]], budget: int, conten
             both = [n for n in problems if (n, HPOPT) in med and (n, c) in med]
             if not both:
                 continue
-            logs = [math.log(max(med[(n, HPOPT)], RATIO_FLOOR) / max(med[(n, c)], RATIO_FLOOR)) for n in both]
+            logs = [log_ratio(med[(n, HPOPT)], med[(n, c)]) for n in both]
             better = sum(x < 0 for x in logs)
             worse = sum(x > 0 for x in logs)
             lines.append(f"| {c} | {len(both)} | {math.exp(sum(logs) / len(logs)):.3g} | {better} / {worse} |")
@@ -98,7 +104,7 @@ def half_report(half: str, datas: dict[str, dict[str, Any]], budget: int, conten
             p = SUITE[name]
             cells = []
             for c in shown:
-                runs = _runs(datas[name], budget, c, seeds)
+                runs = complete_runs(datas[name], budget, c, seeds)
                 if not has_continuous(p) or not runs:
                     cells.append("–")
                     continue
@@ -109,7 +115,7 @@ def half_report(half: str, datas: dict[str, dict[str, Any]], budget: int, conten
     lines += ["", "### Seconds per suggestion (all suggestions of the half's runs)", "",
               "| contender | suggestions | mean s | p95 s |", "|---|---:|---:|---:|"]
     for c in contenders:
-        asks = [t for n in problems for r in _runs(datas[n], budget, c, seeds) for t in r["ask_s"]]
+        asks = [t for n in problems for r in complete_runs(datas[n], budget, c, seeds) for t in r["ask_s"]]
         if asks:
             lines.append(f"| {c} | {len(asks)} | {np.mean(asks):.4f} | {np.percentile(asks, 95):.4f} |")
     return "\n".join(lines) + "\n"

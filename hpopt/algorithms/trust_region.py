@@ -35,6 +35,7 @@ no state of its own: same observations, same region, after a resume too. Pure: n
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -83,10 +84,11 @@ def side_length(scores: Sequence[float], dims: int, num_initial: int, initial: f
     if dims < 1:
         raise ValueError(f"dims must be >= 1, got {dims}")
     first = float(initial)
+    cap = math.inf if left is None else closing_length(first, left)
     scores = [float(s) for s in scores]
     start = max(1, min(int(num_initial), len(scores)))
     if not scores:
-        return first if left is None else min(first, closing_length(first, left))
+        return min(first, cap)
     best = max(scores[:start])
     length, successes, failures = first, 0, 0
     tolerance = max(MIN_FAILURES, dims)
@@ -102,7 +104,7 @@ def side_length(scores: Sequence[float], dims: int, num_initial: int, initial: f
             length, failures = length / 2.0, 0
         if length < MIN_LENGTH:
             length = first
-    return length if left is None else min(length, closing_length(first, left))
+    return min(length, cap)
 
 
 def region(center: np.ndarray, length_scales: np.ndarray, length: float, upper: np.ndarray,
