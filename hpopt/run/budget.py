@@ -10,10 +10,8 @@ seconds of measured trial cost instead (an epoch of one config may cost 3x anoth
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
-
-import numpy as np
 
 from .overhead import OverheadLedger
 from .replanner import Replanner
@@ -62,24 +60,21 @@ class Budget:
         """Epochs (plus measured overhead) of collected trials, and epochs seen so far from running ones."""
         return self.epochs_charged + sum(self.partial.get(tid, 0) for tid in running)
 
-    def charge(self, extra: Mapping[str, Any], iterations: int | None = None, point: np.ndarray | None = None) -> None:
+    def charge(self, extra: Mapping[str, Any], iterations: int | None = None) -> None:
         """Count a collected trial (its entry's ``num_iterations_run``, ``overhead_epochs``, ``cost_s``;
-        ``iterations``: its last epoch; ``point``: its config in the unit box)."""
+        ``iterations``: its last epoch)."""
         self.epochs_charged += float(extra.get("num_iterations_run", 0))
         if self.charge_overhead:
             self.epochs_charged += float(extra.get("overhead_epochs", 0.0))
         self.seconds_charged += float(extra.get("cost_s", 0.0))
         if self.replanner is not None:
-            self.replanner.count(extra, iterations, point)
+            self.replanner.count(extra, iterations)
 
-    def replan(self, started: int, running: Iterable[int], expected: ExpectedEpochs,
-               recent: Callable[[], Sequence[np.ndarray]] = tuple) -> bool:
-        """Let the replanner re-fit auto config's values to the seconds left (``recent``: the configs started
-        last, in the unit box); True when they changed."""
+    def replan(self, started: int, running: Iterable[int], expected: ExpectedEpochs) -> bool:
+        """Let the replanner re-fit auto config's values to the seconds left; True when they changed."""
         if self.replanner is None or self.time_budget_s is None:
             return False
-        return self.replanner.check(started, self.time_budget_s - self.seconds_committed(list(running), expected),
-                                    recent)
+        return self.replanner.check(started, self.time_budget_s - self.seconds_committed(list(running), expected))
 
     def forget(self, trial_id: int) -> None:
         self.partial.pop(trial_id, None)

@@ -25,7 +25,6 @@ from . import resume
 from .budget import Budget
 from .ledger import RunLedger
 from .lifecycle import TrialLifecycle
-from .replanner import RECENT_CONFIGS
 from .settings import RunSettings
 
 logger = logging.getLogger("hpopt")
@@ -286,8 +285,7 @@ class Controller:
 
     def _can_start_new(self) -> bool:
         ledger = self.ledger
-        if self.budget.replan(len(ledger.trials), ledger.running, self._expected_epochs,
-                              lambda: ledger.recent_points(RECENT_CONFIGS)):
+        if self.budget.replan(len(ledger.trials), ledger.running, self._expected_epochs):
             self.life.checkpoint()  # the new plan is durable before a trial runs on it
         return (not self._exhausted and len(ledger.trials) < self.settings.num_trials
                 and self.budget.allows_new(len(ledger.trials), ledger.running, self._expected_epochs))

@@ -9,12 +9,9 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
-
 from ..algorithms import Algorithm
 from ..algorithms.scores import rank_key
 from ..search_space import SearchSpace, space_to_json
-from ..space_params import encode_params
 from ..state import StateStore
 from ..trial import Status, Trial
 from .budget import Budget
@@ -63,7 +60,7 @@ class RunLedger:
     def count_finished(self, trial: Trial) -> None:
         """A collected trial: charge the budget, update the best."""
         self.finished += 1
-        self.budget.charge(trial.extra, trial.iterations, self.point(trial.config))
+        self.budget.charge(trial.extra, trial.iterations)
         if trial.score is None:
             return
         if self._cap is None or trial.iterations < self._cap:
@@ -76,19 +73,6 @@ class RunLedger:
         best = None if self._score_best is None else self.trials[self._score_best]
         if best is None or best.score is None or self._rank(trial, trial.score) > self._rank(best, best.score):
             self._score_best = trial.trial_id
-
-    def point(self, config: Mapping[str, Any]) -> np.ndarray | None:
-        """A config in the unit box of the space the run started with (a CUDA OOM shrinks only the space
-        new configs come from), for the model of epoch cost over the config; None when it does not fit."""
-        try:
-            return encode_params(self.original_space, config)
-        except (ValueError, TypeError):
-            return None
-
-    def recent_points(self, count: int) -> list[np.ndarray]:
-        """The configs of the ``count`` trials started last, in the unit box."""
-        points = (self.point(t.config) for t in self.trials[-count:])
-        return [p for p in points if p is not None]
 
     def _rank(self, trial: Trial, score: float) -> tuple[int, float]:
         """The best-config rule (scores.rank_key): by epochs reached first (up to the smallest last epoch

@@ -13,14 +13,11 @@ further, cuts the last epoch of the trials still to start (their rungs below it 
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
-
-import numpy as np
 
 from ..auto_replan import (
     GROW_AFTER,
@@ -36,7 +33,6 @@ from ..auto_replan import (
     projected_seconds,
     replan,
 )
-from ..config_cost import epoch_cost_ratio
 from ..time_model import trial_cost
 from .settings import RunSettings
 
@@ -45,8 +41,6 @@ logger = logging.getLogger("hpopt")
 AshaEpochs = Callable[[int, int, int], float]  # (trials started, trials planned, last epoch) -> mean epochs of the rest
 
 _WINDOW = 16  # recent collected trials the cost model is fitted to: follows a load that changes
-_CONFIG_WINDOW = 200  # collected trials the model of cost over the config is fitted to (config_cost)
-RECENT_CONFIGS = 4  # the configs started last, whose epoch cost the model of cost over the config forecasts
 NEW_GROUP_MIN = 6  # ASHA: trials still to start for a subset cut to be worth a rung group whose rungs start empty
 MIN_SUBSET_CUT = 0.1  # ASHA: a subset cut smaller than this share is not worth a rung group
 MIN_TOP_SHARE = 0.5  # ASHA: a re-plan never cuts the last epoch below this share of the plan's at the start
@@ -70,8 +64,6 @@ class Replanner:
         self.suggestion_s = float(suggestion_s)  # what the plan at the start counted per trial for its suggestion
         self.replans: list[dict[str, Any]] = []
         self._costs: deque[TrialCost] = deque(maxlen=_WINDOW)
-        self._window_points: deque[np.ndarray | None] = deque(maxlen=_WINDOW)  # the configs of _costs' trials
-        self._config_costs: deque[tuple[np.ndarray, float]] = deque(maxlen=_CONFIG_WINDOW)  # (config, log scale)
         self._collected = 0
         self._collected_at_last_look = 0
         self._top_yielded = False  # ASHA: the last cut of the last epoch went below the cost floor, for the count
@@ -87,9 +79,9 @@ class Replanner:
         s = self.settings
         return Plan(num_trials=s.num_trials, max_iterations=s.max_iterations, subset_ratio=s.subset_ratio)
 
-    def count(self, extra: Mapping[str, Any], iterations: int | None = None, point: np.ndarray | None = None) -> None:
-        """A collected trial's measured cost (its entry's extra fields; ``iterations``: its last epoch;
-        ``point``: its config in the unit box, for the model of cost over the config), for the cost model."""
+    def count(self, extra: Mapping[str, Any], iterations: int | None = None) -> None:
+        """A collected trial's measured cost (its entry's extra fields; ``iterations``: its last epoch), for
+        the cost model."""
         self._collected += 1
         seconds, epochs = extra.get("cost_s"), extra.get("num_iterations_run")
         if self.asha_epochs is not None and isinstance(epochs, int):
@@ -101,26 +93,16 @@ class Replanner:
             epoch_s = extra.get("epoch_s")
             self._costs.append(TrialCost(epochs, float(subset), None if epoch_s is None else float(epoch_s),
                                          float(seconds), float(extra.get("suggest_s") or 0.0)))
-            self._window_points.append(point)
-            if point is not None and self.model is not None and isinstance(epoch_s, (int, float)) and epoch_s > 0:
-                planned = self.model.planned_epoch_seconds(float(subset))
-                self._config_costs.append((point, math.log(float(epoch_s) / planned)))
 
-    def check(self, started: int, seconds_left: float,
-              recent: Callable[[], Sequence[np.ndarray]] = tuple) -> bool:
+    def check(self, started: int, seconds_left: float) -> bool:
         """Re-plan when enough new trials were collected and the rest of the plan misses the time left by
-        more than the drift allowed; True when the settings changed (the caller checkpoints). ``recent``
-        gives the configs started last (unit box), whose epoch cost the forecast takes from the model of
-        cost over the config where that model predicts (:mod:`hpopt.config_cost`)."""
+        more than the drift allowed; True when the settings changed (the caller checkpoints)."""
         look_every = max(2, self.settings.num_workers)
         if not self.active or self._collected - self._collected_at_last_look < look_every:
             return False
         self._collected_at_last_look = self._collected
         assert self.model is not None
         fitted = measure(self.model, self._costs, self.suggestion_s)
-        by_config = self._config_ratio(recent)
-        if fitted is not None and by_config != 1.0:
-            fitted = dataclasses.replace(fitted, epoch_scale=fitted.epoch_scale * by_config)
         plan = self.plan
         excess = 1.0 if self.asha_epochs is None else self._excess()
         epochs = self._asha_rest_epochs(started, plan.num_trials, excess)
@@ -135,9 +117,7 @@ class Replanner:
             return False
         before = projected_seconds(plan, started, fitted, epochs)
         more = "" if excess == 1.0 else f", its trials run {excess:.2f}x the epochs ASHA's schedule expects"
-        dearer = "" if by_config == 1.0 else (f" (the configs started last: {by_config:.2f}x the measured trials' "
-                                              "epoch, by a model of cost over the config)")
-        reason = (f"an epoch costs {fitted.epoch_scale:.2f}x the plan's{dearer} and a trial {fitted.overhead_s:.2f} s "
+        reason = (f"an epoch costs {fitted.epoch_scale:.2f}x the plan's and a trial {fitted.overhead_s:.2f} s "
                   f"more{more}, so the {max(0, plan.num_trials - started)} trials still planned would take "
                   f"{before:.0f} s of the {max(0.0, seconds_left):.0f} s of trial time left")
         if self._below_floor(new, floor):
@@ -153,15 +133,6 @@ class Replanner:
         s = self.settings
         s.num_trials, s.max_iterations, s.subset_ratio = new.num_trials, new.max_iterations, new.subset_ratio
         return True
-
-    def _config_ratio(self, recent: Callable[[], Sequence[np.ndarray]]) -> float:
-        """How many times an epoch of the configs started last costs an epoch of the window's trials, by the
-        model of cost over the config (1.0 where it does not predict, or before it has enough trials)."""
-        window = [p for p in self._window_points if p is not None]
-        if len(self._config_costs) < 2 or not window:
-            return 1.0
-        points, logs = zip(*self._config_costs, strict=True)
-        return epoch_cost_ratio(points, logs, window, list(recent()))
 
     def _below_floor(self, new: Plan, floor: float) -> bool:
         """Whether ``new`` gives a trial less than a floor that yielded to the count (``KEEP_SHARE``): ``floor``
