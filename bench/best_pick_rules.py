@@ -5,10 +5,13 @@ A re-plan may cut ASHA's last epoch or subset, so a run holds trials trained for
 last epoch, then by the trial's best score of all its epochs, so a trial trained longer before a cut keeps
 what its later epochs bought. Rule ``capped`` (tried, not kept) compares every trial at the most training
 all finished trials could reach: the smallest last epoch x subset, in epochs of the first subset, by the
-share of it reached and then by its best score up to it. For each run kept by
+share of it reached and then by its best score up to it. Rule ``forest`` (not in hpopt) asks a model:
+the forest ASHA's sampler fits over (config, epoch), refitted to every reported epoch of the run, predicts
+each finished trial's score at the last epoch on the first subset, and the best prediction wins, as
+baye_opt's GP chooses across fidelities. For each run kept by
 ``bench/auto_config_time.py --keep-runs DIR``, this reads the trials, picks a config by each rule, trains
 each pick as the digits sample trains its final model (all the data, the sample's epochs, seed 0) and
-prints the test accuracy of both.
+prints the test accuracy of each.
 
     python bench/best_pick_rules.py DIR [--epochs 12]
 """
@@ -20,9 +23,14 @@ import math
 import os
 import sys
 
+import numpy as np
 import torch
+from sklearn.ensemble import ExtraTreesRegressor
 
+from hpopt.algorithms.forest_searcher import FidelityForestSearcher
+from hpopt.algorithms.random_search import RandomSearcher
 from hpopt.algorithms.scores import best_of, fidelity_cap, rank_key, signed
+from hpopt.search_space import space_from_json
 from hpopt.state import FileStore, load_status
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "samples"))
@@ -45,6 +53,33 @@ def capped_key(score: float, epochs: int, scores: list, share: float, cap: float
     return (min(epochs, limit) / limit, signed(score, mode))
 
 
+def forest_pick(status: dict, curves: dict[int, list], first: object, mode: str, seeds: int = 5) -> int:
+    """The finished trial the forest over (config, epoch) predicts best at the last epoch on the first
+    subset, averaged over ``seeds`` fits (the trees are random)."""
+    space = space_from_json(status["original_search_space"])
+    top = max(int(e["iterations"]) for e in status["config_list"])
+    searcher = FidelityForestSearcher(space, RandomSearcher(0), top, mode, 0)
+    finished = []
+    for e in status["config_list"]:
+        tid = int(e["trial_id"])
+        searcher.on_config(tid, int(e.get("attempt", 0)), e["config"])
+        if tid in curves:
+            searcher.on_scores(tid, int(e.get("attempt", 0)), curves[tid])
+            share = share_of(e.get("subset_ratio"), first)
+            if share != 1.0:
+                searcher.on_subset(tid, share)
+            if e.get("score") is not None:
+                finished.append((tid, e["config"]))
+    grid = np.array([np.append(searcher.box.encode(c), 1.0) for _, c in finished])
+    predicted = np.zeros(len(finished))
+    for seed in range(seeds):
+        xs, ys, _ = searcher.observations(np.random.default_rng(seed))
+        trees = ExtraTreesRegressor(n_estimators=32, min_samples_leaf=2, bootstrap=True, max_features=0.8,
+                                    random_state=seed).fit(xs, ys)
+        predicted += trees.predict(grid)
+    return finished[int(np.argmax(predicted))][0]
+
+
 def picks(save_path: str) -> dict[str, int]:
     """The trial each rule returns, for a run with early stopping (ASHA)."""
     status = load_status(save_path)
@@ -52,12 +87,14 @@ def picks(save_path: str) -> dict[str, int]:
         raise SystemExit(f"{save_path}: no hpopt run there")
     store, mode = FileStore(save_path), str(status.get("mode", "max"))
     first = (status.get("auto_plan") or {}).get("subset_ratio")
-    rows = []
+    rows, curves = [], {}
     for e in status["config_list"]:
-        if e.get("score") is None:
-            continue
         record = store.read_trial(int(e["trial_id"]))
         scores = [] if record is None else list(record.scores)
+        if scores:
+            curves[int(e["trial_id"])] = scores
+        if e.get("score") is None:
+            continue
         rows.append((int(e["trial_id"]), float(e["score"]), int(e.get("num_iterations_run") or len(scores)),
                      int(e["iterations"]), share_of(e.get("subset_ratio"), first), scores))
     old_cap = fidelity_cap(r[3] for r in rows)
@@ -66,6 +103,7 @@ def picks(save_path: str) -> dict[str, int]:
         "longest": max(rows, key=lambda r: rank_key(r[1], r[2], mode, True, old_cap))[0],
         "capped": max(rows, key=lambda r: capped_key(r[1], r[2], r[5], r[4], cap, mode))[0],
         "controller": int(status["best_config_id"]),
+        "forest": forest_pick(status, curves, first, mode),
     }
 
 
@@ -77,8 +115,10 @@ def main() -> None:
     torch.set_num_threads(1)
     train_set, val_set, test_set = digits_mlp.load_data()
     device = torch.device("cpu")
-    print("| run | pick, longest rule | pick, capped rule | test acc., longest | test acc., capped |")
-    print("|---|---|---|---|---|")
+    rules = ("longest", "capped", "forest")
+    print("| run | " + " | ".join(f"pick, {r}" for r in rules) + " | " + " | ".join(f"test acc., {r}" for r in rules)
+          + " |")
+    print("|---" * (1 + 2 * len(rules)) + "|")
     for name in sorted(os.listdir(args.runs)):
         path = os.path.join(args.runs, name)
         status = load_status(path)
@@ -89,14 +129,14 @@ def main() -> None:
             raise SystemExit(f"{name}: the controller returned trial {chosen['controller']}, the rule "
                              f"{chosen['longest']}")
         acc = {}
-        for rule in ("longest", "capped"):
+        for rule in rules:
             tid = chosen[rule]
             if tid not in acc:
                 config = status["config_list"][tid]["config"]
                 model = digits_mlp.train(config, train_set, val_set, args.epochs, device)
                 acc[tid] = digits_mlp.accuracy(model, test_set, device)
-        print(f"| {name} | {chosen['longest']} | {chosen['capped']} | {acc[chosen['longest']]:.4f} | "
-              f"{acc[chosen['capped']]:.4f} |", flush=True)
+        print(f"| {name} | " + " | ".join(str(chosen[r]) for r in rules) + " | "
+              + " | ".join(f"{acc[chosen[r]]:.4f}" for r in rules) + " |", flush=True)
 
 
 if __name__ == "__main__":
