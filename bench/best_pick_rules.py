@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from sklearn.ensemble import ExtraTreesRegressor
 
-from hpopt.algorithms.forest_searcher import FidelityForestSearcher
+from hpopt.algorithms.forest_searcher import FOREST, FidelityForestSearcher
 from hpopt.algorithms.random_search import RandomSearcher
 from hpopt.algorithms.scores import best_of, fidelity_cap, rank_key, signed
 from hpopt.search_space import space_from_json
@@ -65,17 +65,14 @@ def forest_pick(status: dict, curves: dict[int, list], first: object, mode: str,
         searcher.on_config(tid, int(e.get("attempt", 0)), e["config"])
         if tid in curves:
             searcher.on_scores(tid, int(e.get("attempt", 0)), curves[tid])
-            share = share_of(e.get("subset_ratio"), first)
-            if share != 1.0:
-                searcher.on_subset(tid, share)
+            searcher.on_subset(tid, share_of(e.get("subset_ratio"), first))
             if e.get("score") is not None:
                 finished.append((tid, e["config"]))
     grid = np.array([np.append(searcher.box.encode(c), 1.0) for _, c in finished])
     predicted = np.zeros(len(finished))
     for seed in range(seeds):
         xs, ys, _ = searcher.observations(np.random.default_rng(seed))
-        trees = ExtraTreesRegressor(n_estimators=32, min_samples_leaf=2, bootstrap=True, max_features=0.8,
-                                    random_state=seed).fit(xs, ys)
+        trees = ExtraTreesRegressor(**FOREST, random_state=seed).fit(xs, ys)
         predicted += trees.predict(grid)
     return finished[int(np.argmax(predicted))][0]
 

@@ -34,6 +34,8 @@ from .searcher import SuggestRequest
 RANDOM_FRACTION = 0.2  # trials drawn at random after the start: keeps exploring where the trees are confident
 KAPPA = 1.0  # spread weight in the acquisition (the trees' spread is a rough uncertainty)
 N_TREES = 32
+FOREST = {"n_estimators": N_TREES, "min_samples_leaf": 2, "bootstrap": True, "max_features": 0.8, "n_jobs": 1}
+# the extra trees' settings (scikit-learn's ExtraTreesRegressor), also used by bench/best_pick_rules.py
 MAX_POINTS = 800  # observations the trees see at most: every trial's longest, then a seeded sample of the rest
 N_RANDOM_CANDIDATES = 512
 N_LOCAL_CANDIDATES = 256
@@ -168,5 +170,4 @@ def _fit(xs: np.ndarray, ys: np.ndarray, rng: np.random.Generator) -> Any:
     """The extra trees over (config, fidelity), seeded from ``rng``."""
     from sklearn.ensemble import ExtraTreesRegressor  # imported here: trainers never need it
 
-    return ExtraTreesRegressor(n_estimators=N_TREES, min_samples_leaf=2, bootstrap=True, max_features=0.8,
-                               random_state=int(rng.integers(2**31 - 1)), n_jobs=1).fit(xs, ys)
+    return ExtraTreesRegressor(**FOREST, random_state=int(rng.integers(2**31 - 1))).fit(xs, ys)
