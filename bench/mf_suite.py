@@ -3,6 +3,9 @@
 Problems (``--problems``): the two shipped MLP tables (``digits``, ``mnist``), a linear model trained by
 SGD on digits (``sgd_digits``, made by ``bench/mf/make_sgd_table.py``), and five synthetic tables whose
 epoch-1 scores rank configurations from faithfully to the wrong way round (``bench/mf/synthetic.py``).
+That is the held-out half, which reports. ``--dev`` runs the development half instead, where changes are
+chosen: eight synthetic tables from other seeds, and two real tables on other data and model families
+(``hgb_cancer``, ``mlp_synthetic``, made by ``bench/mf/make_dev_tables.py``).
 
 Every method gets the same budget in epochs (``--budget`` full trainings, x 27 epochs) and runs in
 simulated time with ``--workers`` workers (1 and 4 in the issue's protocol). Each run records its trace of
@@ -59,7 +62,9 @@ from hpopt.adapters.table import Table  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "mf"
 PROBLEMS = ("digits", "mnist", "sgd_digits", *synthetic.PROBLEMS)  # the held-out half: reported
-DEV_PROBLEMS = tuple(synthetic.DEV_PROBLEMS)  # the development half: where changes are chosen (``--dev``)
+# the development half, where changes are chosen (``--dev``): synthetic tables of the same family from other
+# seeds, and two real tables on other data and model families (``bench/mf/make_dev_tables.py``)
+DEV_PROBLEMS = (*synthetic.DEV_PROBLEMS, "hgb_cancer", "mlp_synthetic")
 METHODS = ("hpopt-default", "hpopt-random", "hpopt-asha", "hpopt-asha-forest", "hpopt-asha-bayes", "hpopt-bo-median",
            "optuna-tpe-hb", "syne-asha", "syne-bohb", "syne-cqr", "dehb")
 RAM = "/dev/shm" if os.path.isdir("/dev/shm") else None
@@ -188,17 +193,23 @@ def run_dehb(table: Table, seed: int, workers: int, budget: int) -> tuple[list[S
 
 
 def returned_row(steps: list[Step], rule: str) -> int | None:
-    """The table row the method would return after ``steps``: by fidelity first, or by any score."""
-    best: dict[int, tuple[int, float, int]] = {}  # trial -> (epochs reached, best score, row)
-    for st in steps:
+    """The table row the method would return after ``steps``: by fidelity first, or by any score.
+
+    ``fidelity``: the most epochs reached, then the best score of the trial (hpopt's rule); ``fidelity-last``:
+    the most epochs reached, then the score at the last epoch reported (what retraining the config for that
+    many epochs gives; Optuna's value of a completed trial); ``any``: the best score at any epoch."""
+    best: dict[int, tuple[int, float, int, float]] = {}  # trial -> (epochs reached, best score, row, last score)
+    for st in sorted(steps, key=lambda st: (st.trial, st.epoch)):
         if st.score != st.score:  # NaN: an epoch DEHB paid for without a score
             continue
-        epochs, score, _ = best.get(st.trial, (0, -np.inf, st.row))
-        best[st.trial] = (max(epochs, st.epoch), max(score, st.score), st.row)
+        epochs, score, _, _ = best.get(st.trial, (0, -np.inf, st.row, -np.inf))
+        best[st.trial] = (max(epochs, st.epoch), max(score, st.score), st.row, st.score)
     if not best:
         return None
     if rule == "any":
         return max(best.values(), key=lambda v: v[1])[2]
+    if rule == "fidelity-last":
+        return max(best.values(), key=lambda v: (v[0], v[3]))[2]
     return max(best.values(), key=lambda v: (v[0], v[1]))[2]
 
 
@@ -207,9 +218,9 @@ def regret(table: Table, row: int | None) -> float:
     return float(final.max() - (final[row] if row is not None else final.min()))
 
 
-def one_run(job: tuple[str, str, int, int, float]) -> dict[str, Any]:
-    method, name, seed, workers, budget_full = job
-    path = RESULTS / f"{name}_{method}_w{workers}_b{budget_full:g}_{seed}.json"
+def one_run(job: tuple[str, str, int, int, float, str]) -> dict[str, Any]:
+    method, name, seed, workers, budget_full, folder = job
+    path = Path(folder) / f"{name}_{method}_w{workers}_b{budget_full:g}_{seed}.json"
     if path.exists():
         return json.loads(path.read_text())
     table = load(name)
@@ -229,8 +240,9 @@ def one_run(job: tuple[str, str, int, int, float]) -> dict[str, Any]:
     anytime = []  # regret of the returned config after each tenth of the budget
     for k in range(1, 11):
         anytime.append(regret(table, returned_row(steps[:budget * k // 10], rule)))
+    by_rule = {r: regret(table, returned_row(steps, r)) for r in ("fidelity", "fidelity-last", "any")}
     out = {"method": method, "problem": name, "seed": seed, "workers": workers, "budget_epochs": budget,
-           "regret": anytime[-1], "anytime": anytime, "trials": trials, "epochs": len(steps),
+           "regret": anytime[-1], "regret_by_rule": by_rule, "anytime": anytime, "trials": trials, "epochs": len(steps),
            "wall_seconds": wall, "seconds_per_trial": wall / max(1, trials)}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -300,10 +312,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--budget", type=float, default=20.0, help="full trainings of epochs (default 20)")
     parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--results", type=Path, default=RESULTS,
+                        help=f"where runs are cached (default {RESULTS.relative_to(ROOT)}; another folder keeps a "
+                             "variant of the code apart)")
     parser.add_argument("--no-plot", action="store_true", help="do not redraw docs/img/mf_w<workers>.png")
     args = parser.parse_args()
     args.problems = args.problems or list(DEV_PROBLEMS if args.dev else PROBLEMS)
-    jobs = [(m, p, s, args.workers, args.budget) for p in args.problems for m in args.methods
+    jobs = [(m, p, s, args.workers, args.budget, str(args.results)) for p in args.problems for m in args.methods
             for s in range(args.first_seed, args.first_seed + args.seeds)]
     with mp.get_context("spawn").Pool(args.processes) as pool:
         results = pool.map(one_run, jobs, chunksize=1)
