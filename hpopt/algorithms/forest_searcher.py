@@ -10,11 +10,14 @@ where they agree, every short trial informs the prediction. Trees cost O(n log n
 suggestion stays cheap at hundreds of trials (the GP's cubic fit does not), and they need no warping
 for scores whose scale changes with the epoch.
 
-Acquisition: the mean of the trees' predictions plus ``KAPPA`` times their spread, over random points
+Acquisition: the forest's predicted score at the last epoch (the mean of its trees), over random points
 of the box and perturbations of the configs tried so far that the trees predict best at the last epoch,
-configs already tried or running excluded. A share of trials (``random_fraction``, as BOHB does) is drawn at random,
-and all of them until ``min_trials`` trials have reported, so the model never starves the search of
-fresh regions. Pure: the controller feeds events; draws come from the run's seed and the trial id.
+configs already tried or running excluded. Exploration comes from elsewhere: a share of trials
+(``random_fraction``, as BOHB does) is drawn at random, and all of them until ``min_trials`` trials have
+reported, so the model never starves the search of fresh regions. The trees' spread is no bonus: it is
+largest where few long trials exist, and adding it (as an upper confidence bound) sent the search there
+rather than to good configs (docs/benchmarks.md: 2026-12-06, one worker). Pure: the controller feeds
+events; draws come from the run's seed and the trial id.
 """
 
 from __future__ import annotations
@@ -32,7 +35,6 @@ from .scores import config_key, signed
 from .searcher import SuggestRequest
 
 RANDOM_FRACTION = 0.2  # trials drawn at random after the start: keeps exploring where the trees are confident
-KAPPA = 1.0  # spread weight in the acquisition (the trees' spread is a rough uncertainty)
 N_TREES = 32
 FOREST = {"n_estimators": N_TREES, "min_samples_leaf": 2, "bootstrap": True, "max_features": 0.8, "n_jobs": 1}
 # the extra trees' settings (scikit-learn's ExtraTreesRegressor), also used by bench/best_pick_rules.py
@@ -145,9 +147,7 @@ class FidelityForestSearcher:
         predicted = forest.predict(np.hstack([seen, np.ones((len(seen), 1))]))
         centres = seen[np.argsort(-predicted)[:N_CENTRES]]  # best configs by their predicted last-epoch score
         candidates = self._candidates(centres, self.box.upper(request.space), rng)
-        grid = np.hstack([candidates, np.ones((len(candidates), 1))])  # asked about the last epoch
-        per_tree = np.stack([tree.predict(grid) for tree in forest.estimators_])
-        score = per_tree.mean(axis=0) + KAPPA * per_tree.std(axis=0)
+        score = forest.predict(np.hstack([candidates, np.ones((len(candidates), 1))]))  # at the last epoch
         tried = {config_key(p) for tid, (_, p) in self._params.items() if tid != request.trial_id}
         tried.update(config_key(p) for p in request.pending)
         for i in np.argsort(-score):
