@@ -12,8 +12,9 @@ simulated time with ``--workers`` workers (1 and 4 in the issue's protocol). Eac
 reported epochs (simulated time, trial, table row, epoch, score), cut at the budget's last epoch. The
 **config the method would return** at that point is chosen by the method's own rule:
 
-* hpopt (every algorithm) and Optuna: the highest fidelity reached first, then the best score (hpopt's
-  documented rule; Optuna's best trial is a completed one);
+* hpopt (every algorithm) and Optuna: the highest fidelity reached first, then the score at the last
+  epoch reported (hpopt's documented rule since 2026-12-06, before which it took the trial's best score;
+  Optuna's best trial is a completed one, and its value is the last epoch's score);
 * Syne Tune and DEHB: the best score reported at any epoch or fidelity (Syne Tune's ``best_config`` over
   the results; DEHB's incumbent, which any fidelity's result may replace).
 
@@ -236,7 +237,7 @@ def one_run(job: tuple[str, str, int, int, float, str]) -> dict[str, Any]:
         steps, trials = run_optuna(table, seed, workers, budget)
     wall = time.perf_counter() - started
     steps = sorted(steps)[:budget]
-    rule = "any" if method.startswith("syne") or method == "dehb" else "fidelity"
+    rule = "any" if method.startswith("syne") or method == "dehb" else "fidelity-last"
     anytime = []  # regret of the returned config after each tenth of the budget
     for k in range(1, 11):
         anytime.append(regret(table, returned_row(steps[:budget * k // 10], rule)))

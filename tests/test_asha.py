@@ -369,3 +369,39 @@ def test_best_config_is_ranked_by_epochs_reached_first_in_multi_fidelity_runs(tm
     hpo.close()
     assert run_status(str(tmp_path / "run"))["best"]["trial_id"] == controller_best
     assert read_run(tmp_path / "run").best()["trial_id"] == controller_best
+
+
+@pytest.mark.parametrize("mode", ["max", "min"])
+def test_trials_at_the_same_epochs_are_ranked_by_their_last_score(tmp_path, mode):
+    """Two trials trained to the end: the one whose last epoch scores better is the best config, not the
+    one with the higher peak (a noisy or oscillating curve's peak does not repeat when the config is
+    trained again), in the controller, in hpopt status and in the results' best row. The best score stays
+    each trial's score."""
+    from hpopt.views.results import read_run
+    from hpopt.views.run_status import run_status
+
+    sign = 1.0 if mode == "max" else -1.0
+    hpo = _asha(tmp_path, 1e9, mode=mode, num_trials=2, reduction_factor=3, max_iterations=3, num_full_iterations=3)
+    peaky, _ = _report_curve(hpo, [sign * v for v in (0.5, 0.99, 0.6)])
+    steady, _ = _report_curve(hpo, [sign * v for v in (0.5, 0.7, 0.8)])
+    assert hpo.get_best_config() == steady["params"]
+    status = hpo.get_current_status()
+    assert status["best_config_id"] == steady["trial_id"]
+    scores = {t["trial_id"]: t["score"] for t in status["config_list"]}
+    assert scores[peaky["trial_id"]] == pytest.approx(sign * 0.99)  # its best score, as always
+    hpo.close()
+    assert run_status(str(tmp_path))["best"]["trial_id"] == steady["trial_id"]
+    assert read_run(tmp_path).best()["trial_id"] == steady["trial_id"]
+
+
+def test_without_early_stopping_the_best_score_decides(tmp_path):
+    from hpopt.trial import Trial
+
+    hpo = hpopt.create(full_dataset_size=1000, num_full_iterations=3, search_space=space(), save_path=str(tmp_path),
+                       search_alg="random", num_trials=2, max_iterations=3, subset_ratio=1.0, storage="memory")
+    for tid, (best, last) in enumerate([(0.99, 0.6), (0.8, 0.8)]):
+        trial = Trial(trial_id=tid, config={}, iterations=3)
+        trial.score, trial.extra["num_iterations_run"], trial.extra["last_score"] = best, 3, last
+        hpo.ledger.trials.append(trial)
+        hpo.ledger.count_finished(trial)
+    assert hpo.ledger.best_id == 0

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..algorithms import Algorithm
-from ..algorithms.scores import rank_key
+from ..algorithms.scores import rank_key, ranking_score
 from ..search_space import SearchSpace, space_to_json
 from ..state import StateStore
 from ..trial import Status, Trial
@@ -68,17 +68,19 @@ class RunLedger:
             self._cap = trial.iterations
             ranked = [t for t in self.trials if t.status == Status.STOP and t.score is not None]
             ranked.append(trial)
-            self._score_best = max(ranked, key=lambda t: self._rank(t, t.score)).trial_id  # type: ignore[arg-type]
+            self._score_best = max(ranked, key=self._rank).trial_id
             return
         best = None if self._score_best is None else self.trials[self._score_best]
-        if best is None or best.score is None or self._rank(trial, trial.score) > self._rank(best, best.score):
+        if best is None or best.score is None or self._rank(trial) > self._rank(best):
             self._score_best = trial.trial_id
 
-    def _rank(self, trial: Trial, score: float) -> tuple[int, float]:
+    def _rank(self, trial: Trial) -> tuple[int, float]:
         """The best-config rule (scores.rank_key): by epochs reached first (up to the smallest last epoch
-        of a finished trial) when early stopping is on."""
+        of a finished trial), then by the score at the last epoch, when early stopping is on."""
         epochs = int(trial.extra.get("num_iterations_run", 0))
-        return rank_key(score, epochs, self.settings.mode, self.settings.early_stop is not None, self._cap)
+        by_fidelity = self.settings.early_stop is not None
+        score = ranking_score(trial.score, trial.extra.get("last_score"), by_fidelity)
+        return rank_key(score, epochs, self.settings.mode, by_fidelity, self._cap)  # type: ignore[arg-type]
 
     def progress(self) -> float:
         """Share of the planned work done in an unfinished run, in [0, 0.99]: of the epoch budget

@@ -14,7 +14,7 @@ Columns (one row per trial id, in the order issued):
     epochs        epochs (reports) the current attempt has run
     max_epochs    epochs the trial was allowed (its ``iterations``)
     best_score    its best score: the result for a finished trial, the best so far for a running one
-    last_score    the latest score it reported (None for a NaN/inf score, or none yet)
+    last_score    the latest valid score it reported (a NaN/inf report is skipped; None before any)
     bracket       ASHA: the trial's bracket; None for other algorithms
     rung          ASHA: the highest rung (an epoch) the trial reached in its bracket; None otherwise
     attempts      attempts made (1 + re-issues after a crash, an OOM or a resume)
@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..algorithms.algorithm import BEST_BY_MODEL
-from ..algorithms.scores import best_of, fidelity_cap, rank_key
+from ..algorithms.scores import best_of, fidelity_cap, last_valid, rank_key, ranking_score
 from ..search_space import SearchSpace, space_from_json
 from ..state import FileStore, StateStore, load_status
 from ..trial import Status
@@ -105,7 +105,8 @@ class RunResults:
         if chosen:  # scores of several fidelities: the controller's model compared them (best_trial)
             return chosen[0]
         cap = fidelity_cap(r["max_epochs"] for r in rows if r.get("max_epochs"))
-        return max(rows, key=lambda r: rank_key(r["best_score"], r["epochs"] or 0, self.mode, self.by_fidelity, cap))
+        return max(rows, key=lambda r: rank_key(ranking_score(r["best_score"], r["last_score"], self.by_fidelity),
+                                                r["epochs"] or 0, self.mode, self.by_fidelity, cap))
 
     def as_records(self) -> list[dict[str, Any]]:
         """The rows as dicts with every column (None where a value is missing)."""
@@ -166,7 +167,7 @@ def trial_row(entry: dict[str, Any], doc: dict[str, Any], mode: str, names: list
         "epochs": epochs,
         "max_epochs": int(entry.get("iterations", 0)),
         "best_score": entry.get("score") if collected else best_of(scores, mode),
-        "last_score": scores[-1] if scores else None,
+        "last_score": last_valid(scores),
         "bracket": None if bracket is None else int(bracket),
         "rung": _rung(bracket, epochs, rungs),
         "attempts": int(entry.get("attempt", 0)) + 1,
