@@ -21,9 +21,7 @@ training error (1 - accuracy) and elapsed seconds (measured, so another process 
 from __future__ import annotations
 
 import argparse
-import itertools
 import os
-import platform
 import sys
 import time
 import warnings
@@ -33,8 +31,9 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from hpopt.adapters.table import Table  # noqa: E402
+from table_maker import tabulate  # noqa: E402
 
 EPOCHS, SEEDS = 27, 2
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "tabular", "data")
@@ -128,25 +127,8 @@ MAKERS: dict[str, tuple[Callable[[], Split], Callable[..., tuple[list[float], li
 
 def make(name: str, out: str) -> None:
     load, curve, description = MAKERS[name]
-    xs = load()
-    grid = GRIDS[name]
-    names = list(grid)
-    configs = list(itertools.product(*(range(len(grid[n])) for n in names)))
-    acc = np.zeros((len(configs), SEEDS, EPOCHS), dtype=np.float32)
-    err, elapsed = np.zeros_like(acc), np.zeros_like(acc)
-    started = time.perf_counter()
-    for i, row in enumerate(configs):
-        params = {n: grid[n][j] for n, j in zip(names, row, strict=True)}
-        for s in range(SEEDS):
-            acc[i, s], err[i, s], elapsed[i, s] = curve(params, s, xs)
-        if i % 50 == 0:
-            print(f"{name}: {i}/{len(configs)} configs, {time.perf_counter() - started:.0f} s", file=sys.stderr)
-    meta = {"dataset": name, "model": description, "grid": grid, "epochs": EPOCHS, "seeds": SEEDS,
-            "command": "bench/mf/make_dev_tables.py", "machine": platform.platform(),
-            "seconds": round(time.perf_counter() - started, 1)}
-    Table(values=dict(grid), configs=np.array(configs), val_acc=acc, train_loss=err, elapsed=elapsed,
-          meta=meta).save(out)
-    print(f"wrote {out}", file=sys.stderr)
+    meta = {"dataset": name, "model": description, "command": "bench/mf/make_dev_tables.py"}
+    tabulate(GRIDS[name], curve, load(), meta, out, seeds=SEEDS, epochs=EPOCHS, label=f"{name}: ")
 
 
 def main() -> None:

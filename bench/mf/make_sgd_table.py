@@ -13,9 +13,7 @@ small ones look poor early and end best: a table whose first epochs mislead in p
 from __future__ import annotations
 
 import argparse
-import itertools
 import os
-import platform
 import sys
 import time
 import warnings
@@ -23,8 +21,9 @@ import warnings
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from hpopt.adapters.table import Table  # noqa: E402
+from table_maker import tabulate  # noqa: E402
 
 GRID = {
     "alpha": [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1],
@@ -72,25 +71,9 @@ def main() -> None:
     parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir,
                                                       "tabular", "data", "sgd_digits.npz"))
     args = parser.parse_args()
-    xs = data()
-    names = list(GRID)
-    configs = list(itertools.product(*(range(len(GRID[n])) for n in names)))
-    acc = np.zeros((len(configs), SEEDS, EPOCHS), dtype=np.float32)
-    loss, elapsed = np.zeros_like(acc), np.zeros_like(acc)
-    started = time.perf_counter()
-    for i, row in enumerate(configs):
-        params = {n: GRID[n][j] for n, j in zip(names, row, strict=True)}
-        for s in range(SEEDS):
-            acc[i, s], loss[i, s], elapsed[i, s] = curve(params, s, xs)
-        if i % 100 == 0:
-            print(f"{i}/{len(configs)} configs, {time.perf_counter() - started:.0f} s", file=sys.stderr)
     meta = {"dataset": "digits (scikit-learn), 70/30 split, standardised",
-            "model": "SGDClassifier, partial_fit per epoch", "grid": GRID, "epochs": EPOCHS, "seeds": SEEDS,
-            "command": "bench/mf/make_sgd_table.py", "machine": platform.platform(),
-            "seconds": round(time.perf_counter() - started, 1)}
-    Table(values=dict(GRID), configs=np.array(configs), val_acc=acc, train_loss=loss, elapsed=elapsed,
-          meta=meta).save(args.out)
-    print(f"wrote {args.out}", file=sys.stderr)
+            "model": "SGDClassifier, partial_fit per epoch", "command": "bench/mf/make_sgd_table.py"}
+    tabulate(GRID, curve, data(), meta, args.out, seeds=SEEDS, epochs=EPOCHS)
 
 
 if __name__ == "__main__":
