@@ -1,14 +1,15 @@
-"""Which config should a re-planned run return? Two best-config rules on the same kept runs, by test accuracy.
+"""Which config should a re-planned run return? Best-config rules on the same kept runs, by test accuracy.
 
 A re-plan may cut ASHA's last epoch or subset, so a run holds trials trained for different amounts. Rule
-``longest`` (hpopt's, ``hpopt.algorithms.scores.rank_key``) ranks by the epochs reached up to the smallest
-last epoch, then by the trial's best score of all its epochs, so a trial trained longer before a cut keeps
-what its later epochs bought. Rule ``capped`` (tried, not kept) compares every trial at the most training
-all finished trials could reach: the smallest last epoch x subset, in epochs of the first subset, by the
-share of it reached and then by its best score up to it. Rule ``forest`` (not in hpopt) asks a model:
-the forest ASHA's sampler fits over (config, epoch), refitted to every reported epoch of the run, predicts
-each finished trial's score at the last epoch on the first subset, and the best prediction wins, as
-baye_opt's GP chooses across fidelities. For each run kept by
+``longest`` (hpopt's until 2026-12-06, ``hpopt.algorithms.scores.rank_key``) ranks by the epochs reached up
+to the smallest last epoch, then by the trial's best score of all its epochs, so a trial trained longer
+before a cut keeps what its later epochs bought. Rule ``last`` (hpopt's since) ranks the same way but by
+the score at the last epoch each trial reported (``ranking_score``). Rule ``capped`` (tried, not kept)
+compares every trial at the most training all finished trials could reach: the smallest last epoch x
+subset, in epochs of the first subset, by the share of it reached and then by its best score up to it.
+Rule ``forest`` (not in hpopt) asks a model: the forest ASHA's sampler fits over (config, epoch), refitted
+to every reported epoch of the run, predicts each finished trial's score at the last epoch on the first
+subset, and the best prediction wins, as baye_opt's GP chooses across fidelities. For each run kept by
 ``bench/auto_config_time.py --keep-runs DIR``, this reads the trials, picks a config by each rule, trains
 each pick as the digits sample trains its final model (all the data, the sample's epochs, seed 0) and
 prints the test accuracy of each.
@@ -29,7 +30,7 @@ from sklearn.ensemble import ExtraTreesRegressor
 
 from hpopt.algorithms.forest_searcher import FOREST, FidelityForestSearcher
 from hpopt.algorithms.random_search import RandomSearcher
-from hpopt.algorithms.scores import best_of, fidelity_cap, rank_key, signed
+from hpopt.algorithms.scores import best_of, fidelity_cap, last_valid, rank_key, ranking_score, signed
 from hpopt.search_space import space_from_json
 from hpopt.state import FileStore, load_status
 
@@ -77,7 +78,7 @@ def forest_pick(status: dict, curves: dict[int, list], first: object, mode: str,
     return finished[int(np.argmax(predicted))][0]
 
 
-def picks(save_path: str) -> dict[str, int]:
+def picks(save_path: str, with_forest: bool = True) -> dict[str, int]:
     """The trial each rule returns, for a run with early stopping (ASHA)."""
     status = load_status(save_path)
     if status is None:
@@ -98,9 +99,11 @@ def picks(save_path: str) -> dict[str, int]:
     cap = min(r[3] * r[4] for r in rows)
     return {
         "longest": max(rows, key=lambda r: rank_key(r[1], r[2], mode, True, old_cap))[0],
+        "last": max(rows, key=lambda r: rank_key(ranking_score(r[1], last_valid(r[5]), True), r[2], mode, True,
+                                                 old_cap))[0],
         "capped": max(rows, key=lambda r: capped_key(r[1], r[2], r[5], r[4], cap, mode))[0],
         "controller": int(status["best_config_id"]),
-        "forest": forest_pick(status, curves, first, mode),
+        **({"forest": forest_pick(status, curves, first, mode)} if with_forest else {}),
     }
 
 
@@ -108,11 +111,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", help="the folder given to bench/auto_config_time.py --keep-runs")
     parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--rules", nargs="+", default=["longest", "last", "capped", "forest"],
+                        choices=["longest", "last", "capped", "forest"])
     args = parser.parse_args()
     torch.set_num_threads(1)
     train_set, val_set, test_set = digits_mlp.load_data()
     device = torch.device("cpu")
-    rules = ("longest", "capped", "forest")
+    rules = tuple(args.rules)
     print("| run | " + " | ".join(f"pick, {r}" for r in rules) + " | " + " | ".join(f"test acc., {r}" for r in rules)
           + " |")
     print("|---" * (1 + 2 * len(rules)) + "|")
@@ -121,10 +126,10 @@ def main() -> None:
         status = load_status(path)
         if status is None or status.get("early_stop") is None:
             continue  # no early stopping: both rules rank by score alone
-        chosen = picks(path)
-        if chosen["longest"] != chosen["controller"]:
-            raise SystemExit(f"{name}: the controller returned trial {chosen['controller']}, the rule "
-                             f"{chosen['longest']}")
+        chosen = picks(path, "forest" in rules)
+        if chosen["controller"] not in (chosen["longest"], chosen["last"]):  # runs made before or since the change
+            raise SystemExit(f"{name}: the controller returned trial {chosen['controller']}, the rules "
+                             f"{chosen['longest']} and {chosen['last']}")
         acc = {}
         for rule in rules:
             tid = chosen[rule]
