@@ -4,7 +4,7 @@ A re-plan may cut ASHA's last epoch or subset, so a run holds trials trained for
 ``longest`` (hpopt's until 2026-12-06, ``hpopt.algorithms.scores.rank_key``) ranks by the epochs reached up
 to the smallest last epoch, then by the trial's best score of all its epochs, so a trial trained longer
 before a cut keeps what its later epochs bought. Rule ``last`` (hpopt's since) ranks the same way but by
-the score at the last epoch each trial reported (``ranking_score``). Rule ``capped`` (tried, not kept)
+the score at the last epoch each trial reported (``rank_key``'s ``last``). Rule ``capped`` (tried, not kept)
 compares every trial at the most training all finished trials could reach: the smallest last epoch x
 subset, in epochs of the first subset, by the share of it reached and then by its best score up to it.
 Rule ``forest`` (not in hpopt) asks a model: the forest ASHA's sampler fits over (config, epoch), refitted
@@ -30,7 +30,7 @@ from sklearn.ensemble import ExtraTreesRegressor
 
 from hpopt.algorithms.forest_searcher import FOREST, FidelityForestSearcher
 from hpopt.algorithms.random_search import RandomSearcher
-from hpopt.algorithms.scores import best_of, fidelity_cap, last_valid, rank_key, ranking_score, signed
+from hpopt.algorithms.scores import best_of, fidelity_cap, last_valid, rank_key, signed
 from hpopt.search_space import space_from_json
 from hpopt.state import FileStore, load_status
 
@@ -99,8 +99,7 @@ def picks(save_path: str, with_forest: bool = True) -> dict[str, int]:
     cap = min(r[3] * r[4] for r in rows)
     return {
         "longest": max(rows, key=lambda r: rank_key(r[1], r[2], mode, True, old_cap))[0],
-        "last": max(rows, key=lambda r: rank_key(ranking_score(r[1], last_valid(r[5]), True), r[2], mode, True,
-                                                 old_cap))[0],
+        "last": max(rows, key=lambda r: rank_key(r[1], r[2], mode, True, old_cap, last_valid(r[5])))[0],
         "capped": max(rows, key=lambda r: capped_key(r[1], r[2], r[5], r[4], cap, mode))[0],
         "controller": int(status["best_config_id"]),
         **({"forest": forest_pick(status, curves, first, mode)} if with_forest else {}),

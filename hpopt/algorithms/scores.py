@@ -14,30 +14,25 @@ def is_better(a: float, b: float | None, mode: str) -> bool:
     return b is None or (a > b if mode == "max" else a < b)
 
 
-def rank_key(score: float, epochs: int, mode: str, by_fidelity: bool, cap: int | None = None) -> tuple[int, float]:
+def rank_key(score: float, epochs: int, mode: str, by_fidelity: bool, cap: int | None = None,
+             last: float | None = None) -> tuple[int, float]:
     """Sort key of a finished trial as a candidate best config: larger is better.
 
     In a multi-fidelity run (ASHA, median stop) a trial is ranked first by the epochs it reached and only
-    then by its score (its score at that epoch: :func:`ranking_score`), so a score at epoch 1 never beats a
-    trial trained further: early scores are cheap and can mislead (a run whose low fidelities mislead is
-    where it matters). Otherwise by score alone.
+    then by its score at the last epoch it reported (``last``, when valid), so a score at epoch 1 never
+    beats a trial trained further: early scores are cheap and can mislead (a run whose low fidelities
+    mislead is where it matters). The last score, not the trial's best ``score``, because that is what
+    training the config for that many epochs gives; the best would favour noisy or oscillating curves,
+    whose peak a fresh training does not repeat (measured on the multi-fidelity suite: docs/benchmarks.md,
+    2026-12-06). Runs stored before the last score was kept rank by the best. Otherwise by the best score
+    alone.
     Epochs count up to ``cap`` (:func:`fidelity_cap`): trials a re-plan gave a smaller last epoch compete
     by score with those trained longer before the cut, once they reach their own last epoch.
     """
     reached = int(epochs) if cap is None else min(int(epochs), int(cap))
-    return (reached if by_fidelity else 0, signed(score, mode))
-
-
-def ranking_score(best: float | None, last: float | None, by_fidelity: bool) -> float | None:
-    """The score a finished trial is ranked by as a candidate best config.
-
-    In a multi-fidelity run, its score at the last epoch it reported (``last``, when valid): that is what
-    training the config for that many epochs gives, and what the config is returned to do. Its best score
-    would favour noisy or oscillating curves, whose peak a fresh training does not repeat (measured on the
-    multi-fidelity suite: docs/benchmarks.md, 2026-12-06). Otherwise, and for runs stored before the last
-    score was kept, its best score.
-    """
-    return last if by_fidelity and last is not None else best
+    if not by_fidelity:
+        return (0, signed(score, mode))
+    return (reached, signed(score if last is None else last, mode))
 
 
 def last_valid(scores: Sequence[float | None]) -> float | None:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..algorithms import Algorithm
-from ..algorithms.scores import rank_key, ranking_score
+from ..algorithms.scores import rank_key
 from ..search_space import SearchSpace, space_to_json
 from ..state import StateStore
 from ..trial import Status, Trial
@@ -78,9 +78,8 @@ class RunLedger:
         """The best-config rule (scores.rank_key): by epochs reached first (up to the smallest last epoch
         of a finished trial), then by the score at the last epoch, when early stopping is on."""
         epochs = int(trial.extra.get("num_iterations_run", 0))
-        by_fidelity = self.settings.early_stop is not None
-        score = ranking_score(trial.score, trial.extra.get("last_score"), by_fidelity)
-        return rank_key(score, epochs, self.settings.mode, by_fidelity, self._cap)  # type: ignore[arg-type]
+        return rank_key(trial.score, epochs, self.settings.mode,  # type: ignore[arg-type]  # ranked trials have a score
+                        self.settings.early_stop is not None, self._cap, trial.extra.get("last_score"))
 
     def progress(self) -> float:
         """Share of the planned work done in an unfinished run, in [0, 0.99]: of the epoch budget

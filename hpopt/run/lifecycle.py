@@ -135,7 +135,7 @@ class TrialLifecycle:
         trial.status = Status.STOP
         trial.error = None if trial.score is not None else "no valid score reported"
         trial.extra["num_iterations_run"] = len(scores)
-        trial.extra["last_score"] = last_valid(scores)  # what a multi-fidelity run ranks it by (ranking_score)
+        trial.extra["last_score"] = last_valid(scores)  # what a multi-fidelity run ranks it by (rank_key)
         cost = self.budget.ledger.measure(doc, trial.extra) if self.measure_overhead else None
         if cost is not None:
             trial.extra.update(overhead_epochs=round(cost.overhead_epochs, 4), cost_s=round(cost.seconds, 4))

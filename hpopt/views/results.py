@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..algorithms.algorithm import BEST_BY_MODEL
-from ..algorithms.scores import best_of, fidelity_cap, last_valid, rank_key, ranking_score
+from ..algorithms.scores import best_of, fidelity_cap, last_valid, rank_key
 from ..search_space import SearchSpace, space_from_json
 from ..state import FileStore, StateStore, load_status
 from ..trial import Status
@@ -105,8 +105,8 @@ class RunResults:
         if chosen:  # scores of several fidelities: the controller's model compared them (best_trial)
             return chosen[0]
         cap = fidelity_cap(r["max_epochs"] for r in rows if r.get("max_epochs"))
-        return max(rows, key=lambda r: rank_key(ranking_score(r["best_score"], r["last_score"], self.by_fidelity),
-                                                r["epochs"] or 0, self.mode, self.by_fidelity, cap))
+        return max(rows, key=lambda r: rank_key(r["best_score"], r["epochs"] or 0, self.mode, self.by_fidelity, cap,
+                                                r["last_score"]))
 
     def as_records(self) -> list[dict[str, Any]]:
         """The rows as dicts with every column (None where a value is missing)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ..algorithms.scores import best_of, fidelity_cap, last_valid, rank_key, ranking_score
+from ..algorithms.scores import best_of, fidelity_cap, last_valid, rank_key
 from ..state import FileStore
 from ..state.journal import load_status
 from ..trial import Status
@@ -60,8 +60,8 @@ def run_status(save_path: str) -> dict[str, Any]:
     chosen = [t for t in finished if t["trial_id"] == rule["model_best"]]
     cap = fidelity_cap(t["iterations"] for t in finished)
     best = chosen[0] if chosen else max(
-        finished, key=lambda t: rank_key(ranking_score(t["score"], last_valid(t["scores"]), rule["by_fidelity"]),
-                                         t["iterations_run"], mode, rule["by_fidelity"], cap), default=None)
+        finished, key=lambda t: rank_key(t["score"], t["iterations_run"], mode, rule["by_fidelity"], cap,
+                                         last_valid(t["scores"])), default=None)
     counts: dict[str, int] = {}
     for t in trials:
         counts[t["status"]] = counts.get(t["status"], 0) + 1
