@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import hpopt
-from hpopt.algorithms.bracket_choice import PRIOR, BracketChooser, cascade, prior_shares
+from hpopt.algorithms.bracket_choice import PRIOR, BracketChooser, cascade, prior_shares, trust_of
 from hpopt.algorithms.rung_math import asha_rungs
 from hpopt.search_space import normalize_space
 
@@ -38,6 +38,14 @@ def test_cascade_gives_each_bracket_its_trust_of_what_is_left():
     assert prior_shares(3) == [1.0, 0.0, 0.0]  # no evidence yet: one aggressive bracket, as auto config plans
     assert cascade([0.8]) == [1.0]
     assert sum(cascade([0.3, 0.7, 0.1, 0.4])) == pytest.approx(1.0)
+
+
+def test_a_correlation_over_few_trials_buys_less_trust_than_over_many():
+    """Five long trials that agree with their epoch-1 ranks by chance must not send every trial to bracket 0."""
+    assert trust_of(0.4, 5) < 0.6 < 0.9 < trust_of(0.4, 50)
+    assert trust_of(0.9, 30) == 1.0  # a faithful rung still earns full trust
+    assert trust_of(0.0, 30) < 0.3  # one that tells nothing keeps little
+    assert trust_of(0.0, 0) == PRIOR  # no pairs: the prior alone
 
 
 def test_without_evidence_the_prior_decides():
@@ -81,7 +89,7 @@ def test_choices_follow_the_shares_and_depend_only_on_seed_and_trial_id():
     chooser = BracketChooser(BRACKETS, "max", seed=3)
     _feed(chooser, 0.0)  # epoch 1 tells nothing
     shares = chooser.shares()
-    assert 0.2 < shares[0] < 0.8  # a coin toss between brackets 0 and 1 (epoch 3 ranks like the end)
+    assert 0.05 < shares[0] < 0.5 < shares[1]  # mostly bracket 1: epoch 3 ranks like the end, epoch 1 does not
     picks = [chooser.choose(tid) for tid in range(100, 2100)]
     freq = np.bincount(picks, minlength=3) / len(picks)
     assert freq == pytest.approx(shares, abs=0.04)

@@ -10,8 +10,10 @@ Evidence. Every trial reports every epoch up to where it stops, so any trial tha
 also holds a score at each earlier one, whatever its bracket. For the first rung r of each bracket, rho
 is the Spearman rank correlation, over the trials that reached the *reference* level (the highest rung
 level at least ``MIN_PAIRS`` current trials reached, above r), between their best-so-far scores at r and
-at the reference. The rung's measured trust is ``0.5 + rho / (2 * SPAN)`` clipped to [0, 1]: a
-correlation of +SPAN or more trusts it fully, -SPAN or less not at all. Over n such trials it is averaged
+at the reference. The correlation counts for what it is sure to be: one standard error (``DOUBT /
+sqrt(n - 1)`` over n trials) is taken off it first, so five long trials that happen to agree with their
+early scores cannot buy full trust. The rung's measured trust is then ``0.5 + rho / (2 * SPAN)`` clipped
+to [0, 1]: a correlation of +SPAN or more trusts it fully, -SPAN or less not at all. Over n such trials it is averaged
 with a prior of full trust worth ``PRIOR_WEIGHT`` trials: ``(n * measured + PRIOR_WEIGHT) / (n +
 PRIOR_WEIGHT)``. So a run starts as one aggressive bracket (what auto config plans, and what does best
 wherever early epochs rank configs roughly right) and moves trials to later brackets only as the
@@ -22,7 +24,9 @@ epoch-1 correlation with the last epoch runs from 0.9 to -0.5), one bracket did 
 correlation was positive, and later brackets only where it was negative. Trust proportional to the
 correlation sent too many trials to costly brackets on moderately correlated problems; a prior of half
 trust (half the trials to later brackets from the start) did well with 4 workers and worse than one
-bracket with 1 worker. docs/benchmarks.md has the measurements.
+bracket with 1 worker. Without the doubt, a run on a problem whose epoch 1 tells nothing trusted rung 1
+fully for most of its trials: the first trials to reach the last epoch had been promoted from a thin rung,
+and five of them agreed with their epoch-1 ranks by chance. docs/benchmarks.md has the measurements.
 
 Choice. A cascade from the most aggressive bracket: bracket 0 with probability trust_0, else bracket 1
 with trust_1, ..., the last bracket takes what is left. Faithful early epochs send nearly every trial to
@@ -34,6 +38,7 @@ bracket is stored in the trial's entry at issue and restored from there, never d
 from __future__ import annotations
 
 import itertools
+import math
 import random
 from collections.abc import Mapping, Sequence
 
@@ -47,6 +52,7 @@ MIN_PAIRS = 5  # trials at a level before it serves as the reference that earlie
 SPAN = 0.3  # a rank correlation of +SPAN or more trusts a rung fully, -SPAN or less not at all
 PRIOR = 1.0  # trust without evidence: every new trial goes to bracket 0 until early rungs are caught misleading
 PRIOR_WEIGHT = 2.0  # trials' worth of evidence the prior counts as
+DOUBT = 1.0  # standard errors taken off a measured rank correlation before it buys trust
 MAX_PAIRS = 256  # the most recent trials at the reference level that a trust is measured on (cost per issue)
 
 
@@ -63,6 +69,8 @@ def cascade(trust: Sequence[float]) -> list[float]:
 
 def trust_of(rho: float, n: int) -> float:
     """A rung's trust from the rank correlation ``rho`` its scores showed over ``n`` trials (see module doc)."""
+    if n > 1:
+        rho -= DOUBT / math.sqrt(n - 1)  # the standard error of a rank correlation over n pairs, roughly
     measured = min(1.0, max(0.0, 0.5 + rho / (2.0 * SPAN)))
     return (n * measured + PRIOR_WEIGHT * PRIOR) / (n + PRIOR_WEIGHT)
 
