@@ -6,7 +6,8 @@ to the smallest last epoch, then by the trial's best score of all its epochs, so
 before a cut keeps what its later epochs bought. Rule ``last`` (hpopt's since) ranks the same way but by
 the score at the last epoch each trial reported (``rank_key``'s ``last``). Rule ``capped`` (tried, not kept)
 compares every trial at the most training all finished trials could reach: the smallest last epoch x
-subset, in epochs of the first subset, by the share of it reached and then by its best score up to it.
+subset, in epochs of the first subset, by the share of it reached and then by its best score up to it;
+``capped-last`` by its last score up to it.
 Rule ``forest`` (not in hpopt) asks a model: the forest ASHA's sampler fits over (config, epoch), refitted
 to every reported epoch of the run, predicts each finished trial's score at the last epoch on the first
 subset, and the best prediction wins, as baye_opt's GP chooses across fidelities. For each run kept by
@@ -52,6 +53,14 @@ def capped_key(score: float, epochs: int, scores: list, share: float, cap: float
     if epochs > limit:
         score = best_of(scores[:limit], mode) or score
     return (min(epochs, limit) / limit, signed(score, mode))
+
+
+def capped_last_key(scores: list, epochs: int, share: float, cap: float, mode: str) -> tuple[float, float]:
+    """Rule ``capped-last``: the capped rule, ranked by the score at the last epoch up to the cap (hpopt's
+    ``last``) instead of the best up to it."""
+    limit = max(1, math.floor(cap / share + 1e-9))
+    score = last_valid(scores[:limit])
+    return (min(epochs, limit) / limit, -math.inf if score is None else signed(score, mode))
 
 
 def forest_pick(status: dict, curves: dict[int, list], first: object, mode: str, seeds: int = 5) -> int:
@@ -101,6 +110,7 @@ def picks(save_path: str, with_forest: bool = True) -> dict[str, int]:
         "longest": max(rows, key=lambda r: rank_key(r[1], r[2], mode, True, old_cap))[0],
         "last": max(rows, key=lambda r: rank_key(r[1], r[2], mode, True, old_cap, last_valid(r[5])))[0],
         "capped": max(rows, key=lambda r: capped_key(r[1], r[2], r[5], r[4], cap, mode))[0],
+        "capped-last": max(rows, key=lambda r: capped_last_key(r[5], r[2], r[4], cap, mode))[0],
         "controller": int(status["best_config_id"]),
         **({"forest": forest_pick(status, curves, first, mode)} if with_forest else {}),
     }
@@ -111,7 +121,7 @@ def main() -> None:
     parser.add_argument("runs", help="the folder given to bench/auto_config_time.py --keep-runs")
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--rules", nargs="+", default=["longest", "last", "capped", "forest"],
-                        choices=["longest", "last", "capped", "forest"])
+                        choices=["longest", "last", "capped", "capped-last", "forest"])
     args = parser.parse_args()
     torch.set_num_threads(1)
     train_set, val_set, test_set = digits_mlp.load_data()
