@@ -9,8 +9,11 @@ import pytest
 from workloads import space
 
 import hpopt
+from hpopt.auto_replan import CostModel
 from hpopt.run.budget import Budget
 from hpopt.run.outcome import outcome
+from hpopt.run.replanner import Replanner
+from hpopt.run.settings import RunSettings
 from hpopt.trial import Status, Trial
 
 
@@ -28,6 +31,38 @@ def test_a_run_short_of_its_plan_says_how_far_and_why():
     assert short
     assert line == ("the run is over: 4 trials of 50 planned, 98 s of the 100 s asked (98%); a trial cost 12.5x what "
                     "the plan assumed (25s instead of 2s), so the budget ended the run early")
+
+
+def _replanned_budget() -> Budget:
+    """A budget with the plan's model: a 100 s full training of 20 epochs, p = 0.2, so an epoch on 30 % of
+    the data is planned at 2.2 s."""
+    settings = RunSettings(search_space={}, full_dataset_size=10_000, num_full_iterations=20, num_trials=50,
+                           max_iterations=8, subset_ratio=0.3)
+    model = CostModel(full_train_seconds=100.0, num_full_iterations=20, non_pure_train_ratio=0.2)
+    budget = Budget(epoch_budget=None, time_budget_s=880.0, charge_overhead=True,
+                    replanner=Replanner(settings, {"num_trials"}, model, min_subset=0.05))
+    budget.seconds_charged = 880.0
+    return budget
+
+
+@pytest.mark.parametrize("scale, said", [(3.0, "its epochs cost 3.0x"), (1.0, None)])
+def test_a_short_run_says_when_its_epochs_cost_more_than_the_measured_full_training_implies(scale, said):
+    # 50 trials were planned in 880 s, 10 ran: half of them on the plan's 30 % of the data (an epoch planned
+    # at 2.2 s), half on a subset a re-plan cut to 10 % (1.4 s). Epochs at 3x those (a search that moved to
+    # dearer configs): the line says the epochs are why; at the plan's cost it does not (the trials overran
+    # elsewhere: start-up, suggestions).
+    trials = []
+    for t in range(10):
+        trial = _trial(t, 1000.0 + t)
+        subset = 0.3 if t < 5 else 0.1
+        trial.extra.update(num_iterations_run=8, subset_ratio=subset, epoch_s=scale * 5.0 * (0.8 * subset + 0.2))
+        trials.append(trial)
+    line, short = outcome(trials, 50, 1, _replanned_budget(), now=1880.0)
+    assert short and "a trial cost 5.0x what the plan assumed" in line
+    if said is None:
+        assert "its epochs cost" not in line
+    else:
+        assert said in line and "a larger expected_time_ratio" in line
 
 
 def test_a_run_that_kept_its_plan_is_told_plainly():

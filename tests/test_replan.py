@@ -265,6 +265,22 @@ def test_a_slow_run_is_replanned_and_says_so(tmp_path, caplog):
     assert resumed.is_finished()
 
 
+def test_a_run_too_slow_for_any_replan_says_its_epochs_are_why(tmp_path, caplog):
+    """Epochs at 8x the plan: re-plans reach the lowest fidelity and the run still ends short of its plan;
+    the end-of-run line says the epochs cost that much more than the measured full training implies."""
+    import re
+
+    caplog.set_level(logging.INFO, logger="hpopt")
+    hpo = sleepy_run(tmp_path)
+    while (cfg := hpo.get_next_sample()) is not None:
+        train_slowly(cfg, slowdown=8.0)
+    assert hpo.is_finished()
+    end = [r.message for r in caplog.records if r.message.startswith("the run is over")]
+    assert hpo.get_current_status()["replans"] and len(end) == 1
+    said = re.search(r"its epochs cost ([0-9.]+)x what the measured full training implies", end[0])
+    assert said and 6.0 <= float(said.group(1)) <= 10.0, end[0]  # 8x, give or take the sleeps' overshoot
+
+
 def test_no_deadline_or_user_values_no_replan(tmp_path):
     for kw in ({"full_train_seconds": None}, {"num_trials": 6, "max_iterations": 4, "subset_ratio": 0.5},
                {"replan": False}):

@@ -4,7 +4,11 @@ Auto config promises a run that ends in the time asked for with the trials it pl
 cost more than the plan assumed, the budget ends the run with fewer trials; that must not pass silently
 (a run of 8 trials out of 50 planned gives baye_opt mostly its random initial ones). The line says how
 many trials ran of those planned, the time used against the time asked, and, when it fell short, by how
-much each trial overran the plan's cost.
+much each trial overran the plan's cost and, where the plan's model of a trial is known (a deadline in
+seconds), how much of that is its epochs: a search that moves to configs whose epochs cost several times
+the one the full training was measured on spends the budget on fewer trials, and the user can act on
+that (a larger ``expected_time_ratio``, or a search space without the dearest configs), not on a bare
+"the trials cost more".
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from collections.abc import Sequence
 
 from ..trial import Status, Trial
 from .budget import Budget
+from .replanner import Replanner
 
 SHORT_OF_PLAN = 0.7  # fewer trials than this share of the plan is worth a warning
 
@@ -52,4 +57,27 @@ def outcome(trials: Sequence[Trial], planned: int, num_workers: int, budget: Bud
         line += (f"; a trial cost {per_trial_used / per_trial_plan:.1f}x what the plan assumed "
                  f"({per_trial_used:.3g}{unit} instead of {per_trial_plan:.3g}{unit}), "
                  "so the budget ended the run early")
+        scale = epoch_scale(trials, replanner) if replanner is not None else None
+        if scale is not None and scale > 1.2:
+            line += (f"; its epochs cost {scale:.1f}x what the measured full training implies (configs dearer per "
+                     "epoch than the one measured, or a busier machine): a larger expected_time_ratio, or a search "
+                     "space without the dearest configs, keeps more of the plan")
     return line, short
+
+
+def epoch_scale(trials: Sequence[Trial], replanner: Replanner) -> float | None:
+    """The collected trials' epoch seconds over what the plan's model gives an epoch on their subset,
+    weighted by their epochs (what the budget paid); None without the model or a measured epoch."""
+    model = replanner.model
+    if model is None:
+        return None
+    paid = planned = 0.0
+    for t in trials:
+        epochs, epoch_s = t.extra.get("num_iterations_run"), t.extra.get("epoch_s")
+        if t.status != Status.STOP or not isinstance(epochs, int) or epochs < 1 \
+                or not isinstance(epoch_s, (int, float)) or not epoch_s > 0:
+            continue
+        subset = t.extra.get("subset_ratio", replanner.initial.subset_ratio)
+        paid += epochs * float(epoch_s)
+        planned += epochs * model.planned_epoch_seconds(float(subset))
+    return paid / planned if planned > 0 else None
