@@ -66,6 +66,32 @@ def test_learns_that_early_epochs_mislead():
     assert np.median(np.abs(np.array(forest_x) - 0.2)) < 0.25  # not the epoch-1 optimum, x = 1
 
 
+def test_with_measured_epoch_costs_the_cheapest_of_the_tied_configs_is_proposed():
+    """y does not change the score, only the epoch's cost (7x dearer at y = 0 than at y = 1, as a small batch
+    costs more than a large one): with costs measured (a run with a deadline in seconds) the forest proposes
+    configs as good in x, but cheap ones; without them, y is a coin toss."""
+    def feed(searcher, rng, costs: bool) -> None:
+        for tid in range(48):
+            params = {"x": float(rng.random()), "y": float(rng.random())}
+            searcher.on_config(tid, 0, params)
+            scores = _curve(params["x"], 0.5, 9 if tid % 6 == 0 else 1)
+            searcher.on_scores(tid, 0, scores)
+            searcher.on_result(tid, max(scores))
+            if costs:
+                searcher.on_cost(tid, float(np.exp(2.0 * (1.0 - params["y"]))))
+
+    picks = {}
+    for costs in (False, True):
+        picks[costs] = []
+        for seed in range(12):
+            forest = _forest(seed)
+            feed(forest, np.random.default_rng(seed), costs)
+            picks[costs].append(forest.suggest(SuggestRequest(100, 0, SPACE)))
+    plain_y, cheap_y = (np.mean([p["y"] for p in picks[c]]) for c in (False, True))
+    assert cheap_y > 0.8 and cheap_y > plain_y + 0.15
+    assert np.median([abs(p["x"] - 0.2) for p in picks[True]]) < 0.25  # still the last epoch's optimum in x
+
+
 def test_observations_keep_every_trials_longest_epoch_and_a_seeded_sample_beyond_the_cap(monkeypatch):
     import hpopt.algorithms.forest_searcher as fs
 

@@ -281,6 +281,21 @@ def test_a_run_too_slow_for_any_replan_says_its_epochs_are_why(tmp_path, caplog)
     assert said and 6.0 <= float(said.group(1)) <= 10.0, end[0]  # 8x, give or take the sleeps' overshoot
 
 
+def test_a_deadline_run_tells_the_forest_what_each_trials_epochs_cost(tmp_path, monkeypatch):
+    """ASHA's forest sampler weighs epoch costs in a run with a deadline in seconds: each collected trial's
+    epochs, measured against the plan's model on its subset, reach it (twice the plan here)."""
+    from hpopt.algorithms.forest_searcher import FidelityForestSearcher
+
+    told: list[tuple[int, float]] = []
+    monkeypatch.setattr(FidelityForestSearcher, "on_cost", lambda self, tid, scale: told.append((tid, scale)))
+    hpo = sleepy_run(tmp_path, search_alg="asha")
+    while (cfg := hpo.get_next_sample()) is not None:
+        train_slowly(cfg, slowdown=2.0)
+    multi_epoch = [e for e in hpo.get_current_status()["config_list"] if e.get("epoch_s")]
+    assert multi_epoch and sorted(t for t, _ in told) == sorted(e["trial_id"] for e in multi_epoch)
+    assert all(1.6 <= scale <= 3.0 for _, scale in told), told  # 2x, give or take the sleeps' overshoot
+
+
 def test_no_deadline_or_user_values_no_replan(tmp_path):
     for kw in ({"full_train_seconds": None}, {"num_trials": 6, "max_iterations": 4, "subset_ratio": 0.5},
                {"replan": False}):

@@ -68,6 +68,14 @@ class Algorithm:
         if hook is not None:
             hook(trial_id, share)
 
+    def on_cost(self, trial_id: int, epoch_scale: float) -> None:
+        """Trial ``trial_id``'s epochs cost ``epoch_scale`` times what the run's plan gives an epoch (a run
+        with a deadline in seconds measures it): a searcher that weighs cost (the forest) proposes the
+        cheaper of configs it cannot tell apart. Searchers without such a rule ignore it."""
+        hook = getattr(self.searcher, "on_cost", None)
+        if hook is not None:
+            hook(trial_id, epoch_scale)
+
     def best_trial(self) -> int | None:
         """The searcher's choice of best config where the best score would mislead, else None."""
         return self.searcher.best_trial()

@@ -152,6 +152,19 @@ class TrialLifecycle:
         if record:
             self.record(trial)
         self.algorithm.on_result(trial.trial_id, trial.score, self.fidelity(trial))
+        scale = self.epoch_scale(trial)
+        if scale is not None:
+            self.algorithm.on_cost(trial.trial_id, scale)
+
+    def epoch_scale(self, trial: Trial) -> float | None:
+        """The trial's epoch seconds over the plan's model of an epoch on its subset, in a run with a deadline
+        in seconds (None elsewhere, or when its epochs were not measured)."""
+        replanner = self.budget.replanner
+        epoch_s = trial.extra.get("epoch_s")
+        planned = None if replanner is None else replanner.planned_epoch_seconds(trial.extra)
+        if not planned or not isinstance(epoch_s, (int, float)) or not epoch_s > 0:
+            return None
+        return float(epoch_s) / planned
 
     def fidelity(self, trial: Trial | None) -> float:
         """The training a trial gets (a new one when None), in full-data epochs: epochs x subset ratio.

@@ -68,16 +68,13 @@ def outcome(trials: Sequence[Trial], planned: int, num_workers: int, budget: Bud
 def epoch_scale(trials: Sequence[Trial], replanner: Replanner) -> float | None:
     """The collected trials' epoch seconds over what the plan's model gives an epoch on their subset,
     weighted by their epochs (what the budget paid); None without the model or a measured epoch."""
-    model = replanner.model
-    if model is None:
-        return None
     paid = planned = 0.0
     for t in trials:
         epochs, epoch_s = t.extra.get("num_iterations_run"), t.extra.get("epoch_s")
-        if t.status != Status.STOP or not isinstance(epochs, int) or epochs < 1 \
+        plan_s = replanner.planned_epoch_seconds(t.extra)
+        if t.status != Status.STOP or not isinstance(epochs, int) or epochs < 1 or not plan_s \
                 or not isinstance(epoch_s, (int, float)) or not epoch_s > 0:
             continue
-        subset = t.extra.get("subset_ratio", replanner.initial.subset_ratio)
         paid += epochs * float(epoch_s)
-        planned += epochs * model.planned_epoch_seconds(float(subset))
+        planned += epochs * plan_s
     return paid / planned if planned > 0 else None

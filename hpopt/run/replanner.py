@@ -94,6 +94,13 @@ class Replanner:
             self._costs.append(TrialCost(epochs, float(subset), None if epoch_s is None else float(epoch_s),
                                          float(seconds), float(extra.get("suggest_s") or 0.0)))
 
+    def planned_epoch_seconds(self, extra: Mapping[str, Any]) -> float | None:
+        """What the plan's model gives an epoch of a trial (its entry's extra fields: its subset), when the
+        run has a model (a deadline in seconds)."""
+        if self.model is None:
+            return None
+        return self.model.planned_epoch_seconds(float(extra.get("subset_ratio", self.initial.subset_ratio)))
+
     def check(self, started: int, seconds_left: float) -> bool:
         """Re-plan when enough new trials were collected and the rest of the plan misses the time left by
         more than the drift allowed; True when the settings changed (the caller checkpoints)."""
