@@ -17,7 +17,7 @@ configs already tried or running excluded. Exploration comes from elsewhere: a s
 reported, so the model never starves the search of fresh regions. The trees' spread is no bonus: it is
 largest where few long trials exist, and adding it (as an upper confidence bound) sent the search there
 rather than to good configs (docs/benchmarks.md: 2026-12-06, one worker). With a deadline in seconds
-(auto config's ``full_train_seconds``) the controller also tells each trial's epoch cost over the plan's
+(auto config's ``full_train_seconds``, re-planning on) the controller also tells each trial's epoch cost over the plan's
 (:meth:`FidelityForestSearcher.on_cost`): the candidates predicted within one standard deviation of the
 trees (at the best candidate) of the best are taken as tied, and the cheapest of them by a linear model
 of log epoch cost is proposed. A search that drifts to configs whose epochs cost several times the
