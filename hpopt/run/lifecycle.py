@@ -160,11 +160,8 @@ class TrialLifecycle:
         """The trial's epoch seconds over the plan's model of an epoch on its subset, in a run with a deadline
         in seconds (None elsewhere, or when its epochs were not measured)."""
         replanner = self.budget.replanner
-        epoch_s = trial.extra.get("epoch_s")
-        planned = None if replanner is None else replanner.planned_epoch_seconds(trial.extra)
-        if not planned or not isinstance(epoch_s, (int, float)) or not epoch_s > 0:
-            return None
-        return float(epoch_s) / planned
+        measured = None if replanner is None else replanner.measured_epoch(trial.extra)
+        return None if measured is None else measured[0] / measured[1]
 
     def fidelity(self, trial: Trial | None) -> float:
         """The training a trial gets (a new one when None), in full-data epochs: epochs x subset ratio.

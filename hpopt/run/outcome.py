@@ -70,11 +70,10 @@ def epoch_scale(trials: Sequence[Trial], replanner: Replanner) -> float | None:
     weighted by their epochs (what the budget paid); None without the model or a measured epoch."""
     paid = planned = 0.0
     for t in trials:
-        epochs, epoch_s = t.extra.get("num_iterations_run"), t.extra.get("epoch_s")
-        plan_s = replanner.planned_epoch_seconds(t.extra)
-        if t.status != Status.STOP or not isinstance(epochs, int) or epochs < 1 or not plan_s \
-                or not isinstance(epoch_s, (int, float)) or not epoch_s > 0:
+        epochs = t.extra.get("num_iterations_run")
+        measured = replanner.measured_epoch(t.extra)
+        if t.status != Status.STOP or not isinstance(epochs, int) or epochs < 1 or measured is None:
             continue
-        paid += epochs * float(epoch_s)
-        planned += epochs * plan_s
+        paid += epochs * measured[0]
+        planned += epochs * measured[1]
     return paid / planned if planned > 0 else None

@@ -94,12 +94,15 @@ class Replanner:
             self._costs.append(TrialCost(epochs, float(subset), None if epoch_s is None else float(epoch_s),
                                          float(seconds), float(extra.get("suggest_s") or 0.0)))
 
-    def planned_epoch_seconds(self, extra: Mapping[str, Any]) -> float | None:
-        """What the plan's model gives an epoch of a trial (its entry's extra fields: its subset), when the
-        run has a model (a deadline in seconds)."""
-        if self.model is None:
+    def measured_epoch(self, extra: Mapping[str, Any]) -> tuple[float, float] | None:
+        """A collected trial's measured epoch seconds and what the plan's model gives an epoch on its subset
+        (from its entry's extra fields), when the run has a model (a deadline in seconds) and the trial's
+        epochs were measured; else None."""
+        epoch_s = extra.get("epoch_s")
+        if self.model is None or not isinstance(epoch_s, (int, float)) or not epoch_s > 0:
             return None
-        return self.model.planned_epoch_seconds(float(extra.get("subset_ratio", self.initial.subset_ratio)))
+        planned = self.model.planned_epoch_seconds(float(extra.get("subset_ratio", self.initial.subset_ratio)))
+        return (float(epoch_s), planned) if planned > 0 else None
 
     def check(self, started: int, seconds_left: float) -> bool:
         """Re-plan when enough new trials were collected and the rest of the plan misses the time left by
