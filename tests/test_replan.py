@@ -281,14 +281,17 @@ def test_a_run_too_slow_for_any_replan_says_its_epochs_are_why(tmp_path, caplog)
     assert said and 6.0 <= float(said.group(1)) <= 10.0, end[0]  # 8x, give or take the sleeps' overshoot
 
 
-def test_a_deadline_run_tells_the_forest_what_each_trials_epochs_cost(tmp_path, monkeypatch):
-    """ASHA's forest sampler weighs epoch costs in a run with a deadline in seconds: each collected trial's
-    epochs, measured against the plan's model on its subset, reach it (twice the plan here)."""
+@pytest.mark.parametrize("search_alg", ["asha", "baye_opt"])
+def test_a_deadline_run_tells_the_searcher_what_each_trials_epochs_cost(tmp_path, monkeypatch, search_alg):
+    """ASHA's forest and baye_opt's GP weigh epoch costs in a run with a deadline in seconds: each collected
+    trial's epochs, measured against the plan's model on its subset, reach the searcher (twice the plan)."""
     from hpopt.algorithms.forest_searcher import FidelityForestSearcher
+    from hpopt.algorithms.gp_ucb import GpUcbSearcher
 
     told: list[tuple[int, float]] = []
-    monkeypatch.setattr(FidelityForestSearcher, "on_cost", lambda self, tid, scale: told.append((tid, scale)))
-    hpo = sleepy_run(tmp_path, search_alg="asha")
+    searcher = FidelityForestSearcher if search_alg == "asha" else GpUcbSearcher
+    monkeypatch.setattr(searcher, "on_cost", lambda self, tid, scale: told.append((tid, scale)))
+    hpo = sleepy_run(tmp_path, search_alg=search_alg)
     while (cfg := hpo.get_next_sample()) is not None:
         train_slowly(cfg, slowdown=2.0)
     multi_epoch = [e for e in hpo.get_current_status()["config_list"] if e.get("epoch_s")]

@@ -15,6 +15,7 @@ import hpopt
 from hpopt.algorithms import SuggestRequest
 from hpopt.algorithms.gp_box import GpBox
 from hpopt.algorithms.gp_ucb import GpUcbSearcher
+from hpopt.search_space import normalize_space
 
 
 def branin(x1: float, x2: float) -> float:
@@ -257,3 +258,27 @@ def test_snap_respects_an_oom_shrunk_batch_size_bound():
     ub = box.upper(shrunk)
     points = box.snap(np.clip(np.random.default_rng(1).random((200, len(ub))), 0.0, ub))
     assert all(box.decode(u, shrunk)["bs"] <= 64 for u in points)
+
+
+def test_with_measured_epoch_costs_the_gp_proposes_the_cheapest_of_the_tied_points():
+    """y does not change the score, only the epoch's cost (7x dearer at y = 0 than at y = 1, as a small batch
+    costs more than a large one): with costs measured (a run with a deadline in seconds) the GP proposes
+    points as good in x, but cheaper ones, inside the same trust region; without them, y is where the
+    GP is least sure."""
+    space = normalize_space({"x": hpopt.search_space("uniform", [0, 1]), "y": hpopt.search_space("uniform", [0, 1])})
+
+    def suggestion(seed: int, costs: bool) -> dict:
+        searcher = GpUcbSearcher(space, mode="max", seed=seed, num_init_trials=0)
+        rng = np.random.default_rng(seed)
+        for tid in range(20):
+            params = {"x": float(rng.random()), "y": float(rng.random())}
+            searcher.on_config(tid, 0, params)
+            searcher.on_result(tid, 1.0 - (params["x"] - 0.3) ** 2 + 0.02 * rng.normal())  # a noisy score
+            if costs:
+                searcher.on_cost(tid, float(np.exp(2.0 * (1.0 - params["y"]))))
+        return searcher.suggest(SuggestRequest(20, 0, space))
+
+    picks = {costs: [suggestion(seed, costs) for seed in range(20)] for costs in (False, True)}
+    plain_y, cheap_y = (np.mean([p["y"] for p in picks[c]]) for c in (False, True))
+    assert cheap_y > 0.75 and cheap_y > plain_y + 0.15
+    assert np.median([abs(p["x"] - 0.3) for p in picks[True]]) < 0.1  # still the optimum in x

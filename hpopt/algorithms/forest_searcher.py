@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from ..search_space import SearchSpace
+from .epoch_cost import EpochCosts, prefer_cheap
 from .gp_box import GpBox
 from .random_search import RandomSearcher
 from .scores import config_key, signed
@@ -49,9 +50,6 @@ N_RANDOM_CANDIDATES = 512
 N_LOCAL_CANDIDATES = 256
 LOCAL_SCALE = 0.08  # spread of the perturbations of the best configs, in the unit box
 N_CENTRES = 5  # configs predicted best at the last epoch, perturbed for local candidates
-TIE_SPREAD = 1.0  # with a deadline in seconds: candidates predicted within this many of the trees' standard
-# deviations (at the best candidate) of the best count as tied, and the cheapest of them is proposed
-RIDGE = 0.1  # the epoch-cost model's ridge penalty (log cost, linear in the unit box)
 
 
 class FidelityForestSearcher:
@@ -70,7 +68,7 @@ class FidelityForestSearcher:
         self._curves: dict[int, tuple[int, list[float | None]]] = {}  # trial id -> (attempt, scores reported)
         self._encoded: dict[tuple[int, int], np.ndarray] = {}
         self._share: dict[int, float] = {}  # trial id -> its subset over the run's first (a re-plan cut it)
-        self._cost: dict[int, float] = {}  # trial id -> log of its epochs' cost over the plan's (a deadline run)
+        self._costs = EpochCosts(self.min_trials)  # each trial's epoch cost over the plan's (a deadline run)
 
     @property
     def exhausted(self) -> bool:
@@ -95,9 +93,8 @@ class FidelityForestSearcher:
     def on_cost(self, trial_id: int, epoch_scale: float) -> None:
         """The trial's epochs cost ``epoch_scale`` times what the run's plan gives an epoch (measured by a
         run with a deadline in seconds): among configs the trees cannot tell apart, the cheapest is
-        proposed, so a deadline buys more trials."""
-        if epoch_scale > 0 and math.isfinite(epoch_scale):
-            self._cost[trial_id] = math.log(epoch_scale)
+        proposed, so a deadline buys more trials (:mod:`.epoch_cost`)."""
+        self._costs.add(trial_id, epoch_scale)
 
     def best_trial(self) -> int | None:
         return None
@@ -165,15 +162,14 @@ class FidelityForestSearcher:
         centres = seen[np.argsort(-predicted)[:N_CENTRES]]  # best configs by their predicted last-epoch score
         candidates = self._candidates(centres, self.box.upper(request.space), rng)
         at_last = np.hstack([candidates, np.ones((len(candidates), 1))])
-        cost = self._cost_model(d)
+        cost = self._costs.model({tid: self._x(tid, *self._params[tid])
+                                  for tid in self._costs.trial_ids if tid in self._params})
         if cost is None:
             score = forest.predict(at_last)  # at the last epoch
         else:  # among the candidates the trees cannot tell from the best, the cheapest first
             trees = np.stack([tree.predict(at_last) for tree in forest.estimators_])
             score = trees.mean(axis=0)
-            best = int(np.argmax(score))
-            tied = score >= score[best] - TIE_SPREAD * float(trees[:, best].std())
-            score = np.where(tied, np.max(score) + 1.0 - cost(candidates), score)
+            score = prefer_cheap(score, float(trees[:, int(np.argmax(score))].std()), cost(candidates))
         tried = {config_key(p) for tid, (_, p) in self._params.items() if tid != request.trial_id}
         tried.update(config_key(p) for p in request.pending)
         for i in np.argsort(-score):
@@ -181,26 +177,6 @@ class FidelityForestSearcher:
             if config_key(params) not in tried:
                 return params
         return self.box.decode(candidates[int(np.argmax(score))], request.space)
-
-    def _cost_model(self, dims: int) -> Any:
-        """Log epoch cost over the unit box, a ridge-regularised linear fit to the trials measured (None
-        before ``min_trials`` of them): epoch costs scale as powers of batch size and width, which the
-        box holds on a log scale. Returns a function of candidate rows giving a value in (0, 1), cheaper
-        lower, for ranking the tied candidates."""
-        rows = [(self._x(tid, *self._params[tid]), c) for tid, c in sorted(self._cost.items()) if tid in self._params]
-        if len(rows) < self.min_trials:
-            return None
-        x = np.hstack([np.array([r[0] for r in rows]), np.ones((len(rows), 1))])
-        y = np.array([r[1] for r in rows])
-        penalty = RIDGE * np.eye(dims + 1)
-        penalty[-1, -1] = 0.0  # the intercept is not shrunk
-        coef = np.linalg.solve(x.T @ x + penalty, x.T @ y)
-
-        def predicted(points: np.ndarray) -> np.ndarray:
-            log_cost = points @ coef[:-1] + coef[-1]
-            return 1.0 / (1.0 + np.exp(-np.clip(log_cost, -30.0, 30.0)))
-
-        return predicted
 
     def _candidates(self, centres: np.ndarray, ub: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Random points of the box, and perturbations of the configs predicted best at the last epoch."""

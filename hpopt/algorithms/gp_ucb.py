@@ -59,6 +59,7 @@ import numpy as np
 
 from ..search_space import SearchSpace
 from . import trust_region
+from .epoch_cost import EpochCosts, prefer_cheap
 from .gp_box import GpBox
 from .gp_model import make_kernel, map_optimizer
 from .scores import config_key, signed
@@ -94,6 +95,7 @@ class Model(NamedTuple):
     xs: np.ndarray  # the GP's training inputs (configs)
     ys: np.ndarray  # and (warped) targets
     mean: Any  # points -> posterior mean (warped scale)
+    std: Any  # points -> posterior standard deviation (warped scale)
 
 
 class GpUcbSearcher:
@@ -121,6 +123,7 @@ class GpUcbSearcher:
         self._results: dict[int, float] = {}  # trial id -> signed final score (valid results only)
         self._fidelity: dict[int, float] = {}  # trial id -> the training its result came from (full-data epochs)
         self._best: tuple[int, int | None] = (-1, None)  # (results seen, trial the GP rates best) of the last fit
+        self._costs = EpochCosts(len(self.box.space) + 2)  # each trial's epoch cost over the plan's (a deadline run)
 
     # --- events --------------------------------------------------------------------------------
 
@@ -129,6 +132,12 @@ class GpUcbSearcher:
 
     def on_scores(self, trial_id: int, attempt: int, scores: Sequence[float | None]) -> None:
         pass
+
+    def on_cost(self, trial_id: int, epoch_scale: float) -> None:
+        """The trial's epochs cost ``epoch_scale`` times what the run's plan gives an epoch (a run with a
+        deadline in seconds measures it): among the points whose UCB the GP cannot tell from the best, the
+        cheapest is proposed, so the deadline buys more trials (:mod:`.epoch_cost`)."""
+        self._costs.add(trial_id, epoch_scale)
 
     def params_of(self, trial_id: int) -> dict[str, Any]:
         """The params trial ``trial_id`` holds now."""
@@ -311,10 +320,15 @@ class GpUcbSearcher:
                 warnings.simplefilter("ignore")
                 return gp.predict(inputs(candidates))
 
+        def std(candidates: np.ndarray) -> np.ndarray:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return gp.predict(inputs(candidates), return_std=True)[1]
+
         if fidelity is not None:  # the training points' configs, valued at the new trial's fidelity
             xs = xs[:, :-1]
             ys = mean(xs)
-        return Model(gp, ucb, xs, ys, mean)
+        return Model(gp, ucb, xs, ys, mean, std)
 
     def _gp(self, d: int, seed: int, kernel: Any = None, max_steps: int | None = None) -> Any:
         from sklearn.gaussian_process import GaussianProcessRegressor
@@ -371,12 +385,22 @@ class GpUcbSearcher:
         near = top[rng.integers(len(top), size=_ACQ_LOCAL)] + rng.normal(0.0, 0.1, (_ACQ_LOCAL, d))
         points = self.box.snap(np.vstack([lo + rng.random((_ACQ_RANDOM, d)) * (hi - lo), _into_box(near, lo, hi)]))
         scores = model.ucb(points)
+        scored = [(points, scores)]
         for sigma in (0.05, 0.015, 0.004):
             best = points[np.argsort(-scores)[:_ACQ_SEEDS]]
             near = best[rng.integers(len(best), size=_ACQ_LOCAL)] + rng.normal(0.0, sigma, (_ACQ_LOCAL, d))
             points = np.vstack([best, self.box.snap(_into_box(near, lo, hi))])
             scores = model.ucb(points)
-        return points[int(np.argmax(scores))]
+            scored.append((points, scores))
+        top = points[int(np.argmax(scores))]
+        cost = self._cost_model()
+        if cost is None:
+            return top
+        # A deadline run: among every point scored whose UCB is within the GP's standard deviation at the
+        # top of the top's, the cheapest by the epoch-cost model.
+        every = np.vstack([p for p, _ in scored])
+        ranked = prefer_cheap(np.concatenate([s for _, s in scored]), float(model.std(top[None, :])[0]), cost(every))
+        return every[int(np.argmax(ranked))]
 
     def search_region(self, model: Model, x_obs: np.ndarray, y_obs: np.ndarray, ub: np.ndarray,
                       left: float | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -388,9 +412,18 @@ class GpUcbSearcher:
             return np.zeros(d), ub
         length = trust_region.side_length(y_obs, d, self.num_init_trials,
                                           trust_region.initial_length(self.continuous), left)
-        center = x_obs[int(np.argmax(model.mean(x_obs)))]
+        means = model.mean(x_obs)
+        cost = self._cost_model()
+        if cost is not None:  # a deadline run: the cheapest of the observed points the GP rates as good as the best
+            means = prefer_cheap(means, float(model.std(x_obs[int(np.argmax(means))][None, :])[0]), cost(x_obs))
+        center = x_obs[int(np.argmax(means))]
         free = np.repeat([w > 1 for w in self.box.widths], self.box.widths)
         return trust_region.region(center, _length_scales(model.gp, d), length, ub, free)
+
+    def _cost_model(self) -> Any:
+        """The epoch-cost model of the trials measured so far (:mod:`.epoch_cost`), None without one."""
+        return self._costs.model({tid: self.box.encode(self._configs[tid])
+                                  for tid in self._costs.trial_ids if tid in self._configs})
 
     def _untried(self, tried: set[str], rng: np.random.Generator, model: Model | None,
                  space: Mapping[str, SearchSpace]) -> dict[str, Any]:
