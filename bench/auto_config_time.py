@@ -74,7 +74,7 @@ def run_one(scenario: str, alg: str, ratio: float, mode: str, out_dir: str, seed
         with tempfile.TemporaryDirectory() as tmp:
             save_path = os.path.join(tmp if keep_runs is None else keep_runs, run_name)
             shutil.rmtree(save_path, ignore_errors=True)  # a run that did not finish: from the start
-            extra = SCENARIO_ARGS.get(scenario, [])
+            extra = list(SCENARIO_ARGS.get(scenario, []))  # a copy: the flags below must not stick to the scenario
             extra += ["--static-plan"] if mode == "static" else []
             # "asha-random": ASHA with the random sampler (the default before the forest)
             name, _, sampler = alg.partition("-")
