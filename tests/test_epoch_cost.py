@@ -24,10 +24,10 @@ def test_the_cost_model_waits_for_enough_trials_and_skips_bad_measurements():
     costs.add(1, 0.0)  # not a cost
     costs.add(2, math.inf)
     costs.add(3, 2.0)
-    assert len(costs) == 2 and costs.model(encoded) is None
+    assert len(costs) == 2 and costs.model(encoded.get) is None
     costs.add(4, 4.0)
-    assert costs.trial_ids == [0, 3, 4] and costs.model(encoded) is not None
-    assert costs.model({0: encoded[0], 3: encoded[3]}) is None  # only the trials whose configs are known count
+    assert costs.trial_ids == [0, 3, 4] and costs.model(encoded.get) is not None
+    assert costs.model({0: encoded[0], 3: encoded[3]}.get) is None  # only the trials whose configs are known count
 
 
 def test_the_cost_model_ranks_configs_by_their_log_linear_cost():
@@ -39,7 +39,7 @@ def test_the_cost_model_ranks_configs_by_their_log_linear_cost():
         x = rng.random(3)
         encoded[tid] = x
         costs.add(tid, float(np.exp(2.0 * (1.0 - x[0]) + 1.0 * x[1])))  # x[2] costs nothing
-    model = costs.model(encoded)
+    model = costs.model(encoded.get)
     points = rng.random((200, 3))
     predicted = model(points)
     true = 2.0 * (1.0 - points[:, 0]) + 1.0 * points[:, 1]

@@ -17,12 +17,14 @@ Pure: no clock, no files.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 import numpy as np
 
 TIE_SPREAD = 1.0  # candidates within this many of the model's standard deviations (at the best) count as tied
 RIDGE = 0.1  # the cost model's ridge penalty (log cost, linear in the unit box); the intercept is not shrunk
+
+CostModel = Callable[[np.ndarray], np.ndarray]  # unit-box rows -> a value in (0, 1), cheaper lower
 
 
 class EpochCosts:
@@ -45,15 +47,16 @@ class EpochCosts:
         """The trials measured, in id order."""
         return sorted(self._log_cost)
 
-    def model(self, encoded: Mapping[int, np.ndarray]) -> Callable[[np.ndarray], np.ndarray] | None:
+    def model(self, encode: Callable[[int], np.ndarray | None]) -> CostModel | None:
         """A function of unit-box rows giving a value in (0, 1), cheaper lower, fitted to the measured trials
-        whose encoded configs ``encoded`` holds; None before ``min_trials`` of them."""
-        ids = [tid for tid in self.trial_ids if tid in encoded]
-        if not ids or len(ids) < self.min_trials:
+        that ``encode`` (trial id -> the config's unit-box row, None when the searcher does not know it)
+        places; None before ``min_trials`` of them."""
+        rows = {tid: row for tid in self.trial_ids if (row := encode(tid)) is not None}
+        if not rows or len(rows) < self.min_trials:
             return None
-        x = np.array([encoded[tid] for tid in ids], dtype=float)
-        x = np.hstack([x, np.ones((len(ids), 1))])
-        y = np.array([self._log_cost[tid] for tid in ids])
+        x = np.array(list(rows.values()), dtype=float)
+        x = np.hstack([x, np.ones((len(rows), 1))])
+        y = np.array([self._log_cost[tid] for tid in rows])
         penalty = RIDGE * np.eye(x.shape[1])
         penalty[-1, -1] = 0.0
         coef = np.linalg.solve(x.T @ x + penalty, x.T @ y)

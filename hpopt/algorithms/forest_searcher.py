@@ -162,8 +162,7 @@ class FidelityForestSearcher:
         centres = seen[np.argsort(-predicted)[:N_CENTRES]]  # best configs by their predicted last-epoch score
         candidates = self._candidates(centres, self.box.upper(request.space), rng)
         at_last = np.hstack([candidates, np.ones((len(candidates), 1))])
-        cost = self._costs.model({tid: self._x(tid, *self._params[tid])
-                                  for tid in self._costs.trial_ids if tid in self._params})
+        cost = self._costs.model(lambda tid: self._x(tid, *self._params[tid]) if tid in self._params else None)
         if cost is None:
             score = forest.predict(at_last)  # at the last epoch
         else:  # among the candidates the trees cannot tell from the best, the cheapest first

@@ -65,7 +65,7 @@ import numpy as np
 
 from ..search_space import SearchSpace
 from . import trust_region
-from .epoch_cost import EpochCosts, prefer_cheap
+from .epoch_cost import CostModel, EpochCosts, prefer_cheap
 from .gp_box import GpBox
 from .gp_model import make_kernel, map_optimizer
 from .scores import config_key, signed
@@ -267,8 +267,9 @@ class GpUcbSearcher:
             if fidelity is not None and len(y_obs) == len(self._results):
                 self._remember_best(model, x_obs)
             left = trust_region.share_left(tid, request.planned)
-            params = self.box.decode(self._maximize(model, space, rng, x_obs, y_obs, fidelity is not None, left),
-                                     space)
+            cost = self._costs.model(self._encoded)  # under a deadline in seconds (:mod:`.epoch_cost`)
+            params = self.box.decode(self._maximize(model, space, rng, x_obs, y_obs, fidelity is not None, left,
+                                                    cost), space)
         if config_key(params) in tried:
             if model is None and len(y_obs) >= 2:  # a repeat from the initial design: model it now
                 model = self.fit(x_obs, y_obs, request, int(rng.integers(2**31 - 1)), fidelity)
@@ -378,15 +379,16 @@ class GpUcbSearcher:
         return best, best_fit
 
     def _maximize(self, model: Model, space: Mapping[str, SearchSpace], rng: np.random.Generator,
-                  x_obs: np.ndarray, y_obs: np.ndarray, by_mean: bool = False, left: float | None = None
-                  ) -> np.ndarray:
+                  x_obs: np.ndarray, y_obs: np.ndarray, by_mean: bool = False, left: float | None = None,
+                  cost: CostModel | None = None) -> np.ndarray:
         """The point of the search region with the largest UCB, found in batched rounds of snapped points
-        (``left``: the share of the run still to come, see :meth:`search_region`)."""
+        (``left``: the share of the run still to come; ``cost``: the epoch-cost model of a deadline run; see
+        :meth:`search_region`)."""
         ub = self.box.upper(space)
         d = len(ub)
         # With results of several fidelities the trust region follows the GP's values at the new trial's
         # fidelity: raw scores fall after a re-plan lowers the fidelity, which is no failure of the search.
-        lo, hi = self.search_region(model, x_obs, model.mean(x_obs) if by_mean else y_obs, ub, left)
+        lo, hi = self.search_region(model, x_obs, model.mean(x_obs) if by_mean else y_obs, ub, left, cost)
         top = model.xs[np.argsort(-model.ys)[:_ACQ_SEEDS]]
         near = top[rng.integers(len(top), size=_ACQ_LOCAL)] + rng.normal(0.0, 0.1, (_ACQ_LOCAL, d))
         points = self.box.snap(np.vstack([lo + rng.random((_ACQ_RANDOM, d)) * (hi - lo), _into_box(near, lo, hi)]))
@@ -399,7 +401,6 @@ class GpUcbSearcher:
             scores = model.ucb(points)
             scored.append((points, scores))
         top = points[int(np.argmax(scores))]
-        cost = self._cost_model()
         if cost is None:
             return top
         # A deadline run: among every point scored whose UCB is within the GP's standard deviation at the
@@ -409,27 +410,27 @@ class GpUcbSearcher:
         return every[int(np.argmax(ranked))]
 
     def search_region(self, model: Model, x_obs: np.ndarray, y_obs: np.ndarray, ub: np.ndarray,
-                      left: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+                      left: float | None = None, cost: CostModel | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Corners of the box the acquisition is maximized over: the trust region of :mod:`.trust_region`
         around the observed point with the best GP mean, or the whole box. With ``left``, the share of the
-        run's planned trials still to come, the region closes in as the run nears its end."""
+        run's planned trials still to come, the region closes in as the run nears its end; with ``cost``
+        (the epoch-cost model of a deadline run), it centres on the cheapest of the points rated best."""
         d = len(ub)
         if not (TRUST_REGION and self.use_trust_region) or len(y_obs) < 2:
             return np.zeros(d), ub
         length = trust_region.side_length(y_obs, d, self.num_init_trials,
                                           trust_region.initial_length(self.continuous), left)
         means = model.mean(x_obs)
-        cost = self._cost_model()
         if cost is not None:  # a deadline run: the cheapest of the observed points the GP rates as good as the best
             means = prefer_cheap(means, float(model.std(x_obs[int(np.argmax(means))][None, :])[0]), cost(x_obs))
         center = x_obs[int(np.argmax(means))]
         free = np.repeat([w > 1 for w in self.box.widths], self.box.widths)
         return trust_region.region(center, _length_scales(model.gp, d), length, ub, free)
 
-    def _cost_model(self) -> Any:
-        """The epoch-cost model of the trials measured so far (:mod:`.epoch_cost`), None without one."""
-        return self._costs.model({tid: self.box.encode(self._configs[tid])
-                                  for tid in self._costs.trial_ids if tid in self._configs})
+    def _encoded(self, trial_id: int) -> np.ndarray | None:
+        """Trial ``trial_id``'s config in the GP box, None for a trial this searcher has not seen."""
+        config = self._configs.get(trial_id)
+        return None if config is None else self.box.encode(config)
 
     def _untried(self, tried: set[str], rng: np.random.Generator, model: Model | None,
                  space: Mapping[str, SearchSpace]) -> dict[str, Any]:
