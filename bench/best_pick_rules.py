@@ -7,7 +7,10 @@ before a cut keeps what its later epochs bought. Rule ``last`` (hpopt's since) r
 the score at the last epoch each trial reported (``rank_key``'s ``last``). Rule ``capped`` (tried, not kept)
 compares every trial at the most training all finished trials could reach: the smallest last epoch x
 subset, in epochs of the first subset, by the share of it reached and then by its best score up to it;
-``capped-last`` by its last score up to it.
+``capped-last`` by its last score up to it. Rule ``last-group`` (not in hpopt) is rule ``last`` among the trials
+of the run's last rung group alone: a re-plan that cuts the subset starts a group whose trials all train on
+the new subset, so they compare with each other, while the first group's larger subset lifts its scores
+above every later trial's whatever their configs.
 Rule ``forest`` (not in hpopt) asks a model: the forest ASHA's sampler fits over (config, epoch), refitted
 to every reported epoch of the run, predicts each finished trial's score at the last epoch on the first
 subset, and the best prediction wins, as baye_opt's GP chooses across fidelities. For each run kept by
@@ -94,7 +97,7 @@ def picks(save_path: str, with_forest: bool = True) -> dict[str, int]:
         raise SystemExit(f"{save_path}: no hpopt run there")
     store, mode = FileStore(save_path), str(status.get("mode", "max"))
     first = (status.get("auto_plan") or {}).get("subset_ratio")
-    rows, curves = [], {}
+    rows, curves, groups = [], {}, {}
     for e in status["config_list"]:
         record = store.read_trial(int(e["trial_id"]))
         scores = [] if record is None else list(record.scores)
@@ -102,15 +105,20 @@ def picks(save_path: str, with_forest: bool = True) -> dict[str, int]:
             curves[int(e["trial_id"])] = scores
         if e.get("score") is None:
             continue
+        groups[int(e["trial_id"])] = int(e.get("rung_group") or 0)
         rows.append((int(e["trial_id"]), float(e["score"]), int(e.get("num_iterations_run") or len(scores)),
                      int(e["iterations"]), share_of(e.get("subset_ratio"), first), scores))
     old_cap = fidelity_cap(r[3] for r in rows)
     cap = min(r[3] * r[4] for r in rows)
+    last_group = [r for r in rows if groups[r[0]] == max(groups.values())]
+    group_cap = fidelity_cap(r[3] for r in last_group)
     return {
         "longest": max(rows, key=lambda r: rank_key(r[1], r[2], mode, True, old_cap))[0],
         "last": max(rows, key=lambda r: rank_key(r[1], r[2], mode, True, old_cap, last_valid(r[5])))[0],
         "capped": max(rows, key=lambda r: capped_key(r[1], r[2], r[5], r[4], cap, mode))[0],
         "capped-last": max(rows, key=lambda r: capped_last_key(r[5], r[2], r[4], cap, mode))[0],
+        "last-group": max(last_group, key=lambda r: rank_key(r[1], r[2], mode, True, group_cap,
+                                                            last_valid(r[5])))[0],
         "controller": int(status["best_config_id"]),
         **({"forest": forest_pick(status, curves, first, mode)} if with_forest else {}),
     }
@@ -121,7 +129,7 @@ def main() -> None:
     parser.add_argument("runs", help="the folder given to bench/auto_config_time.py --keep-runs")
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--rules", nargs="+", default=["longest", "last", "capped", "forest"],
-                        choices=["longest", "last", "capped", "capped-last", "forest"])
+                        choices=["longest", "last", "capped", "capped-last", "forest", "last-group"])
     args = parser.parse_args()
     torch.set_num_threads(1)
     train_set, val_set, test_set = digits_mlp.load_data()
