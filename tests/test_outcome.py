@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 
 import pytest
@@ -95,14 +96,63 @@ def test_the_controller_says_it_once_when_the_run_ends(tmp_path, caplog):
 
 
 @pytest.mark.parametrize("num_trials", [3])
-def test_a_run_with_the_trials_it_planned_logs_info(tmp_path, caplog, num_trials):
+def test_a_run_with_the_trials_it_planned_logs_info(tmp_path, caplog, capsys, num_trials):
+    """An info line goes unseen where logging is not set up, so print_results() repeats it once the run is
+    over (and not before)."""
     hpo = hpopt.create(full_dataset_size=1000, num_full_iterations=2, search_space=space(), save_path=str(tmp_path),
                        search_alg="random", num_trials=num_trials, max_iterations=2, subset_ratio=1.0, seed=0)
     caplog.set_level(logging.INFO, logger="hpopt")
     while (cfg := hpo.get_next_sample()) is not None:
+        hpo.print_results()
+        assert "the run is over" not in capsys.readouterr().out
         for _ in range(2):
             hpopt.report(cfg, 0.5)
     assert hpo.is_finished()
     said = [r for r in caplog.records if r.getMessage().startswith("the run is over")]
     assert len(said) == 1 and said[0].levelno == logging.INFO
     assert said[0].getMessage().startswith(f"the run is over: {num_trials} trials of {num_trials} planned")
+    hpo.print_results()
+    assert capsys.readouterr().out.rstrip().splitlines()[-1] == said[0].getMessage()
+
+
+def test_print_results_after_the_loop_ends_with_the_end_of_run_line(tmp_path, capsys):
+    """The README's loop: get_next_sample() until None, then print_results(), with no is_finished() between."""
+    hpo = hpopt.create(full_dataset_size=1000, num_full_iterations=2, search_space=space(), save_path=str(tmp_path),
+                       search_alg="asha", num_trials=4, seed=0)
+    while (cfg := hpo.get_next_sample()) is not None:
+        for _ in range(cfg["iterations"]):
+            if hpopt.report(cfg, 0.5) == hpopt.Status.STOP:
+                break
+    hpo.print_results()
+    assert capsys.readouterr().out.rstrip().splitlines()[-1].startswith("the run is over: 4 trials of 4 planned")
+
+
+def _seconds_used(line: str) -> float:
+    return float(re.search(r", (\d+) s of the ", line).group(1))
+
+
+def test_a_finished_deadline_run_resumed_later_neither_runs_more_trials_nor_counts_the_pause(tmp_path, caplog):
+    """The run's wall clock is journaled with every change: resumed after a pause, a finished run with a
+    deadline in seconds still sees its deadline spent (the last checkpoint alone can be a whole trial list
+    behind, and the run then issued trials past the time asked), and its end-of-run line leaves out the
+    time between the two sessions."""
+    def run(resume: bool) -> tuple[int, str]:
+        hpo = hpopt.create(full_dataset_size=1000, num_full_iterations=2, search_space=space(),
+                           save_path=str(tmp_path), search_alg="random", expected_time_ratio=3,
+                           full_train_seconds=0.5, seed=0, resume=resume)
+        caplog.clear()
+        while (cfg := hpo.get_next_sample()) is not None:
+            for _ in range(cfg["iterations"]):
+                time.sleep(0.01)
+                if hpopt.report(cfg, 0.5) == hpopt.Status.STOP:
+                    break
+        assert hpo.is_finished()
+        said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("the run is over")]
+        return len(hpo.trials_dataframe(as_records=True)), said[0]
+
+    caplog.set_level(logging.INFO, logger="hpopt")
+    trials, first = run(False)
+    time.sleep(3.0)
+    again, resumed = run(True)
+    assert again == trials, "a finished run gets no new trial on resume"
+    assert _seconds_used(resumed) <= _seconds_used(first) + 1, (first, resumed)

@@ -163,9 +163,9 @@ class Controller:
         return 1.0 if self.is_finished() else self.ledger.progress()
 
     def print_results(self) -> None:
-        """Print a table of the trials and the best one (the only printing the library does)."""
-        self._check_owner()
-        self.life.collect()
+        """Print a table of the trials and the best one, and once the run is over what it did against its plan
+        (the only printing the library does)."""
+        self.is_finished()  # collects, and says the end-of-run line when the run is over
         print(self.ledger.results_table(self.store.save_path))
 
     def get_current_status(self) -> dict[str, Any]:

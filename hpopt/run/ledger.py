@@ -43,7 +43,7 @@ class RunLedger:
         self.finished = 0
         self.seq = 0
         self._journal_len = 0
-        self._end_said = False
+        self._end_line: str | None = None  # what the finished run did against its plan, once said
 
     @property
     def best_id(self) -> int | None:
@@ -93,11 +93,12 @@ class RunLedger:
         return min(0.99, done / num_trials)
 
     def note_end(self) -> bool:
-        """Say once what the finished run did against its plan (a warning when it fell short); True."""
-        if not self._end_said:
-            self._end_said = True
+        """Say once what the finished run did against its plan (a warning when it fell short; print_results()
+        repeats it, since an info line goes unseen where logging is not set up); True."""
+        if self._end_line is None:
             line, short = outcome(self.trials, self.settings.num_trials, self.settings.num_workers, self.budget,
                                   time.time())
+            self._end_line = line
             (logger.warning if short else logger.info)(line)
         return True
 
@@ -146,14 +147,18 @@ class RunLedger:
         rec: dict[str, Any] = {"seq": self.seq}
         if trial is not None:
             rec["trial"] = trial.to_entry()
-        rec["fields"] = {"best_config_id": self.best_id, **(fields or {})}
+        # The wall clock with every record: a resumed run's deadline (and its end-of-run line) counts the time
+        # up to the last change, not up to the last checkpoint, which may be a whole trial list behind.
+        rec["fields"] = {"best_config_id": self.best_id, "wall_used_s": round(self.budget.wall_used(), 3),
+                         **(fields or {})}
         self.store.journal(rec, sync=sync)
         self._journal_len += 1
         if self._journal_len >= max(_MIN_JOURNAL_BEFORE_CHECKPOINT, len(self.trials)):
             self.checkpoint(run_id)
 
     def results_table(self, where: str) -> str:
-        """print_results()'s text: one line per trial, then the best."""
+        """print_results()'s text: one line per trial, then the best, and once the run is over what it did
+        against its plan (:mod:`.outcome`)."""
         names = list(self.original_space)
         lines = [f"hpopt results ({self.algorithm.name}, mode={self.settings.mode}, metric={self.settings.metric}) "
                  f"in {where}", "  id  status   iters  score         " + "  ".join(names)]
@@ -168,6 +173,8 @@ class RunLedger:
             lines.append(f"best: trial {best.trial_id}, score {best.score:.6g}, params {best.config}")
         else:
             lines.append("best: none (no trial has a valid score)")
+        if self._end_line is not None:
+            lines.append(self._end_line)
         return "\n".join(lines)
 
 

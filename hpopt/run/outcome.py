@@ -33,8 +33,12 @@ def outcome(trials: Sequence[Trial], planned: int, num_workers: int, budget: Bud
     current = planned
     if replans:
         planned = replanner.initial.num_trials
-    issued = [float(t.extra["issued_at"]) for t in trials if isinstance(t.extra.get("issued_at"), (int, float))]
-    wall = now - min(issued) if issued else 0.0
+    # The budget's wall clock leaves out the time between sessions: a finished run resumed a day later did not
+    # take a day. Without one (no trial issued by this process or stored), from the first trial's issue.
+    wall = budget.wall_used()
+    if not wall > 0:
+        issued = [float(t.extra["issued_at"]) for t in trials if isinstance(t.extra.get("issued_at"), (int, float))]
+        wall = now - min(issued) if issued else 0.0
     collected = sum(1 for t in trials if t.status == Status.STOP)
     parts = [f"the run is over: {len(trials)} trials of {planned} planned"
              + (f" ({len(replans)} re-plan{'s' * (len(replans) > 1)}, the last for {current})" if replans else "")]
