@@ -96,6 +96,7 @@ class Controller:
             params = self._default_configs[tid] if tid < len(self._default_configs) else self.life.suggest(tid, 0)
             if params is None:
                 self._exhausted = True
+                self._note_end_if_over()
                 return None
             trial = Trial(trial_id=tid, config=params, iterations=self.settings.max_iterations)
             trial.extra["suggest_s"] = round(time.perf_counter() - started, 4)
@@ -104,6 +105,7 @@ class Controller:
             self.algorithm.on_config(tid, 0, params)
             new = True
         else:
+            self._note_end_if_over()
             return None
         try:
             return self.life.issue(trial)
@@ -116,6 +118,12 @@ class Controller:
             else:
                 ledger.ready.appendleft(trial.trial_id)
             raise
+
+    def _note_end_if_over(self) -> None:
+        """Before get_next_sample()'s None: when no trial runs or waits either, the run is over, and the ledger says
+        so once (the user's loop ends here, often with no is_finished() call)."""
+        if not self.ledger.running and not self.ledger.ready:
+            self.ledger.note_end()
 
     def get_next_samples(self, num: int | None = None) -> list[dict[str, Any]]:
         """Several train_configs at once: by default enough to keep ``num_workers`` trainers busy."""
@@ -165,7 +173,8 @@ class Controller:
     def print_results(self) -> None:
         """Print a table of the trials and the best one, and once the run is over what it did against its plan
         (the only printing the library does)."""
-        self.is_finished()  # collects, and says the end-of-run line when the run is over
+        self._check_owner()
+        self.life.collect()
         print(self.ledger.results_table(self.store.save_path))
 
     def get_current_status(self) -> dict[str, Any]:
