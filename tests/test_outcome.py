@@ -131,28 +131,36 @@ def _seconds_used(line: str) -> float:
     return float(re.search(r", (\d+) s of the ", line).group(1))
 
 
-def test_a_finished_deadline_run_resumed_later_does_not_count_the_pause(tmp_path, caplog):
-    """The run's wall clock is journaled with every change: resumed after a pause, a finished run with a
-    deadline in seconds sees its deadline spent (from the last checkpoint alone, which can be a whole trial
-    list behind, it issued trials past the time asked), and its end-of-run line leaves out the time between
-    the two sessions. Whether it issues no trial at all is not asserted: about 1 resume in 10 still issues
-    one more trial (a marginal budget decision that comes out otherwise after a resume; not yet explained)."""
-    def run(resume: bool) -> str:
+def test_a_finished_deadline_run_resumed_later_issues_nothing_and_does_not_count_the_pause(tmp_path, caplog):
+    """A finished run with a deadline in seconds, resumed after a pause, stays finished: its wall clock is
+    journaled with every change and with the decision that ended it (from the last checkpoint alone, a
+    whole trial list behind, it issued trials past the time asked; from its last collected trial alone, a
+    few milliseconds before the end, one more trial fitted about 1 resume in 30), its re-planner looks when
+    the first session would have (a look at once re-planned the epochs down and issued one more trial),
+    and its end-of-run line leaves out the time between the two sessions. Run several times, since each
+    of those slips needed an unlucky timing."""
+    def run(path, resume: bool) -> tuple[int, str]:
         hpo = hpopt.create(full_dataset_size=1000, num_full_iterations=2, search_space=space(),
-                           save_path=str(tmp_path), search_alg="random", expected_time_ratio=3,
+                           save_path=str(path), search_alg="random", expected_time_ratio=3,
                            full_train_seconds=0.5, seed=0, resume=resume)
         caplog.clear()
+        issued = 0
         while (cfg := hpo.get_next_sample()) is not None:
+            issued += 1
             for _ in range(cfg["iterations"]):
                 time.sleep(0.01)
                 if hpopt.report(cfg, 0.5) == hpopt.Status.STOP:
                     break
         assert hpo.is_finished()
         said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("the run is over")]
-        return said[0]
+        return issued, said[0]
 
     caplog.set_level(logging.INFO, logger="hpopt")
-    first = run(False)
-    time.sleep(3.0)
-    resumed = run(True)
-    assert _seconds_used(resumed) <= _seconds_used(first) + 1, (first, resumed)
+    for attempt in range(6):
+        path = tmp_path / str(attempt)
+        issued, first = run(path, False)
+        assert issued > 10
+        time.sleep(3.0 if attempt == 0 else 0.2)
+        again, resumed = run(path, True)
+        assert again == 0, (attempt, first, resumed)
+        assert _seconds_used(resumed) <= _seconds_used(first) + 1, (first, resumed)

@@ -513,3 +513,35 @@ def test_a_slow_asha_run_on_all_its_data_cuts_the_last_epoch_of_later_trials(tmp
     resumed = sleepy_run(tmp_path, resume=True, **kw)
     assert resumed.is_finished() and rung_counts() == live
     assert resumed.get_current_status()["best_config_id"] == best
+
+
+def test_a_resumed_replanner_looks_when_the_first_session_would_have():
+    """It looks every 2 collected trials. Two trials at the plan's cost (a look: nothing to do), then one
+    at 5x: the first session does not look again before a fourth. Resumed from its state with the same
+    three trials, it must not look either (a look at once re-planned a finished deadline run's epochs down
+    and issued one more trial past its end), and it looks after the fourth as the first session would."""
+    def session(stored=None):
+        settings = RunSettings(search_space={}, full_dataset_size=10_000, num_full_iterations=20, num_trials=30,
+                               max_iterations=6, subset_ratio=0.3)
+        replanner = Replanner(settings, ALL, MODEL, min_subset=0.05)
+        if stored is not None:
+            replanner.restore(stored)
+        return replanner
+
+    def trial(k: float) -> dict:
+        epoch_s = k * MODEL.planned_epoch_seconds(0.3)
+        return {"cost_s": 6 * epoch_s, "num_iterations_run": 6, "epoch_s": epoch_s, "subset_ratio": 0.3}
+
+    left = projected_seconds(Plan(30, 6, 0.3), 0, MODEL, None)
+    first = session()
+    for started, k in enumerate([1.0, 1.0, 5.0], start=1):
+        first.count(trial(k))
+        assert not first.check(started, left - started * 6 * MODEL.planned_epoch_seconds(0.3))
+    resumed = session(first.state())
+    for k in [1.0, 1.0, 5.0]:
+        resumed.count(trial(k))
+    assert not resumed.check(3, left - 3 * 6 * MODEL.planned_epoch_seconds(0.3))
+    for replanner in (first, resumed):
+        replanner.count(trial(5.0))
+        assert replanner.check(4, left - 4 * 6 * MODEL.planned_epoch_seconds(0.3))
+    assert first.settings.max_iterations == resumed.settings.max_iterations

@@ -41,10 +41,19 @@ class Budget:
 
     def state(self) -> dict[str, Any]:
         state = {"epoch_budget": self.epoch_budget, "time_budget_s": self.time_budget_s,
-                 "charge_overhead": self.charge_overhead, "wall_used_s": round(self.wall_used(), 3)}
+                 "charge_overhead": self.charge_overhead}
         if self.replanner is not None:
             state.update(self.replanner.state())
-        return state
+        return {**state, **self.live_state()}
+
+    def live_state(self) -> dict[str, Any]:
+        """What changes with every trial, not only at a checkpoint, so it goes with every journal record: a
+        resumed run's deadline counts the wall clock up to the last change (the last checkpoint may be a
+        whole trial list behind), and its re-planner looks when the first session would have."""
+        live = {"wall_used_s": round(self.wall_used(), 3)}
+        if self.replanner is not None:
+            live.update(self.replanner.live_state())
+        return live
 
     def restore(self, stored: Mapping[str, Any]) -> None:
         if stored.get("epoch_budget") is not None:

@@ -100,6 +100,10 @@ class RunLedger:
                                   time.time())
             self._end_line = line
             (logger.warning if short else logger.info)(line)
+            # The wall clock of the decision that ended the run, journaled: resumed later, the run sees the
+            # time it had spent when it stopped, not at its last collected trial a few milliseconds before,
+            # which left room for one more trial about 1 resume in 30.
+            self.record(self.run_id)
         return True
 
     def status_dict(self, run_id: str) -> dict[str, Any]:
@@ -147,10 +151,7 @@ class RunLedger:
         rec: dict[str, Any] = {"seq": self.seq}
         if trial is not None:
             rec["trial"] = trial.to_entry()
-        # The wall clock with every record: a resumed run's deadline (and its end-of-run line) counts the time
-        # up to the last change, not up to the last checkpoint, which may be a whole trial list behind.
-        rec["fields"] = {"best_config_id": self.best_id, "wall_used_s": round(self.budget.wall_used(), 3),
-                         **(fields or {})}
+        rec["fields"] = {"best_config_id": self.best_id, **self.budget.live_state(), **(fields or {})}
         self.store.journal(rec, sync=sync)
         self._journal_len += 1
         if self._journal_len >= max(_MIN_JOURNAL_BEFORE_CHECKPOINT, len(self.trials)):

@@ -295,7 +295,14 @@ class Replanner:
         return {"auto_plan": {"owned": sorted(self.owned), "num_trials": i.num_trials,
                               "max_iterations": i.max_iterations, "subset_ratio": i.subset_ratio,
                               "suggestion_s": round(self.suggestion_s, 6)},
-                "replans": list(self.replans)}
+                "replans": list(self.replans), **self.live_state()}
+
+    def live_state(self) -> dict[str, Any]:
+        """What changes without a re-plan and goes with every journal record: the collected count at the
+        last look. A resumed run then looks when the first session would have, not at once: a look the
+        first session never made (its last decision fell between two) re-planned the epochs of a finished
+        deadline run down and issued one more trial after the resume."""
+        return {"replan_looked_at": self._collected_at_last_look} if self.active else {}
 
     def restore(self, stored: Mapping[str, Any]) -> None:
         """A resumed run: the owned values and the plan at the start are the stored ones, not what the
@@ -306,3 +313,4 @@ class Replanner:
             self.initial = Plan(int(plan["num_trials"]), int(plan["max_iterations"]), float(plan["subset_ratio"]))
             self.suggestion_s = float(plan.get("suggestion_s") or 0.0)
         self.replans = [dict(r) for r in stored.get("replans", ()) if isinstance(r, Mapping)]
+        self._collected_at_last_look = int(stored.get("replan_looked_at") or 0)
