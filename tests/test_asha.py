@@ -82,7 +82,7 @@ def test_too_many_brackets_is_an_error(tmp_path):
 def test_goes_on_rule():
     # Fewer than rf results: nothing to be in the top 1/rf of, so the trial goes on.
     assert goes_on(0, 1, 3) and goes_on(1, 2, 3)
-    # 3 results, rf 3: only the best (no result strictly better) goes on; a tie with the best goes on.
+    # 3 results, rf 3: only the best (no result ahead of it) goes on.
     assert goes_on(0, 3, 3) and not goes_on(1, 3, 3)
     # 10 results, rf 2: the top 5.
     assert goes_on(4, 10, 2) and not goes_on(5, 10, 2)
@@ -129,6 +129,23 @@ def test_best_so_far_counts_at_a_rung_and_no_valid_score_stops(tmp_path):
     assert hpopt.report(cfg, float("nan")) == hpopt.Status.STOP  # nothing to rank it by
 
 
+@pytest.mark.parametrize("mode", ["max", "min"])
+def test_tied_results_keep_their_order_so_a_rung_of_ties_still_lets_only_its_top_on(tmp_path, mode):
+    """Configs stuck at chance level all score exactly the same. A tie that went on let every one of them
+    run to the last epoch; ranked after the earlier results it ties with, a tied trial goes on only while
+    the rung's top 1/rf has room, and a better trial still goes on."""
+    sign = 1.0 if mode == "max" else -1.0
+    hpo = _asha(tmp_path, 1e9, mode=mode, num_trials=6, reduction_factor=2, max_iterations=4, num_full_iterations=4)
+    # Rung 1: 0.1 alone (goes on), 0.1 (1 tied ahead of 2, top 1: stops), 0.1 (2 ahead of 3: stops),
+    # 0.5 (best of 4: goes on), 0.1 (the 0.5 and the three earlier 0.1s ahead of it, top 2: stops).
+    runs = [_report_curve(hpo, [sign * v] * 4) for v in (0.1, 0.1, 0.1, 0.5, 0.1)]
+    assert [n for _, n in runs] == [4, 1, 1, 4, 1]
+    # Ties among the top keep their order too: 0.5 again goes on at rung 1 (only the first 0.5 ahead of
+    # it, top 3 of 6), then stops at rung 2, behind the first 0.5 there (the 0.1 that went on, the first
+    # 0.5 and it: top 1 of 3).
+    assert _report_curve(hpo, [sign * 0.5] * 4)[1] == 2
+
+
 def test_grace_with_fewer_than_rf_results(tmp_path):
     hpo = _asha(tmp_path, 1e9, num_trials=3, reduction_factor=3, max_iterations=3, num_full_iterations=3)
     # Rung 1 with rf 3: the first two results go on whatever they are.
@@ -160,7 +177,7 @@ def test_epoch_budget_ends_the_run_and_is_finished_tells_waiting_apart(tmp_path)
     assert hpo.get_next_sample() is None and not hpo.is_finished()  # three trials still out there
     for cfg in running:
         for _ in range(9):
-            if hpopt.report(cfg, 1.0) == hpopt.Status.STOP:
+            if hpopt.report(cfg, 2.0) == hpopt.Status.STOP:
                 break
     assert hpo.is_finished() and hpo.get_progress() == 1.0
     # Issuing stopped on expectations; the 3 trials out at the end may each overrun theirs, by < 9 epochs.

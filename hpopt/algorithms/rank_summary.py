@@ -101,6 +101,11 @@ class RankSummary:
         i = bisect.bisect_left(self.means, value)
         return float(sum(self.counts[:i]))
 
+    def count_equal(self, value: float) -> int:
+        """How many stored values equal ``value`` (exact while every centroid holds one value; past that,
+        centroids whose mean is exactly ``value``)."""
+        return sum(self.counts[bisect.bisect_left(self.means, value):bisect.bisect_right(self.means, value)])
+
     def to_json(self, **header: Any) -> dict[str, Any]:
         """The file form: ``header`` keys (who the summary belongs to) first, then the centroids."""
         return {"format": _FORMAT, **header, "count": self.count, "means": self.means, "counts": self.counts}
