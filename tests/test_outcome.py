@@ -73,6 +73,19 @@ def test_a_run_that_kept_its_plan_is_told_plainly():
     assert not short and line == "the run is over: 20 trials of 20 planned, 30 s since the first trial"
 
 
+def _train_all(hpo, epoch_s: float = 0.0) -> int:
+    """The README's loop: every config trained, one constant score an epoch (``epoch_s`` seconds each) until
+    told to stop; returns how many configs were issued."""
+    issued = 0
+    while (cfg := hpo.get_next_sample()) is not None:
+        issued += 1
+        for _ in range(cfg["iterations"]):
+            time.sleep(epoch_s)
+            if hpopt.report(cfg, 0.5) == hpopt.Status.STOP:
+                break
+    return issued
+
+
 def test_the_controller_says_it_once_when_the_run_ends(tmp_path, caplog):
     """A real run whose trials cost far more than the plan assumed: a 0.05 s "full training" while each
     trial takes ~0.1 s, so the seconds budget ends it after a few of the planned trials."""
@@ -80,13 +93,7 @@ def test_the_controller_says_it_once_when_the_run_ends(tmp_path, caplog):
                        search_alg="random", expected_time_ratio=3, full_train_seconds=0.05, seed=0)
     planned = hpo.num_trials
     caplog.set_level(logging.INFO, logger="hpopt")
-    ran = 0
-    while (cfg := hpo.get_next_sample()) is not None:
-        ran += 1
-        for _ in range(cfg["iterations"]):
-            time.sleep(0.05)
-            if hpopt.report(cfg, 0.5) == hpopt.Status.STOP:
-                break
+    ran = _train_all(hpo, epoch_s=0.05)
     assert hpo.is_finished() and hpo.is_finished()
     said = [r for r in caplog.records if r.getMessage().startswith("the run is over")]
     assert len(said) == 1, "said once, however often is_finished() is asked"
@@ -119,10 +126,7 @@ def test_print_results_after_the_loop_ends_with_the_end_of_run_line(tmp_path, ca
     """The README's loop: get_next_sample() until None, then print_results(), with no is_finished() between."""
     hpo = hpopt.create(full_dataset_size=1000, num_full_iterations=2, search_space=space(), save_path=str(tmp_path),
                        search_alg="asha", num_trials=4, seed=0)
-    while (cfg := hpo.get_next_sample()) is not None:
-        for _ in range(cfg["iterations"]):
-            if hpopt.report(cfg, 0.5) == hpopt.Status.STOP:
-                break
+    _train_all(hpo)
     hpo.print_results()
     assert capsys.readouterr().out.rstrip().splitlines()[-1].startswith("the run is over: 4 trials of 4 planned")
 
@@ -144,13 +148,7 @@ def test_a_finished_deadline_run_resumed_later_issues_nothing_and_does_not_count
                            save_path=str(path), search_alg="random", expected_time_ratio=3,
                            full_train_seconds=0.5, seed=0, resume=resume)
         caplog.clear()
-        issued = 0
-        while (cfg := hpo.get_next_sample()) is not None:
-            issued += 1
-            for _ in range(cfg["iterations"]):
-                time.sleep(0.01)
-                if hpopt.report(cfg, 0.5) == hpopt.Status.STOP:
-                    break
+        issued = _train_all(hpo, epoch_s=0.01)
         assert hpo.is_finished()
         said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("the run is over")]
         return issued, said[0]
