@@ -20,7 +20,7 @@ from ._validate import (
     check_time_ratio,
     did_you_mean,
 )
-from .algorithms import EARLY_STOPS, SAMPLERS, SEARCH_ALGS, build_algorithm
+from .algorithms import EARLY_STOPS, SAMPLERS, SEARCH_ALGS, build_algorithm, sampler_epochs
 from .algorithms.bracket_choice import planned_shares
 from .algorithms.random_search import RandomSearcher
 from .auto_config import (
@@ -193,7 +193,7 @@ def create(
     if search_alg == "asha":
         # Always planned: it fills what is unset and, when it chose num_trials, the epoch budget that ends the run.
         plan = auto_config_asha(**common, min_iterations=min_iterations, reduction_factor=reduction_factor,
-                                num_brackets=num_brackets)
+                                num_brackets=num_brackets, sampler=sampler)
         _log_plan(plan)
         asha = dict(min_iterations=plan.min_iterations, reduction_factor=reduction_factor,
                     num_brackets=plan.num_brackets, sampler=sampler)
@@ -240,10 +240,15 @@ def _replanner(settings: RunSettings, plan: AutoConfig | None, full_train_second
         lo, rf, brackets = asha["min_iterations"], asha["reduction_factor"], asha["num_brackets"]
         hi = settings.max_iterations  # the rung schedule's; a re-plan may cut later trials' last epoch (top)
 
+        sampler = asha["sampler"]
+
         def rest_epochs(started: int, total: int, top: int) -> float:
-            """Mean epochs of trials started+1 .. total of an ASHA run of ``total`` trials ending at ``top``."""
-            curve = asha_epochs_curve(lo, hi, rf, brackets, total, planned_shares(brackets), min(top, hi))
-            return (curve[total] - curve[started]) / max(1, total - started)
+            """Mean epochs of trials started+1 .. total of an ASHA run of ``total`` trials ending at ``top``, as
+            the plan at the start counts them (with the sampler's excess over the rung simulation)."""
+            last = min(top, hi)
+            curve = asha_epochs_curve(lo, hi, rf, brackets, total, planned_shares(brackets), last)
+            ran = sampler_epochs(sampler, total, curve[total], lo, last)
+            return (ran - sampler_epochs(sampler, started, curve[started], lo, last)) / max(1, total - started)
 
         min_top = min(hi, lo * rf)
 

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ._validate import check_int, check_non_pure_ratio, check_real, check_subset_ratio, check_time_ratio
+from .algorithms.algorithm import epoch_excess, sampler_epochs
 from .algorithms.bracket_choice import planned_shares
 from .algorithms.rung_math import (
     asha_bracket_epochs,
@@ -296,8 +297,12 @@ def auto_config_asha(
     num_brackets: int | None = None,
     subset_ratio: float | None = None,
     trial_overhead: float = 0.0,
+    sampler: str | None = None,
 ) -> AutoConfig:
     """Fill the unset ones of the ASHA settings, costing trials by the epochs the rungs really run.
+
+    ``sampler`` is the run's (None: ``create()``'s default, the forest): a model-based sampler makes trials
+    run more epochs than the rung simulation's random order does (``hpopt.algorithms.epoch_excess``).
 
     Early stopping, not a smaller max_iterations, is ASHA's way to save time, so max defaults to the
     full training and only the subset is shrunk to make 10 trials per hyperparameter fit. Every distinct
@@ -325,6 +330,7 @@ def auto_config_asha(
     rungs = tuple(tuple(asha_rungs(lo, hi, rf, b)) for b in range(brackets))
 
     overhead = _check_overhead(trial_overhead)
+    epoch_excess(sampler, 1)  # raises for an unknown sampler
     budget = (r - 1.0) * workers
     s_min = min_subset_ratio(n_data)
     target = TRIALS_PER_HYPERPARAMETER * n_hp
@@ -335,8 +341,10 @@ def auto_config_asha(
         warnings.append(_iterations_warning(user_max, full))
 
     def epochs_in_run(n: int) -> float:
-        """Epochs per trial in a run of n trials (asha_epochs_curve: a short run costs more per trial)."""
-        return asha_epochs_curve(lo, hi, rf, brackets, n, planned_shares(brackets))[n] / n
+        """Epochs per trial in a run of n trials (asha_epochs_curve: a short run costs more per trial; times
+        the sampler's excess over that curve's random order)."""
+        curve = asha_epochs_curve(lo, hi, rf, brackets, n, planned_shares(brackets))
+        return sampler_epochs(sampler, n, curve[n], lo, hi) / n
 
     planned = user_trials if user_trials is not None else target
     epochs = epochs_in_run(planned)

@@ -14,6 +14,7 @@ import pytest
 from workloads import run_loop, space
 
 import hpopt
+from hpopt.algorithms import epoch_excess
 from hpopt.algorithms.rank_summary import RankSummary
 from hpopt.algorithms.stoppers import goes_on, rung_summary_name
 from hpopt.auto_config import asha_epochs_curve, asha_expected_epochs, expected_epochs_after
@@ -159,8 +160,9 @@ def test_grace_with_fewer_than_rf_results(tmp_path):
 
 def test_epoch_budget_ends_the_run_and_is_finished_tells_waiting_apart(tmp_path):
     planned = _asha(tmp_path / "planned", num_trials=None, reduction_factor=3, max_iterations=9, num_full_iterations=9)
-    n = planned.num_trials  # charged at the epochs a run of n trials spends (more than the long-run rate)
-    assert planned.epoch_budget == pytest.approx(asha_epochs_curve(1, 9, 3, 1, n)[n] / n * n)
+    n = planned.num_trials  # charged at the epochs a run of n trials spends (more than the long-run rate), as
+    # the forest (the default sampler) runs them
+    assert planned.epoch_budget == pytest.approx(asha_epochs_curve(1, 9, 3, 1, n)[n] * epoch_excess("forest", n))
     assert planned.epoch_budget > n * asha_expected_epochs(1, 9, 3, 1)
     planned.close()
     hpo = _asha(tmp_path, num_trials=1000, reduction_factor=3, max_iterations=9, num_full_iterations=9)
@@ -348,6 +350,11 @@ def test_create_arguments_for_asha(tmp_path):
     hpo = hpopt.create(full_dataset_size=10000, num_full_iterations=20, search_space=space(),
                        save_path=str(tmp_path / "auto"), search_alg="asha", expected_time_ratio=4)
     assert hpo.max_iterations == 20 and hpo.min_iterations == 1 and hpo.num_brackets == 5  # every distinct one
+    n = hpo.num_trials
+    # the forest (ASHA's default sampler) runs more epochs than the rung simulation's random order counts
+    assert hpo.epoch_budget == pytest.approx(asha_epochs_curve(1, 20, 2, 1, n)[n] * epoch_excess("forest", n))
+    hpo = hpopt.create(full_dataset_size=10000, num_full_iterations=20, search_space=space(), sampler="random",
+                       save_path=str(tmp_path / "random"), search_alg="asha", expected_time_ratio=4)
     n = hpo.num_trials
     assert hpo.epoch_budget == pytest.approx(asha_epochs_curve(1, 20, 2, 1, n)[n])
 

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hpopt.algorithms import epoch_excess, sampler_epochs
 from hpopt.auto_config import (
     AutoConfig,
     asha_bracket_epochs,
@@ -73,7 +74,7 @@ def test_example_b_user_num_trials() -> None:
 
 
 def test_example_c_asha_costed_as_its_first_bracket() -> None:
-    cfg = auto_config_asha(**EXAMPLE, reduction_factor=2)
+    cfg = auto_config_asha(**EXAMPLE, reduction_factor=2, sampler="random")
     # Every distinct bracket; trials are costed as bracket 0's (the chooser's start)
     assert cfg.rungs == ((1, 2, 4, 8, 16, 20), (2, 4, 8, 16, 20), (4, 8, 16, 20), (8, 16, 20), (16, 20))
     # In the long run 0.5*1 + 0.25*2 + 0.125*4 + 0.0625*8 + 0.03125*16 + 0.03125*20 = 3.125 epochs a trial;
@@ -91,6 +92,38 @@ def test_example_c_asha_costed_as_its_first_bracket() -> None:
     assert (cfg.max_iterations, cfg.min_iterations, cfg.num_brackets) == (20, 1, 5)
     assert cfg.filled == ("num_trials", "max_iterations", "min_iterations", "num_brackets", "subset_ratio")
     assert cfg.warnings == ()
+
+
+def test_example_c_with_the_forest_plans_the_epochs_its_trials_run() -> None:
+    # create()'s default sampler: 20 trials of the forest run 1.19x the epochs of the rung simulation's random
+    # order (EPOCH_EXCESS, between 15 -> 1.10 and 30 -> 1.37), so each gets a smaller subset for the same count
+    random = auto_config_asha(**EXAMPLE, reduction_factor=2, sampler="random")
+    cfg = auto_config_asha(**EXAMPLE, reduction_factor=2)
+    assert cfg == auto_config_asha(**EXAMPLE, reduction_factor=2, sampler="forest")
+    assert epoch_excess("forest", 20) == pytest.approx(1.10 + 0.27 / 3, rel=TIGHT)
+    epochs = asha_epochs_curve(1, 20, 2, 1, 20)[20] / 20 * epoch_excess("forest", 20)
+    assert cfg.expected_epochs_per_trial == pytest.approx(epochs, rel=TIGHT)
+    assert cfg.expected_epochs_per_trial > 1.15 * random.expected_epochs_per_trial
+    assert cfg.num_trials == 20 and cfg.epoch_budget == pytest.approx(20 * epochs, rel=TIGHT)
+    assert cfg.subset_ratio == pytest.approx((3 * 20 / (20 * epochs) - 0.2) / 0.8, rel=TIGHT)
+    assert cfg.subset_ratio < random.subset_ratio and _cost(cfg, 20, 0.2) == pytest.approx(0.15, rel=TIGHT)
+    with pytest.raises(ValueError, match="sampler must be one of"):
+        auto_config_asha(**EXAMPLE, sampler="gp")
+
+
+def test_epoch_excess_is_linear_between_its_points_flat_outside_and_capped_at_the_last_epoch() -> None:
+    assert epoch_excess("forest", 1) == epoch_excess("forest", 5) == 0.86
+    assert epoch_excess("forest", 10) == pytest.approx(0.93 + 0.17 * 2 / 7, rel=TIGHT)
+    assert epoch_excess("forest", 30) == pytest.approx(1.37, rel=TIGHT)
+    assert epoch_excess("forest", 500) == epoch_excess("forest", 50) == pytest.approx(1.44, rel=TIGHT)
+    assert epoch_excess(None, 40) == epoch_excess("forest", 40)  # None: ASHA's default sampler
+    assert epoch_excess("random", 40) == epoch_excess("bayes", 40) == 1.0
+    assert sampler_epochs("forest", 30, 100.0, 1, 12) == pytest.approx(137.0, rel=TIGHT)
+    assert sampler_epochs("forest", 30, 300.0, 1, 12) == 360.0  # no trial runs past its last epoch
+    assert sampler_epochs("forest", 4, 10.0, 3, 12) == 12.0  # nor stops before its first rung
+    # one rung: every trial runs its one epoch, whatever the sampler
+    one = auto_config_asha(full_dataset_size=10000, num_full_iterations=1, num_hyperparameters=2)
+    assert one.expected_epochs_per_trial == 1.0
 
 
 def test_asha_epochs_curve_matches_the_controller() -> None:

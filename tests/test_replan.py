@@ -416,6 +416,20 @@ def test_a_slow_asha_run_cuts_its_subset_into_a_rung_group_of_its_own(tmp_path):
     assert resumed.is_finished() and rung_1_counts() == counts
 
 
+@pytest.mark.parametrize("sampler", ["random", "forest", "bayes"])
+def test_the_replanner_counts_asha_epochs_as_the_plan_at_the_start_did(tmp_path, sampler):
+    """The re-planner forecasts the rest of an ASHA run with the plan's count, the sampler's excess over the
+    rung simulation included: otherwise its first look sees a forest run as 1.4x cheaper than planned."""
+    from hpopt.algorithms import epoch_excess
+
+    hpo = sleepy_run(tmp_path, search_alg="asha", sampler=sampler, expected_time_ratio=6)
+    rest = hpo.budget.replanner.asha_epochs
+    n, top = hpo.num_trials, hpo.max_iterations
+    assert rest(0, n, top) == pytest.approx(hpo.epoch_budget / n)
+    assert (epoch_excess(sampler, n) > 1.1) == (sampler == "forest")
+    hpo.close()
+
+
 @pytest.mark.parametrize("left_to_start, cut", [(4, False), (8, True)])
 def test_asha_starts_no_rung_group_for_the_last_few_trials(left_to_start, cut):
     settings = RunSettings(search_space={}, full_dataset_size=10_000, num_full_iterations=20, num_trials=50,

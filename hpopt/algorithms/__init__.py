@@ -5,9 +5,19 @@
 - an :class:`~.algorithm.Algorithm` composes a searcher, a rung schedule and a stop rule.
 """
 
-from .algorithm import EARLY_STOPS, SAMPLERS, SEARCH_ALGS, SMBO_NAMES, Algorithm, build_algorithm
+from .algorithm import (
+    EARLY_STOPS,
+    SAMPLERS,
+    SEARCH_ALGS,
+    SMBO_NAMES,
+    Algorithm,
+    build_algorithm,
+    epoch_excess,
+    sampler_epochs,
+)
 from .searcher import Searcher, SuggestRequest
 from .stoppers import STOPPERS, Progress, Stopper, stopper_for
 
 __all__ = ["EARLY_STOPS", "SAMPLERS", "SEARCH_ALGS", "SMBO_NAMES", "STOPPERS", "Algorithm", "Progress", "Searcher",
-           "Stopper", "SuggestRequest", "build_algorithm", "stopper_for"]
+           "Stopper", "SuggestRequest", "build_algorithm", "epoch_excess", "sampler_epochs",
+           "stopper_for"]
