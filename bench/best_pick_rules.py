@@ -1,22 +1,23 @@
 """Which config should a re-planned run return? Best-config rules on the same kept runs, by test accuracy.
 
 A re-plan may cut ASHA's last epoch or subset, so a run holds trials trained for different amounts. Rule
-``longest`` (hpopt's until 2026-12-06, ``hpopt.algorithms.scores.rank_key``) ranks by the epochs reached up
-to the smallest last epoch, then by the trial's best score of all its epochs, so a trial trained longer
-before a cut keeps what its later epochs bought. Rule ``last`` (hpopt's since) ranks the same way but by
-the score at the last epoch each trial reported (``rank_key``'s ``last``). Rule ``capped`` (tried, not kept)
-compares every trial at the most training all finished trials could reach: the smallest last epoch x
-subset, in epochs of the first subset, by the share of it reached and then by its best score up to it;
-``capped-last`` by its last score up to it. Rule ``last-group`` (not in hpopt) is rule ``last`` among the trials
-of the run's last rung group alone: a re-plan that cuts the subset starts a group whose trials all train on
-the new subset, so they compare with each other, while the first group's larger subset lifts its scores
-above every later trial's whatever their configs.
-Rule ``forest`` (not in hpopt) asks a model: the forest ASHA's sampler fits over (config, epoch), refitted
-to every reported epoch of the run, predicts each finished trial's score at the last epoch on the first
-subset, and the best prediction wins, as baye_opt's GP chooses across fidelities. For each run kept by
-``bench/auto_config_time.py --keep-runs DIR``, this reads the trials, picks a config by each rule, trains
-each pick as the digits sample trains its final model (all the data, the sample's epochs, seed 0) and
-prints the test accuracy of each.
+``longest`` (hpopt's until 2026-12-06, ``hpopt.algorithms.scores.rank_key``) ranks by the epochs reached up to
+the smallest last epoch, then by the trial's best score of all its epochs, so a trial trained longer before a
+cut keeps what its later epochs bought. Rule ``last`` (hpopt's since) ranks the same way but by the score at
+the last epoch each trial reported (``rank_key``'s ``last``). Rule ``capped`` (tried, not kept) compares every
+trial at the most training all finished trials could reach: the smallest last epoch x subset, in epochs of the
+first subset, by the share of it reached and then by its best score up to it; ``capped-last`` by its last
+score up to it. Rule ``epochs-capped`` (new 2026-12-07) is rule ``last`` with a trial trained past the
+smallest last epoch ranked by its last score up to that epoch (``hpopt.algorithms.scores.score_up_to``):
+epochs alone, whatever the subset. Rule ``last-group`` (not in hpopt) is rule ``last`` among the trials of the
+run's last rung group alone: a re-plan that cuts the subset starts a group whose trials all train on the new
+subset, so they compare with each other, while the first group's larger subset lifts its scores above every
+later trial's whatever their configs. Rule ``forest`` (not in hpopt) asks a model: the forest ASHA's sampler
+fits over (config, epoch), refitted to every reported epoch of the run, predicts each finished trial's score
+at the last epoch on the first subset, and the best prediction wins, as baye_opt's GP chooses across
+fidelities. For each run kept by ``bench/auto_config_time.py --keep-runs DIR``, this reads the trials, picks a
+config by each rule, trains each pick as the digits sample trains its final model (all the data, the sample's
+epochs, seed 0) and prints the test accuracy of each.
 
     python bench/best_pick_rules.py DIR [--epochs 12]
 """
@@ -34,7 +35,7 @@ from sklearn.ensemble import ExtraTreesRegressor
 
 from hpopt.algorithms.forest_searcher import FOREST, FidelityForestSearcher
 from hpopt.algorithms.random_search import RandomSearcher
-from hpopt.algorithms.scores import best_of, fidelity_cap, last_valid, rank_key, signed
+from hpopt.algorithms.scores import best_of, fidelity_cap, last_valid, rank_key, score_up_to, signed
 from hpopt.search_space import space_from_json
 from hpopt.state import FileStore, load_status
 
@@ -115,6 +116,8 @@ def picks(save_path: str, with_forest: bool = True) -> dict[str, int]:
     return {
         "longest": max(rows, key=lambda r: rank_key(r[1], r[2], mode, True, old_cap))[0],
         "last": max(rows, key=lambda r: rank_key(r[1], r[2], mode, True, old_cap, last_valid(r[5])))[0],
+        "epochs-capped": max(rows, key=lambda r: rank_key(r[1], r[2], mode, True, old_cap,
+                                                          score_up_to(r[5], old_cap)))[0],
         "capped": max(rows, key=lambda r: capped_key(r[1], r[2], r[5], r[4], cap, mode))[0],
         "capped-last": max(rows, key=lambda r: capped_last_key(r[5], r[2], r[4], cap, mode))[0],
         "last-group": max(last_group, key=lambda r: rank_key(r[1], r[2], mode, True, group_cap,
@@ -129,7 +132,7 @@ def main() -> None:
     parser.add_argument("runs", help="the folder given to bench/auto_config_time.py --keep-runs")
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--rules", nargs="+", default=["longest", "last", "capped", "forest"],
-                        choices=["longest", "last", "capped", "capped-last", "forest", "last-group"])
+                        choices=["longest", "last", "epochs-capped", "capped", "capped-last", "forest", "last-group"])
     args = parser.parse_args()
     torch.set_num_threads(1)
     train_set, val_set, test_set = digits_mlp.load_data()
@@ -144,9 +147,10 @@ def main() -> None:
         if status is None or status.get("early_stop") is None:
             continue  # no early stopping: both rules rank by score alone
         chosen = picks(path, "forest" in rules)
-        if chosen["controller"] not in (chosen["longest"], chosen["last"]):  # runs made before or since the change
+        if chosen["controller"] not in (chosen["longest"], chosen["last"], chosen["epochs-capped"]):  # runs made
+            # before or since each change
             raise SystemExit(f"{name}: the controller returned trial {chosen['controller']}, the rules "
-                             f"{chosen['longest']} and {chosen['last']}")
+                             f"{chosen['longest']}, {chosen['last']} and {chosen['epochs-capped']}")
         acc = {}
         for rule in rules:
             tid = chosen[rule]

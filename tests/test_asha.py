@@ -418,6 +418,37 @@ def test_trials_at_the_same_epochs_are_ranked_by_their_last_score(tmp_path, mode
     assert read_run(tmp_path).best()["trial_id"] == steady["trial_id"]
 
 
+@pytest.mark.parametrize("mode", ["max", "min"])
+def test_a_trial_trained_past_a_cut_last_epoch_is_ranked_by_its_score_at_the_cut(tmp_path, mode):
+    """A re-plan cut the last epoch 6 -> 3 after the first trial: the second, trained to 3, leads at epoch 3.
+    The first's score at epoch 6 is what three more epochs bought, not a better config: ranked by it, a
+    config trained to 12 epochs before a cut to 6 outranked every later trial (test accuracy 0.786 fully
+    trained, against 0.972 for the config that led at epoch 6). In the controller, in hpopt status, in the
+    results' best row, and after a resume."""
+    from hpopt.views.results import read_run
+    from hpopt.views.run_status import run_status
+
+    sign = 1.0 if mode == "max" else -1.0
+    kw: dict[str, Any] = dict(mode=mode, num_trials=2, reduction_factor=3, max_iterations=6, num_full_iterations=6)
+    hpo = _asha(tmp_path, 1e9, **kw)
+    early, n = _report_curve(hpo, [sign * v for v in (0.1, 0.2, 0.3, 0.5, 0.7, 0.9)])
+    assert n == 6 and early["iterations"] == 6
+    hpo.settings.max_iterations = 3  # as a re-plan's last-epoch cut sets it
+    later, n = _report_curve(hpo, [sign * v for v in (0.2, 0.4, 0.6)])
+    assert n == 3 and later["iterations"] == 3
+    status = hpo.get_current_status()
+    assert status["best_config_id"] == later["trial_id"]
+    assert hpo.get_best_config() == later["params"]
+    entry = status["config_list"][early["trial_id"]]
+    assert entry["score_at_cap"] == [3, pytest.approx(sign * 0.3)] and entry["last_score"] == pytest.approx(sign * 0.9)
+    hpo.close()
+    assert run_status(str(tmp_path))["best"]["trial_id"] == later["trial_id"]
+    assert read_run(tmp_path).best()["trial_id"] == later["trial_id"]
+    resumed = _asha(tmp_path, 1e9, resume=True, **{**kw, "max_iterations": 3})  # the stored one (the cut)
+    assert resumed.get_current_status()["best_config_id"] == later["trial_id"]
+    resumed.close()
+
+
 def test_without_early_stopping_the_best_score_decides(tmp_path):
     from hpopt.trial import Trial
 

@@ -107,6 +107,7 @@ def test_example_c_with_the_forest_plans_the_epochs_its_trials_run() -> None:
     assert cfg.num_trials == 20 and cfg.epoch_budget == pytest.approx(20 * epochs, rel=TIGHT)
     assert cfg.subset_ratio == pytest.approx((3 * 20 / (20 * epochs) - 0.2) / 0.8, rel=TIGHT)
     assert cfg.subset_ratio < random.subset_ratio and _cost(cfg, 20, 0.2) == pytest.approx(0.15, rel=TIGHT)
+    assert (round(cfg.expected_epochs_per_trial, 2), round(cfg.subset_ratio, 3)) == (7.41, 0.256)  # the docs' figures
     with pytest.raises(ValueError, match="sampler must be one of"):
         auto_config_asha(**EXAMPLE, sampler="gp")
 

@@ -27,7 +27,11 @@ def rank_key(score: float, epochs: int, mode: str, by_fidelity: bool, cap: int |
     2026-12-06). Runs stored before the last score was kept rank by the best. Otherwise by the best score
     alone.
     Epochs count up to ``cap`` (:func:`fidelity_cap`): trials a re-plan gave a smaller last epoch compete
-    by score with those trained longer before the cut, once they reach their own last epoch.
+    by score with those trained longer before the cut, once they reach their own last epoch, and at the same
+    epoch: the callers pass a longer trial's score at the cap as ``last`` (:func:`score_up_to`). Its score six
+    epochs later is what more training bought, not a better config: ranked by it, a config trained to epoch
+    12 before a cut to 6 outranked every later one (the digits sample at r = 2, 0.786 test accuracy fully
+    trained, against 0.972 for the config that led at epoch 6).
     """
     reached = int(epochs) if cap is None else min(int(epochs), int(cap))
     if not by_fidelity:
@@ -38,6 +42,12 @@ def rank_key(score: float, epochs: int, mode: str, by_fidelity: bool, cap: int |
 def last_valid(scores: Sequence[float | None]) -> float | None:
     """The latest finite score of a list (a NaN/inf report is stored as None), or None."""
     return next((s for s in reversed(scores) if s is not None), None)
+
+
+def score_up_to(scores: Sequence[float | None], cap: int | None) -> float | None:
+    """The latest finite score at or before epoch ``cap`` (None: of them all): what a multi-fidelity trial is
+    ranked by (:func:`rank_key`'s ``last``)."""
+    return last_valid(scores if cap is None else scores[: max(0, int(cap))])
 
 
 def fidelity_cap(last_epochs: Iterable[int]) -> int | None:

@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..algorithms import Algorithm
-from ..algorithms.scores import rank_key
+from ..algorithms.scores import rank_key, score_up_to
+from ..errors import StateFileError
 from ..search_space import SearchSpace, space_to_json
 from ..state import StateStore
 from ..trial import Status, Trial
@@ -76,10 +77,32 @@ class RunLedger:
 
     def _rank(self, trial: Trial) -> tuple[int, float]:
         """The best-config rule (scores.rank_key): by epochs reached first (up to the smallest last epoch
-        of a finished trial), then by the score at the last epoch, when early stopping is on."""
+        of a finished trial), then by the score at the last epoch, when early stopping is on; a trial trained
+        past that smallest last epoch by its score at it."""
         epochs = int(trial.extra.get("num_iterations_run", 0))
+        by_fidelity = self.settings.early_stop is not None
+        last = trial.extra.get("last_score")
+        if by_fidelity and self._cap is not None and epochs > self._cap:
+            last = self._score_at_cap(trial, self._cap, last)
         return rank_key(trial.score, epochs, self.settings.mode,  # type: ignore[arg-type]  # ranked trials have a score
-                        self.settings.early_stop is not None, self._cap, trial.extra.get("last_score"))
+                        by_fidelity, self._cap, last)
+
+    def _score_at_cap(self, trial: Trial, cap: int, last: float | None) -> float | None:
+        """A trial's latest score up to epoch ``cap``, from its record, kept in its entry (``score_at_cap``:
+        [cap, score]) so that each cap reads it once; its last score where the record is gone."""
+        kept = trial.extra.get("score_at_cap")
+        if isinstance(kept, list) and len(kept) == 2 and kept[0] == cap:
+            return kept[1]
+        try:
+            record = self.store.read_trial(trial.trial_id)
+        except StateFileError as exc:
+            logger.warning("trial %d ranked by its last score: its record is unreadable (%s)", trial.trial_id, exc)
+            return last
+        if record is None:
+            return last
+        score = score_up_to(record.scores, cap)
+        trial.extra["score_at_cap"] = [cap, score]
+        return score
 
     def progress(self) -> float:
         """Share of the planned work done in an unfinished run, in [0, 0.99]: of the epoch budget

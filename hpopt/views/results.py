@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..algorithms.algorithm import BEST_BY_MODEL
-from ..algorithms.scores import best_of, fidelity_cap, last_valid, rank_key
+from ..algorithms.scores import best_of, fidelity_cap, last_valid, rank_key, score_up_to
 from ..search_space import SearchSpace, space_from_json
 from ..state import FileStore, StateStore, load_status
 from ..trial import Status
@@ -106,7 +106,12 @@ class RunResults:
             return chosen[0]
         cap = fidelity_cap(r["max_epochs"] for r in rows if r.get("max_epochs"))
         return max(rows, key=lambda r: rank_key(r["best_score"], r["epochs"] or 0, self.mode, self.by_fidelity, cap,
-                                                r["last_score"]))
+                                                self._ranked_score(r, cap)))
+
+    def _ranked_score(self, row: dict[str, Any], cap: int | None) -> float | None:
+        """A row's score for the best-config rule: its latest up to the cap (scores.score_up_to)."""
+        scores = self.scores.get(row["trial_id"])
+        return row["last_score"] if scores is None else score_up_to(scores, cap)
 
     def as_records(self) -> list[dict[str, Any]]:
         """The rows as dicts with every column (None where a value is missing)."""

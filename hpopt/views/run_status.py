@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ..algorithms.scores import best_of, fidelity_cap, last_valid, rank_key
+from ..algorithms.scores import best_of, fidelity_cap, rank_key, score_up_to
 from ..state import FileStore
 from ..state.journal import load_status
 from ..trial import Status
@@ -61,7 +61,7 @@ def run_status(save_path: str) -> dict[str, Any]:
     cap = fidelity_cap(t["iterations"] for t in finished)
     best = chosen[0] if chosen else max(
         finished, key=lambda t: rank_key(t["score"], t["iterations_run"], mode, rule["by_fidelity"], cap,
-                                         last_valid(t["scores"])), default=None)
+                                         score_up_to(t["scores"], cap)), default=None)
     counts: dict[str, int] = {}
     for t in trials:
         counts[t["status"]] = counts.get(t["status"], 0) + 1
