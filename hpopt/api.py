@@ -238,9 +238,8 @@ def _replanner(settings: RunSettings, plan: AutoConfig | None, full_train_second
     rest_epochs, min_top = None, 1
     if asha:
         lo, rf, brackets = asha["min_iterations"], asha["reduction_factor"], asha["num_brackets"]
-        hi = settings.max_iterations  # the rung schedule's; a re-plan may cut later trials' last epoch (top)
-
         sampler = asha["sampler"]
+        hi = settings.max_iterations  # the rung schedule's; a re-plan may cut later trials' last epoch (top)
 
         def rest_epochs(started: int, total: int, top: int) -> float:
             """Mean epochs of trials started+1 .. total of an ASHA run of ``total`` trials ending at ``top``, as

@@ -6,8 +6,9 @@ this module decides when to look (after the first ``max(2, num_workers)`` collec
 only after as many more), changes the run's settings, and keeps the plan at the start and every re-plan
 with its reason in the status, so ``hpopt status``, the end-of-run line and a resumed run all see them.
 For ASHA it also numbers the rung groups (a subset a re-plan cut: its trials' rungs are their own),
-measures how many more epochs its trials run than the rung schedule expects (a model-based sampler sends
-more good configs up the rungs than the plan's random order does), and, once the subset cannot shrink
+measures how many more epochs its trials run than the plan counts (the rung schedule's, times the sampler's
+measured factor, ``hpopt.algorithms.epoch_excess``; a workload can send more or fewer good configs up the
+rungs than that), and, once the subset cannot shrink
 further, cuts the last epoch of the trials still to start (their rungs below it are everyone's).
 """
 
@@ -193,9 +194,9 @@ class Replanner:
         return next(int(r["after_trials"]) for r in self.replans if round(float(r["subset_ratio"]), 6) == subset)
 
     def _excess(self) -> float:
-        """Epochs ASHA's collected trials ran over what its schedule expects of as many trials: a
-        model-based sampler that proposes good configs sends more of them up the rungs than the schedule's
-        random order does (the plan's simulation). Pooled over the rung groups (each group's trials are
+        """Epochs ASHA's collected trials ran over what the plan counts for as many trials (``asha_epochs``:
+        the rung schedule's simulation times the sampler's measured factor, which a workload's configs may
+        beat or fall short of). Pooled over the rung groups (each group's trials are
         expected to run what a fresh run's first ones do), and drawn towards 1 by a prior worth the first
         four trials: which few trials reach the top rung makes a handful of trials' ratio swing 0.5-1.8x."""
         assert self.asha_epochs is not None
