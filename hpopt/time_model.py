@@ -90,8 +90,11 @@ def _balanced_fraction(per_trial: float, p: float) -> float:
     """Positive root u of ``u * ((1 - p) * u + p) = per_trial`` (iterations fraction = subset = u).
 
     Written as ``2f / (p + sqrt(p^2 + 4 (1 - p) f))`` rather than the textbook form, which cancels
-    catastrophically when p is close to 1.
+    catastrophically when p is close to 1. No time per trial is a fraction of 0: a re-plan near the deadline
+    asks for it, and with a measured p of 0 the formula divides 0 by 0.
     """
+    if per_trial <= 0.0:
+        return 0.0
     return 2.0 * per_trial / (p + math.sqrt(p * p + 4.0 * (1.0 - p) * per_trial))
 
 
