@@ -67,7 +67,9 @@ def start_burner_later(proc: subprocess.Popen, ratio: float) -> list[subprocess.
 
 
 def run_one(scenario: str, alg: str, ratio: float, mode: str, out_dir: str, seed: int, threads: int,
-            epochs: int, keep_runs: str | None = None) -> dict:
+            epochs: int, keep_runs: str | None = None) -> dict | None:
+    """One case in a fresh process: its result (kept as JSON in ``out_dir``, reused when there), None when the
+    sample failed."""
     run_name = f"{scenario}_{alg}_r{ratio:g}_{mode}_s{seed}"
     result = os.path.join(out_dir, f"{run_name}.json")
     if not os.path.exists(result):
@@ -95,8 +97,9 @@ def run_one(scenario: str, alg: str, ratio: float, mode: str, out_dir: str, seed
                     b.kill()
             for b in burners:
                 b.wait()
-            if code:
-                raise SystemExit(f"{scenario} {alg} r={ratio:g} {mode}: the sample failed ({code})")
+            if code:  # the other cases still run: one failure must not cost the rest of a seed's hour
+                print(f"{scenario} {alg} r={ratio:g} {mode}: the sample failed ({code})", file=sys.stderr)
+                return None
     with open(result) as f:
         return json.load(f)
 
@@ -125,18 +128,26 @@ def main() -> None:
     print("| scenario | algorithm | r | plan | planned at start | trials run (share) | re-plans |"
           " full training (s) | asked (s) | HPO took (s) | HPO / asked | test acc. best (default) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    failed = []
     for scenario in args.scenarios:
         for alg in args.algs:
             for ratio in args.ratios:
                 for mode in args.modes:
                     f = run_one(scenario, alg, ratio, mode, args.out, args.seed, args.threads, args.epochs,
                                 args.keep_runs)
+                    if f is None:
+                        failed.append(f"{scenario} {alg} r={ratio:g} {mode}")
+                        print(f"| {scenario} | {alg} | {ratio:g} | {mode} | the sample failed (stderr has why) |",
+                              flush=True)
+                        continue
                     n0, e0, s0 = f["planned_at_start"]
                     print(f"| {scenario} | {alg} | {ratio:g} | {mode} | {n0} x {e0}, {s0:.0%} | "
                           f"{f['trials_run']} ({f['trials_run'] / n0:.0%}) | {f['replans']} | "
                           f"{f['full_training_s']:.1f} | {f['asked_s']:.1f} | {f['hpo_s']:.1f} | "
                           f"{f['hpo_s'] / f['asked_s']:.2f} | {f['test_accuracy_best']:.4f} "
                           f"({f['test_accuracy_default']:.4f}) |", flush=True)
+    if failed:
+        raise SystemExit(f"{len(failed)} case(s) failed: " + "; ".join(failed))
 
 
 if __name__ == "__main__":
