@@ -34,6 +34,14 @@ def test_a_run_short_of_its_plan_says_how_far_and_why():
                     "the plan assumed (25s instead of 2s), so the budget ended the run early")
 
 
+def test_a_short_run_says_its_seconds_in_tenths():
+    # whole seconds read "6 s of the 5 s asked (108%)" for 5.7 s of 5.3 s
+    budget = Budget(epoch_budget=None, time_budget_s=5.3, charge_overhead=True)
+    budget.seconds_charged = 5.0
+    line, _ = outcome([_trial(t, 1000.0 + t) for t in range(4)], 4, 1, budget, now=1005.7)
+    assert line == "the run is over: 4 trials of 4 planned, 5.7 s of the 5.3 s asked (108%)"
+
+
 def _replanned_budget() -> Budget:
     """A budget with the plan's model: a 100 s full training of 20 epochs, p = 0.2, so an epoch on 30 % of
     the data is planned at 2.2 s."""
@@ -132,7 +140,7 @@ def test_print_results_after_the_loop_ends_with_the_end_of_run_line(tmp_path, ca
 
 
 def _seconds_used(line: str) -> float:
-    return float(re.search(r", (\d+) s of the ", line).group(1))
+    return float(re.search(r", ([\d.]+) s of the ", line).group(1))
 
 
 def test_a_finished_deadline_run_resumed_later_issues_nothing_and_does_not_count_the_pause(tmp_path, caplog):

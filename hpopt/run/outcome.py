@@ -46,7 +46,8 @@ def outcome(trials: Sequence[Trial], planned: int, num_workers: int, budget: Bud
     unit = "s"
     if budget.time_budget_s is not None:
         asked = budget.time_budget_s / max(1, num_workers)
-        parts.append(f"{wall:.0f} s of the {asked:.0f} s asked ({wall / asked:.0%})" if asked > 0 else f"{wall:.0f} s")
+        parts.append(f"{_seconds(wall)} of the {_seconds(asked)} asked ({wall / asked:.0%})" if asked > 0
+                     else _seconds(wall))
         per_trial_plan = budget.time_budget_s / max(1, planned)
         per_trial_used = budget.seconds_charged / collected if collected else None
     else:
@@ -67,6 +68,12 @@ def outcome(trials: Sequence[Trial], planned: int, num_workers: int, budget: Bud
                      "epoch than the one measured, or a busier machine): a larger expected_time_ratio, or a search "
                      "space without the dearest configs, keeps more of the plan")
     return line, short
+
+
+def _seconds(x: float) -> str:
+    """Seconds for the end-of-run line: tenths below 10 s, where whole seconds read "6 s of the 5 s asked
+    (108%)" for 5.7 of 5.3."""
+    return f"{x:.1f} s" if x < 9.95 else f"{x:.0f} s"
 
 
 def epoch_scale(trials: Sequence[Trial], replanner: Replanner) -> float | None:
