@@ -344,12 +344,15 @@ def test_parallel_workers_replan_and_keep_the_deadline(tmp_path, search_alg, rat
     status = hpo.get_current_status()
     assert summary.finished and status["replans"]
     # random: 17 of 20 on a quiet machine; on a loaded one each trial's process start-up eats the budget too
-    # (CI: 12). ASHA: 8-12 of 20. Its first trials climb every rung while the rungs are empty, two at a time
-    # here, at twice the planned cost; they spend half the budget before the first look, and the cut subset's
-    # rung group starts empty again (docs/benchmarks.md, "Parallel workers", has the figures).
-    assert summary.trials_done >= (0.5 if search_alg == "random" else 0.25) * planned, status["replans"]
+    # (CI: 12). ASHA: 17-29 of 20. Its first trials climb every rung while the rungs are empty, two at a time
+    # here, at twice the planned cost: the first look comes from their first epochs, and cuts their last
+    # epoch (docs/benchmarks.md, "Parallel workers: the first look from the trials in flight", has the figures).
+    assert summary.trials_done >= (0.5 if search_alg == "random" else 0.4) * planned, status["replans"]
     assert wall <= 1.5 * asked + 2.0  # loose for the same reason: the figure is in docs/benchmarks.md
-    assert status["replans"][0]["after_trials"] >= 2
+    first = status["replans"][0]
+    assert first["after_trials"] >= 2
+    if search_alg == "random":  # its trials run every epoch: the look comes while the first two run
+        assert "trials in flight" in first["reason"] and first["in_flight_cut"], first
     if search_alg == "asha":
         subsets = [round(start_subset, 6)] + [round(r["subset_ratio"], 6) for r in status["replans"]]
         subsets = list(dict.fromkeys(subsets))  # a trial's rung group: its subset's place in the run's subsets

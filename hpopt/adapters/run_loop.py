@@ -252,7 +252,8 @@ class _LocalRun:
         moments = [r.deadline for r in self.running.values() if r.deadline is not None and not r.timed_out]
         moments += [r.kill_at for r in self.running.values() if r.kill_at is not None]
         timeout = min(moments) - now if moments else None
-        if self.progress.enabled or not self.running:
+        if self.progress.enabled or not self.running or getattr(self.hpo, "time_budget_s", None) is not None:
+            # a run with a deadline in seconds also re-plans from its trials in flight (look())
             timeout = _TICK_S if timeout is None else min(timeout, _TICK_S)
         polled = [r.worker.poll_interval for r in self.running.values() if r.worker.waitable is None]
         if polled:
@@ -292,7 +293,14 @@ class _LocalRun:
                 code = run.worker.poll()
                 if code is not None:
                     self.reap(run, code)
+            self.look()
         self.show()
+
+    def look(self) -> None:
+        """Let the controller see what the trials in flight reported while every slot is busy: a run with a
+        deadline in seconds re-plans from their first epochs, and may cut their last epoch."""
+        if self.running and getattr(self.hpo, "time_budget_s", None) is not None:
+            self.hpo.running_trials()
 
 
 

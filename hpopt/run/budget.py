@@ -10,11 +10,11 @@ seconds of measured trial cost instead (an epoch of one config may cost 3x anoth
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from .overhead import OverheadLedger
-from .replanner import Replanner
+from .replanner import InFlight, Replanner
 
 ExpectedEpochs = Callable[[int, int], float]  # (trial id, epochs done) -> expected total epochs
 
@@ -79,11 +79,13 @@ class Budget:
         if self.replanner is not None:
             self.replanner.count(extra, iterations)
 
-    def replan(self, started: int, running: Iterable[int], expected: ExpectedEpochs) -> bool:
+    def replan(self, started: int, running: Iterable[int], expected: ExpectedEpochs,
+               in_flight: Sequence[InFlight] = ()) -> bool:
         """Let the replanner re-fit auto config's values to the seconds left; True when they changed."""
         if self.replanner is None or self.time_budget_s is None:
             return False
-        return self.replanner.check(started, self.time_budget_s - self.seconds_committed(list(running), expected))
+        left = self.time_budget_s - self.seconds_committed(list(running), expected)
+        return self.replanner.check(started, left, in_flight)
 
     def forget(self, trial_id: int) -> None:
         self.partial.pop(trial_id, None)
@@ -116,9 +118,17 @@ class Budget:
         pending = remaining = 0.0
         for tid in running:
             done, own = self.partial.get(tid, 0), self.partial_epoch_s.get(tid)
-            pending += self.ledger.forecast_seconds(expected(tid, done), own) or 0.0
-            remaining += self.ledger.forecast_seconds(max(0.0, expected(tid, done) - done), own) or 0.0
+            pending += self._forecast(expected(tid, done), own)
+            remaining += self._forecast(max(0.0, expected(tid, done) - done), own)
         return max(self.seconds_charged + pending, self.wall_used() * self.num_workers + remaining)
+
+    def _forecast(self, epochs: float, own: float | None) -> float:
+        """Seconds a running trial's ``epochs`` take: the overhead ledger's forecast, or before any trial was
+        collected its own epoch time (0 when unknown too)."""
+        seconds = self.ledger.forecast_seconds(epochs, own)
+        if seconds is None:
+            seconds = 0.0 if own is None else epochs * own
+        return seconds
 
     def _seconds_allow(self, new_id: int, running: list[int], expected: ExpectedEpochs) -> bool:
         if self.time_budget_s is None:

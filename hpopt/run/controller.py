@@ -25,6 +25,7 @@ from . import resume
 from .budget import Budget
 from .ledger import RunLedger
 from .lifecycle import TrialLifecycle
+from .replanner import InFlight
 from .settings import RunSettings
 
 logger = logging.getLogger("hpopt")
@@ -85,7 +86,7 @@ class Controller:
         None with ``is_finished()`` False means trials are still running elsewhere: poll again later.
         """
         self._check_owner()
-        self.life.collect()
+        self._collect()
         ledger = self.ledger
         if ledger.ready:
             trial = ledger.trials[ledger.ready.popleft()]
@@ -129,7 +130,7 @@ class Controller:
         """Several train_configs at once: by default enough to keep ``num_workers`` trainers busy."""
         num = _checked_count(num)
         self._check_owner()
-        self.life.collect()
+        self._collect()
         if num is None:
             num = max(1, self.settings.num_workers - len(self.ledger.running))
         out: list[dict[str, Any]] = []
@@ -140,7 +141,7 @@ class Controller:
     def is_finished(self) -> bool:
         """True once every trial is collected and no new one can be issued."""
         self._check_owner()
-        self.life.collect()
+        self._collect()
         done = not self.ledger.running and not self.ledger.ready and not self._can_start_new()
         return done and self.ledger.note_end()  # said once, when the run is over
 
@@ -149,7 +150,7 @@ class Controller:
         best score (by epochs reached first with early stopping), or, after re-plans changed a baye_opt
         run's fidelity, the trial its GP rates best at the highest fidelity (status ``best_rule``)."""
         self._check_owner()
-        self.life.collect()
+        self._collect()
         self.life.checkpoint()
         best = self.ledger.best
         if best is None:
@@ -160,27 +161,27 @@ class Controller:
     def get_best_score(self) -> float | None:
         """Score of the best finished trial (None when no trial has a valid score)."""
         self._check_owner()
-        self.life.collect()
+        self._collect()
         best = self.ledger.best
         return None if best is None else best.score
 
     def get_progress(self) -> float:
         """Share of the planned work done, in [0, 1]: of the epoch budget (ASHA) or of num_trials."""
         self._check_owner()
-        self.life.collect()
+        self._collect()
         return 1.0 if self.is_finished() else self.ledger.progress()
 
     def print_results(self) -> None:
         """Print a table of the trials and the best one, and once the run is over what it did against its plan
         (the only printing the library does)."""
         self._check_owner()
-        self.life.collect()
+        self._collect()
         print(self.ledger.results_table(self.store.save_path))
 
     def get_current_status(self) -> dict[str, Any]:
         """The run's state as it would be written to hpopt_status.json."""
         self._check_owner()
-        self.life.collect()
+        self._collect()
         return self.ledger.status_dict(self.ledger.run_id)
 
     def trials_dataframe(self, as_records: bool = False) -> Any:
@@ -195,7 +196,7 @@ class Controller:
     def running_trials(self) -> list[int]:
         """Ids of the trials given out and not yet collected (after collecting what finished)."""
         self._check_owner()
-        self.life.collect()
+        self._collect()
         return sorted(self.ledger.running)
 
     def retry_trial(self, trial_id: int) -> None:
@@ -292,10 +293,30 @@ class Controller:
                 f"this hpopt object no longer drives {self.store.save_path!r}: it was closed, or a newer "
                 "hpopt.create() on the same save_path replaced it; use that one")
 
+    def _collect(self) -> None:
+        """Pick up what the running trials reported; with trials in flight, a run with a deadline in seconds
+        may re-plan from their epochs (an adapter waiting on them calls this through running_trials())."""
+        self.life.collect()
+        if self.ledger.running:
+            self._replan()
+
+    def _replan(self) -> None:
+        """Let the budget re-plan; a new plan cuts the trials in flight it names, and is durable before a
+        trial runs on it."""
+        ledger, replanner = self.ledger, self.budget.replanner
+        if replanner is None:
+            return
+        in_flight = [InFlight(tid, self.budget.partial.get(tid, 0), ledger.trials[tid].iterations,
+                              float(ledger.trials[tid].extra.get("subset_ratio", self.settings.subset_ratio)),
+                              self.budget.partial_epoch_s.get(tid)) for tid in sorted(ledger.running)]
+        if self.budget.replan(len(ledger.trials), ledger.running, self._expected_epochs, in_flight):
+            for tid, top in replanner.take_cuts().items():
+                self.life.cut(ledger.trials[tid], top)
+            self.life.checkpoint()
+
     def _can_start_new(self) -> bool:
         ledger = self.ledger
-        if self.budget.replan(len(ledger.trials), ledger.running, self._expected_epochs):
-            self.life.checkpoint()  # the new plan is durable before a trial runs on it
+        self._replan()
         return (not self._exhausted and len(ledger.trials) < self.settings.num_trials
                 and self.budget.allows_new(len(ledger.trials), ledger.running, self._expected_epochs))
 

@@ -215,6 +215,18 @@ class TrialLifecycle:
         self.record(trial, fields)
 
 
+    def cut(self, trial: Trial, iterations: int) -> None:
+        """Lower a running trial's last epoch (a re-plan's): its record stops the trainer there, or at once
+        when it already ran that many; the journal keeps the new last epoch for resume."""
+        try:
+            with self.store.locked_trial(trial.trial_id) as record:
+                if record.attempt in (None, trial.attempt) and record.status == Status.RUNNING:
+                    record.cut(iterations)
+        except FileNotFoundError:
+            return  # collect() runs it again
+        trial.iterations = int(iterations)
+        self.record(trial)
+
     def fail(self, trial: Trial, error: str) -> None:
         """End a running trial with no score (its trainer crashed too often, or timed out); its record is set
         to STOP so a trainer still running it is told to stop; the scores it reported stay there."""

@@ -10,6 +10,14 @@ measures how many more epochs its trials run than the plan counts (the rung sche
 measured factor, ``hpopt.algorithms.epoch_excess``; a workload can send more or fewer good configs up the
 rungs than that), and, once the subset cannot shrink
 further, cuts the last epoch of the trials still to start (their rungs below it are everyone's).
+
+With parallel workers the first trials start together, before anything was measured: at twice the planned
+epoch cost, the first two trials of an ASHA run found its rungs empty, climbed every rung, and spent 6 of its
+10 trial-seconds before the first look. So with two workers or more the first look comes as soon as as many
+trials as a look waits for were measured, counting each trial in flight that reported twice (its epoch time
+is then known), not only collected ones; and a re-plan
+that lowers the fidelity also lowers the last epoch of the trials in flight to what the new plan gives a
+trial (:meth:`Replanner.take_cuts`; never below half of theirs, nor below what they ran).
 """
 
 from __future__ import annotations
@@ -17,7 +25,8 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ..auto_replan import (
@@ -34,7 +43,7 @@ from ..auto_replan import (
     projected_seconds,
     replan,
 )
-from ..time_model import trial_cost
+from ..time_model import min_epochs, trial_cost
 from .settings import RunSettings
 
 logger = logging.getLogger("hpopt")
@@ -45,6 +54,17 @@ _WINDOW = 16  # recent collected trials the cost model is fitted to: follows a l
 NEW_GROUP_MIN = 6  # ASHA: trials still to start for a subset cut to be worth a rung group whose rungs start empty
 MIN_SUBSET_CUT = 0.1  # ASHA: a subset cut smaller than this share is not worth a rung group
 MIN_TOP_SHARE = 0.5  # ASHA: a re-plan never cuts the last epoch below this share of the plan's at the start
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """A trial given out and not yet collected, as the controller sees it."""
+
+    trial_id: int
+    done: int  # epochs reported so far
+    iterations: int  # its last epoch now
+    subset_ratio: float
+    epoch_s: float | None  # its own epoch time, once it reported twice
 
 
 class Replanner:
@@ -67,6 +87,8 @@ class Replanner:
         self._costs: deque[TrialCost] = deque(maxlen=_WINDOW)
         self._collected = 0
         self._collected_at_last_look = 0
+        self._looked_in_flight = False  # the early look of a parallel run (module doc) was made
+        self._cuts: dict[int, int] = {}  # trial in flight -> its new last epoch, for the controller to apply
         self._top_yielded = False  # ASHA: the last cut of the last epoch went below the cost floor, for the count
         self._group_epochs: dict[tuple[int, int], list[int]] = {}  # ASHA: (rung group, last epoch) -> [trials
         # collected, epochs they ran]
@@ -105,15 +127,26 @@ class Replanner:
         planned = self.model.planned_epoch_seconds(float(extra.get("subset_ratio", self.initial.subset_ratio)))
         return (float(epoch_s), planned) if planned > 0 else None
 
-    def check(self, started: int, seconds_left: float) -> bool:
-        """Re-plan when enough new trials were collected and the rest of the plan misses the time left by
-        more than the drift allowed; True when the settings changed (the caller checkpoints)."""
+    def check(self, started: int, seconds_left: float, in_flight: Sequence[InFlight] = ()) -> bool:
+        """Re-plan when enough new trials were collected (with parallel workers, first when every trial in
+        flight has reported twice) and the rest of the plan misses the time left by more than the drift
+        allowed; True when the settings changed (the caller checkpoints and applies :meth:`take_cuts`)."""
         look_every = max(2, self.settings.num_workers)
-        if not self.active or self._collected - self._collected_at_last_look < look_every:
+        self._cuts = {}
+        if not self.active:
             return False
-        self._collected_at_last_look = self._collected
+        early = self._early_costs(in_flight, look_every)
+        if early is None and self._collected - self._collected_at_last_look < look_every:
+            return False
+        costs: Iterable[TrialCost]
+        if early is not None:
+            self._looked_in_flight = True
+            costs = early
+        else:
+            self._collected_at_last_look = self._collected
+            costs = self._costs
         assert self.model is not None
-        fitted = measure(self.model, self._costs, self.suggestion_s)
+        fitted = measure(self.model, costs, self.suggestion_s)
         plan = self.plan
         excess = 1.0 if self.asha_epochs is None else self._excess()
         epochs = self._asha_rest_epochs(started, plan.num_trials, excess)
@@ -131,12 +164,22 @@ class Replanner:
         reason = (f"an epoch costs {fitted.epoch_scale:.2f}x the plan's and a trial {fitted.overhead_s:.2f} s "
                   f"more{more}, so the {max(0, plan.num_trials - started)} trials still planned would take "
                   f"{before:.0f} s of the {max(0.0, seconds_left):.0f} s of trial time left")
+        if early is not None:
+            timed = sum(f.epoch_s is not None for f in in_flight)
+            reason = (f"from the first epochs of the {timed} trial{'s' if timed > 1 else ''} in flight"
+                      + (f" and the {self._collected} collected" if self._collected else "") + ", " + reason)
+        self._cuts = self._in_flight_cuts(in_flight, new)
+        if self._cuts:
+            reason += ("; the trials in flight stop at the new plan's fidelity (last epoch "
+                       + ", ".join(f"{top} for trial {tid}" for tid, top in sorted(self._cuts.items())) + ")")
         if self._below_floor(new, floor):
             planned = self.initial.num_trials
             reason += (f"; below the fidelity floor (half the start's), to keep {kept_trials(planned, 0)} of the "
                        f"{planned} trials planned at the start")
         self.replans.append({"after_trials": started, "reason": reason, "num_trials": new.num_trials,
-                             "max_iterations": new.max_iterations, "subset_ratio": round(new.subset_ratio, 6)})
+                             "max_iterations": new.max_iterations, "subset_ratio": round(new.subset_ratio, 6),
+                             **({"in_flight_cut": {str(t): top for t, top in sorted(self._cuts.items())}}
+                                if self._cuts else {})})
         logger.warning("auto config re-planned after %d trials: %s; now %d trials x up to %d epochs on %.0f%% of "
                        "the training set (planned at the start: %d x %d on %.0f%%)", started, reason, new.num_trials,
                        new.max_iterations, 100 * new.subset_ratio, self.initial.num_trials,
@@ -144,6 +187,43 @@ class Replanner:
         s = self.settings
         s.num_trials, s.max_iterations, s.subset_ratio = new.num_trials, new.max_iterations, new.subset_ratio
         return True
+
+    def take_cuts(self) -> dict[int, int]:
+        """The last re-plan's new last epoch per trial in flight (empty when it cut none); given once."""
+        cuts, self._cuts = self._cuts, {}
+        return cuts
+
+    def _early_costs(self, in_flight: Sequence[InFlight], look_every: int) -> list[TrialCost] | None:
+        """With parallel workers, the costs of a look before the first regular one (module doc): the trials
+        collected so far and the epochs of those in flight that reported twice, once they are as many as a
+        regular look waits for. None when there is no such look to make: one worker's run looks after its
+        first two trials, as before; a resumed run whose first session re-planned does not look again."""
+        if (self.settings.num_workers < 2 or self._looked_in_flight or self._collected >= look_every
+                or self._collected_at_last_look or self.replans):
+            return None
+        timed = [TrialCost(f.done, f.subset_ratio, f.epoch_s, f.done * f.epoch_s)
+                 for f in in_flight if f.epoch_s is not None and f.epoch_s > 0]
+        if not timed or len(timed) + len(self._costs) < look_every:
+            return None
+        return [*self._costs, *timed]
+
+    def _in_flight_cuts(self, in_flight: Sequence[InFlight], new: Plan) -> dict[int, int]:
+        """The new last epoch of each trial in flight whose fidelity (epochs x subset) is above what ``new``
+        gives a trial: fewer epochs before fewer trials holds for the trials already running too. Never
+        below half its last epoch (nor ASHA's ``min_top``, nor the fewest epochs auto config gives), and
+        never below the epochs it ran (it then stops at once)."""
+        if "max_iterations" not in self.owned and "subset_ratio" not in self.owned:
+            return {}
+        assert self.model is not None
+        lowest = self.min_top if self.asha_epochs is not None else min_epochs(self.model.num_full_iterations)
+        fidelity = new.max_iterations * new.subset_ratio
+        cuts = {}
+        for f in in_flight:
+            floor = max(math.ceil(MIN_TOP_SHARE * f.iterations), min(lowest, f.iterations), f.done)
+            top = max(floor, math.floor(fidelity / f.subset_ratio + 1e-9))
+            if top < f.iterations:
+                cuts[f.trial_id] = top
+        return cuts
 
     def _below_floor(self, new: Plan, floor: float) -> bool:
         """Whether ``new`` gives a trial less than a floor that yielded to the count (``KEEP_SHARE``): ``floor``

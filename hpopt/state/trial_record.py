@@ -9,11 +9,12 @@ original hpopt, with keys only added)::
     median                                          the running mean after each report (the original's key)
     t                                               [first report time, latest report time] (overhead)
     early_stopped, error                            why it stopped, when it did not run to the end
+    iterations (lowered)                            a re-plan cut the last epoch of the trial in flight
     previous_attempts                               [{attempt, status, scores}] of earlier attempts
 
 A change to a record is also expressed as a log line (``change``) that the file store appends to the
 trial's report log, so a report costs one short append instead of rewriting the whole file:
-``{"a": attempt, "n": scores after, "s": score, "t": time, "st": status, "es": 1, "err": "..."}``
+``{"a": attempt, "n": scores after, "s": score, "t": time, "st": status, "es": 1, "err": "...", "it": iterations}``
 (only the keys that changed). ``apply`` replays a line: lines of another attempt and scores already in
 the record are skipped, so replaying a log over a checkpoint that already holds some of it is exact.
 """
@@ -152,6 +153,20 @@ class TrialRecord:
         if error is not None:
             self.doc["error"] = line["err"] = str(error)
 
+    def cut(self, iterations: int) -> None:
+        """Lower the attempt's last epoch (a re-plan's, for a trial in flight): report() stops it there, and
+        it stops now when it already reported that many scores."""
+        iterations = int(iterations)
+        if iterations < 1 or iterations >= int(self.doc.get("iterations") or iterations + 1):
+            return
+        self.doc["iterations"] = iterations
+        n = len(self.scores)
+        if not (self.pending and self.pending[-1]["n"] == n):
+            self.pending.append({"a": self.attempt, "n": n})
+        self.pending[-1]["it"] = iterations
+        if self.status == Status.RUNNING and n >= iterations:
+            self.set_status(Status.STOP)
+
     def take_changes(self) -> list[dict[str, Any]]:
         """The unpersisted changes as log lines (and forget them)."""
         changes, self.pending = self.pending, []
@@ -162,6 +177,10 @@ class TrialRecord:
         if line.get("a") != self.attempt:
             return
         n = line.get("n")
+        if "it" in line:
+            if not _is_int(line["it"]) or line["it"] < 1:
+                raise ValueError(f"iterations {line['it']!r} is not an int >= 1")
+            self.doc["iterations"] = line["it"]
         if "s" in line and n == len(self.scores) + 1:
             score = line["s"]
             if score is not None and (type(score) not in (int, float)):
