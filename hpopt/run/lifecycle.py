@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..algorithms import Algorithm, SuggestRequest
@@ -218,30 +218,31 @@ class TrialLifecycle:
     def cut(self, trial: Trial, iterations: int) -> None:
         """Lower a running trial's last epoch (a re-plan's): its record stops the trainer there, or at once
         when it already ran that many; the journal keeps the new last epoch for resume."""
-        try:
-            with self.store.locked_trial(trial.trial_id) as record:
-                if record.attempt in (None, trial.attempt) and record.status == Status.RUNNING:
-                    record.cut(iterations)
-        except FileNotFoundError:
-            return  # collect() runs it again
+        if self._change_running(trial, lambda record: record.cut(iterations)) is None:
+            return  # its record is gone: collect() runs it again
         trial.iterations = int(iterations)
         self.record(trial)
 
     def fail(self, trial: Trial, error: str) -> None:
         """End a running trial with no score (its trainer crashed too often, or timed out); its record is set
         to STOP so a trainer still running it is told to stop; the scores it reported stay there."""
-        scores: list[float | None] = []
-        try:
-            with self.store.locked_trial(trial.trial_id) as record:
-                scores = list(record.scores)
-                if record.attempt in (None, trial.attempt) and record.status == Status.RUNNING:
-                    record.set_status(Status.STOP, error=str(error))
-        except FileNotFoundError:
-            pass
+        scores = self._change_running(trial, lambda record: record.set_status(Status.STOP, error=str(error))) or []
         self.release(trial.trial_id)
         trial.status, trial.score, trial.error = Status.STOP, None, str(error)
         trial.extra["num_iterations_run"] = len(scores)
         self.mark_finished(trial)
+
+    def _change_running(self, trial: Trial, change: Callable[[TrialRecord], None]) -> list[float | None] | None:
+        """Apply ``change`` to the trial's record under its lock while the record is this attempt's and still
+        running (a trainer may have finished it meanwhile); the scores the record holds, None when it is gone."""
+        try:
+            with self.store.locked_trial(trial.trial_id) as record:
+                scores = list(record.scores)
+                if record.attempt in (None, trial.attempt) and record.status == Status.RUNNING:
+                    change(record)
+                return scores
+        except FileNotFoundError:
+            return None
 
     def checkpoint(self) -> None:
         self.ledger.checkpoint(self.ledger.run_id)

@@ -128,9 +128,10 @@ class Replanner:
         return (float(epoch_s), planned) if planned > 0 else None
 
     def check(self, started: int, seconds_left: float, in_flight: Sequence[InFlight] = ()) -> bool:
-        """Re-plan when enough new trials were collected (with parallel workers, first when every trial in
-        flight has reported twice) and the rest of the plan misses the time left by more than the drift
-        allowed; True when the settings changed (the caller checkpoints and applies :meth:`take_cuts`)."""
+        """Re-plan when enough new trials were measured (collected ones; with parallel workers, before the first
+        regular look, also the trials in flight that reported twice: :meth:`_early_costs`) and the rest of the
+        plan misses the time left by more than the drift allowed; True when the settings changed (the caller
+        checkpoints and applies :meth:`take_cuts`)."""
         look_every = max(2, self.settings.num_workers)
         self._cuts = {}
         if not self.active:

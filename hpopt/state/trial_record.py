@@ -141,12 +141,16 @@ class TrialRecord:
         # "median" keeps the original's key: the running mean after each report, used by median stop.
         self.doc["median"].append(self.mean)
 
+    def _line(self) -> dict[str, Any]:
+        """The pending log line at the current score count: the score just added's, else a new one."""
+        n = len(self.scores)
+        if not (self.pending and self.pending[-1]["n"] == n):
+            self.pending.append({"a": self.attempt, "n": n})
+        return self.pending[-1]
+
     def set_status(self, status: Status, early_stopped: int | None = None, error: str | None = None) -> None:
         self.doc["status"] = int(status)
-        n = len(self.scores)
-        if not (self.pending and self.pending[-1]["n"] == n):  # else it joins the line of the score just added
-            self.pending.append({"a": self.attempt, "n": n})
-        line = self.pending[-1]
+        line = self._line()
         line["st"] = int(status)
         if early_stopped is not None:
             self.doc["early_stopped"] = line["es"] = int(early_stopped)
@@ -159,12 +163,8 @@ class TrialRecord:
         iterations = int(iterations)
         if iterations < 1 or iterations >= int(self.doc.get("iterations") or iterations + 1):
             return
-        self.doc["iterations"] = iterations
-        n = len(self.scores)
-        if not (self.pending and self.pending[-1]["n"] == n):
-            self.pending.append({"a": self.attempt, "n": n})
-        self.pending[-1]["it"] = iterations
-        if self.status == Status.RUNNING and n >= iterations:
+        self.doc["iterations"] = self._line()["it"] = iterations
+        if self.status == Status.RUNNING and len(self.scores) >= iterations:
             self.set_status(Status.STOP)
 
     def take_changes(self) -> list[dict[str, Any]]:
