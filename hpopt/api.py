@@ -31,7 +31,7 @@ from .auto_config import (
     auto_config_asha,
     min_subset_ratio,
 )
-from .auto_replan import CostModel
+from .auto_replan import FIDELITY_RESERVE, CostModel
 from .run.budget import Budget
 from .run.calibrate import suggestion_seconds
 from .run.controller import Controller
@@ -203,7 +203,9 @@ def create(
             epoch_budget = plan.epoch_budget
         num_trials, max_iterations, subset_ratio = plan.num_trials, plan.max_iterations, plan.subset_ratio
     elif num_trials is None or max_iterations is None or subset_ratio is None:
-        plan = auto_config(**common)
+        # A run that re-plans keeps room to cut its fidelity before its count (auto_replan.FIDELITY_RESERVE).
+        plan = auto_config(**common, fidelity_reserve=FIDELITY_RESERVE if replan and time_budget_s is not None
+                           else 1.0)
         _log_plan(plan)
         if num_trials is None:
             # The number of trials is auto config's to choose, so the time budget ends the run: trials that
@@ -296,9 +298,11 @@ def _log_plan(plan: AutoConfig) -> None:
         logger.warning("auto config: %s", warning)
     waits = (f", each trial also waiting {plan.trial_overhead:.3g} full trainings for its suggestion"
              if plan.trial_overhead > 0 else "")
+    room = (f"; each trial at {plan.fidelity_reserve:.3g}x the lowest fidelity's cost, room for a re-plan to cut "
+            "before it cuts the count" if plan.fidelity_reserve > 1 else "")
     logger.info("auto config filled %s: num_trials=%d, max_iterations=%d, subset_ratio=%.4g "
-                "(estimated time ratio %.3g%s)", ", ".join(plan.filled) or "nothing", plan.num_trials,
-                plan.max_iterations, plan.subset_ratio, plan.estimated_time_ratio, waits)
+                "(estimated time ratio %.3g%s%s)", ", ".join(plan.filled) or "nothing", plan.num_trials,
+                plan.max_iterations, plan.subset_ratio, plan.estimated_time_ratio, waits, room)
 
 
 def _check_image_resize(image_resize: Any) -> tuple[int, int]:

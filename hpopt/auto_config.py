@@ -29,11 +29,13 @@ from .algorithms.rung_math import (
     max_brackets,
     round_robin_shares,
 )
+from .auto_replan import KEEP_SHARE
 from .time_model import (
     MIN_SUBSET_SAMPLES,
     clamp,
     fidelity_for,
     hpo_budget,
+    min_epochs,
     min_subset_ratio,
     non_pure_train_ratio_from_timings,
     trial_cost,
@@ -85,6 +87,7 @@ class AutoConfig:
     warnings: tuple[str, ...]
     rungs: tuple[tuple[int, ...], ...] = ()
     trial_overhead: float = 0.0  # full trainings each trial also spends outside its epochs (its suggestion)
+    fidelity_reserve: float = 1.0  # times the lowest fidelity's cost a trial was raised to (1: no reserve bound)
 
 
 # --------------------------------------------------------------------------- validation helpers
@@ -115,6 +118,30 @@ def _check_overhead(trial_overhead: object) -> float:
         raise ValueError(f"trial_overhead must be a finite number >= 0 (full trainings per trial), got "
                          f"{trial_overhead!r}")
     return o
+
+
+def _check_reserve(fidelity_reserve: object) -> float:
+    reserve = check_real("fidelity_reserve", fidelity_reserve)
+    if not 1.0 <= reserve < math.inf:
+        raise ValueError(f"fidelity_reserve must be a finite number >= 1 (times the lowest fidelity's cost), got "
+                         f"{fidelity_reserve!r}")
+    return reserve
+
+
+def _reserved_share(share: float, reserve: float, floor_cost: float, ceiling: float) -> float:
+    """A trial's share of the budget raised to ``reserve`` times the lowest fidelity's cost.
+
+    A plan at the fidelity floor has only its count left to give when trials cost more than the one config
+    the plan was timed on (the default): on the digits sample's conv net at ``expected_time_ratio=2`` the
+    search moved to configs whose epochs cost 1.7-3.9x the default's, and a run planned at 1.4x the floor
+    ran 57 % of its trials. A run that re-plans keeps room to cut the fidelity instead: fewer trials at the
+    start, each of a higher fidelity, and a re-plan cuts that back before it cuts the count. Never above
+    ``ceiling``: one trial's share of the whole budget (the reserve must not plan past the time asked), and
+    a trial's cost without the reserve over ``KEEP_SHARE`` (the reserve protects a promise of 70 % of the
+    count, so it never costs more than 30 % of the count: where even the lowest fidelity leaves a handful of
+    trials, a reserve that halved them would cost more than it protects).
+    """
+    return max(share, min(reserve * floor_cost, ceiling))
 
 
 def _training_share(budget: float, trials: int, overhead: float, count_is_ours: bool) -> float:
@@ -219,6 +246,7 @@ def auto_config(
     max_iterations: int | None = None,
     subset_ratio: float | None = None,
     trial_overhead: float = 0.0,
+    fidelity_reserve: float = 1.0,
 ) -> AutoConfig:
     """Fill the unset ones of num_trials, max_iterations, subset_ratio for random search / GP-BO.
 
@@ -226,7 +254,9 @@ def auto_config(
     the budget, and splits any shortfall below a full training evenly between fewer epochs and a
     smaller subset, so neither fidelity is sacrificed alone. Leftovers from rounding go to trials.
     ``trial_overhead`` (full trainings a trial spends outside its epochs: the suggestion it waits for, as
-    ``create()`` measures it) comes off each trial's share first.
+    ``create()`` measures it) comes off each trial's share first. When auto config chooses the count, a
+    ``fidelity_reserve`` R > 1 gives each trial at least R times the cost of the lowest fidelity auto
+    config allows (:func:`_reserved_share`): room a re-plan can cut when trials cost more than planned.
     """
     n_data, full, n_hp, r, p, workers = _check_common(
         full_dataset_size, num_full_iterations, num_hyperparameters, expected_time_ratio, non_pure_train_ratio,
@@ -237,11 +267,21 @@ def auto_config(
     user_subset = None if subset_ratio is None else check_subset_ratio(subset_ratio)
 
     overhead = _check_overhead(trial_overhead)
+    reserve = _check_reserve(fidelity_reserve)
     budget = (r - 1.0) * workers
     s_min = min_subset_ratio(n_data)
     target = TRIALS_PER_HYPERPARAMETER * n_hp
     per_trial = _training_share(budget, user_trials if user_trials is not None else target, overhead,
                                 user_trials is None)
+    reserved = 1.0
+    if user_trials is None and reserve > 1.0 and (user_iters is None or user_subset is None):
+        lowest = trial_cost(min_epochs(full) if user_iters is None else user_iters, full,
+                            s_min if user_subset is None else user_subset, p)
+        plain_iterations, plain_subset = fidelity_for(per_trial, full, p, s_min, user_iters, user_subset)
+        planned = trial_cost(plain_iterations, full, plain_subset, p) + overhead  # a trial without the reserve
+        raised = _reserved_share(per_trial, reserve, lowest, min(budget, planned / KEEP_SHARE) - overhead)
+        if raised > per_trial and lowest > 0:
+            per_trial, reserved = raised, raised / lowest
     warnings: list[str] = []
 
     if user_subset is not None and user_subset < s_min:
@@ -275,6 +315,7 @@ def auto_config(
         filled=filled,
         warnings=tuple(warnings),
         trial_overhead=overhead,
+        fidelity_reserve=reserved,
     )
 
 

@@ -31,6 +31,9 @@ MIN_FIDELITY_SHARE = 0.5  # a re-plan never gives a trial less than this share o
 KEEP_SHARE = 0.7  # ...unless that floor would leave fewer than this share of the trials planned at the start
 KEEP_AIM = 0.05  # re-plans that yield the floor aim this much above KEEP_SHARE: the forecast's small misses then
 # cost the margin, not the promise (aimed at exactly 70 %, wide-space runs ended at 67-68 %: one trial short)
+FIDELITY_RESERVE = 2.0  # a run that re-plans starts its trials at >= this many times the lowest fidelity's cost
+# (baye_opt and random search): room to cut when the search moves to dearer configs. Chosen on the bench's
+# development scenarios at r = 2 (quiet, burner, wide), where a plan near the floor ran 66 % of its trials
 GROW_AFTER = 6  # collected trials before a re-plan may add fidelity or trials (cutting needs no such wait)
 
 

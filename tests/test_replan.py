@@ -374,6 +374,19 @@ def test_no_more_fidelity_on_the_first_trials_alone():
     assert replanner.replans[0]["after_trials"] >= GROW_AFTER and replanner.settings.max_iterations > 8
 
 
+@pytest.mark.parametrize("num_trials", [1, 3, GROW_AFTER - 1])
+def test_a_plan_of_fewer_trials_than_the_growth_wait_still_grows_when_they_are_cheap(num_trials):
+    # Epochs at a fifth of the plan's: the whole plan ran once its last trial is collected, so a look then
+    # may grow it. Without that look (or with growth waiting for GROW_AFTER trials) the run ended at a
+    # fraction of its time.
+    started, spent, budget, replanner = simulate(lambda i: 0.2, num_trials=num_trials)
+    assert replanner.replans and replanner.replans[0]["after_trials"] == num_trials
+    assert started > num_trials and spent >= 0.7 * budget
+    # as dear as planned: no look grows it, and the plan runs as planned
+    started, spent, budget, replanner = simulate(lambda i: 1.0, num_trials=num_trials)
+    assert not replanner.replans and started <= num_trials
+
+
 def test_asha_trials_that_climb_more_rungs_than_expected_get_a_smaller_subset():
     # A sampler that proposes good configs sends more of them up the rungs than the schedule's random order:
     # here each trial runs twice the epochs the plan expects, at the plan's epoch cost. The re-plan counts

@@ -129,15 +129,19 @@ class Replanner:
 
     def check(self, started: int, seconds_left: float, in_flight: Sequence[InFlight] = ()) -> bool:
         """Re-plan when enough new trials were measured (collected ones; with parallel workers, before the first
-        regular look, also the trials in flight that reported twice: :meth:`_early_costs`) and the rest of the
-        plan misses the time left by more than the drift allowed; True when the settings changed (the caller
-        checkpoints and applies :meth:`take_cuts`)."""
+        regular look, also the trials in flight that reported twice: :meth:`_early_costs`; and once every
+        trial planned was collected) and the rest of the plan misses the time left by more than the drift
+        allowed; True when the settings changed (the caller checkpoints and applies :meth:`take_cuts`).
+        Growth waits for :data:`GROW_AFTER` measured trials, or for all of a plan that has fewer: a plan of
+        four trials whose epochs cost a fifth of the plan's would otherwise end at a fraction of the time."""
         look_every = max(2, self.settings.num_workers)
         self._cuts = {}
         if not self.active:
             return False
         early = self._early_costs(in_flight, look_every)
-        if early is None and self._collected - self._collected_at_last_look < look_every:
+        # a plan's last trial collected off the cadence: a look now may still grow it (else the run ends early)
+        plan_done = self._collected >= self.settings.num_trials > self._collected_at_last_look
+        if early is None and self._collected - self._collected_at_last_look < look_every and not plan_done:
             return False
         costs: Iterable[TrialCost]
         if early is not None:
@@ -152,7 +156,7 @@ class Replanner:
         excess = 1.0 if self.asha_epochs is None else self._excess()
         epochs = self._asha_rest_epochs(started, plan.num_trials, excess)
         if fitted is None or not needs_replan(plan, started, seconds_left, fitted, epochs, self.owned,
-                                              may_grow=self._collected >= GROW_AFTER):
+                                              may_grow=self._collected >= min(GROW_AFTER, plan.num_trials)):
             return False
         floor = MIN_FIDELITY_SHARE * self._initial_per_trial()  # a sequential algorithm's, in full trainings
         new = (replan(plan, started, seconds_left, fitted, self.owned, self.min_subset, epochs, min_per_trial=floor,
