@@ -133,7 +133,7 @@ def _reserved_share(share: float, reserve: float, floor_cost: float, ceiling: fl
 
     A plan at the fidelity floor has only its count left to give when trials cost more than the one config
     the plan was timed on (the default): on the digits sample's conv net at ``expected_time_ratio=2`` the
-    search moved to configs whose epochs cost 1.7-3.9x the default's, and a run planned at 1.4x the floor
+    search moved to configs whose epochs cost 1.7-3.9x the default's, and a run planned at 1.7x the floor
     ran 57 % of its trials. A run that re-plans keeps room to cut the fidelity instead: fewer trials at the
     start, each of a higher fidelity, and a re-plan cuts that back before it cuts the count. Never above
     ``ceiling``: one trial's share of the whole budget (the reserve must not plan past the time asked), and
