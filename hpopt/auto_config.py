@@ -112,20 +112,20 @@ def _check_common(
     )
 
 
+def _check_at_least(name: str, value: object, low: float, unit: str) -> float:
+    """A finite real >= ``low`` (check_real refuses NaN and infinity), for the plan's optional knobs."""
+    x = check_real(name, value)
+    if x < low:
+        raise ValueError(f"{name} must be a finite number >= {low:g} ({unit}), got {value!r}")
+    return x
+
+
 def _check_overhead(trial_overhead: object) -> float:
-    o = check_real("trial_overhead", trial_overhead)
-    if not 0.0 <= o < math.inf:
-        raise ValueError(f"trial_overhead must be a finite number >= 0 (full trainings per trial), got "
-                         f"{trial_overhead!r}")
-    return o
+    return _check_at_least("trial_overhead", trial_overhead, 0.0, "full trainings per trial")
 
 
 def _check_reserve(fidelity_reserve: object) -> float:
-    reserve = check_real("fidelity_reserve", fidelity_reserve)
-    if not 1.0 <= reserve < math.inf:
-        raise ValueError(f"fidelity_reserve must be a finite number >= 1 (times the lowest fidelity's cost), got "
-                         f"{fidelity_reserve!r}")
-    return reserve
+    return _check_at_least("fidelity_reserve", fidelity_reserve, 1.0, "times the lowest fidelity's cost")
 
 
 def _reserved_share(share: float, reserve: float, floor_cost: float, ceiling: float) -> float:

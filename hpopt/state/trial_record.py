@@ -167,6 +167,11 @@ class TrialRecord:
         if self.status == Status.RUNNING and len(self.scores) >= iterations:
             self.set_status(Status.STOP)
 
+    def last_epoch(self, planned: int) -> int:
+        """The attempt's last epoch: ``planned`` (its config's), or lower where a re-plan cut it while it ran."""
+        cut = self.doc.get("iterations")
+        return min(planned, cut) if _is_int(cut) and cut >= 1 else planned
+
     def take_changes(self) -> list[dict[str, Any]]:
         """The unpersisted changes as log lines (and forget them)."""
         changes, self.pending = self.pending, []

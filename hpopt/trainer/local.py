@@ -50,13 +50,6 @@ def is_current(record: TrialRecord, config: Mapping[str, Any], caller: str) -> b
     return True
 
 
-def last_epoch(record: TrialRecord, config: Mapping[str, Any]) -> int:
-    """The attempt's last epoch: the config's, or lower where a re-plan cut it while the trial ran."""
-    cut = record.doc.get("iterations")
-    planned = int(config["iterations"])
-    return min(planned, cut) if isinstance(cut, int) and not isinstance(cut, bool) and cut >= 1 else planned
-
-
 class StoreChannel:
     """report(), reportOOM() and finalize_trial() applied to a store's trial record."""
 
@@ -75,7 +68,7 @@ class StoreChannel:
             return Status.STOP
         record.add_score(value, round(time.time(), 4))
         k = len(record.scores)
-        if k >= last_epoch(record, config):
+        if k >= record.last_epoch(int(config["iterations"])):
             record.set_status(Status.STOP)
             return Status.STOP
         stopper = stopper_for(config)
