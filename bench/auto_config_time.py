@@ -19,7 +19,8 @@ algorithm and plan mode, each in a fresh process and save_path, and prints a mar
 Plan modes: ``replan`` (the default: auto config re-plans from measured costs) and ``static`` (the plan made
 at the start, ``create(replan=False)``), on the same seed. Targets: HPO time within +-10 % of the time asked
 (+-15 % under the burner), trials run >= 70 % of those planned at the start, test accuracy not worse than
-the static plan's.
+the static plan's. "fell" after a test accuracy marks a tuned config whose full training ended below its
+trial's validation accuracy (the sample's warning: a config on the edge of divergence).
 
     python bench/auto_config_time.py [--scenarios quiet burner wide cnn] [--ratios 2 4 8] [--algs baye_opt asha]
                                      [--modes replan static] [--out bench/results/auto_config]
@@ -144,8 +145,9 @@ def main() -> None:
                     print(f"| {scenario} | {alg} | {ratio:g} | {mode} | {n0} x {e0}, {s0:.0%} | "
                           f"{f['trials_run']} ({f['trials_run'] / n0:.0%}) | {f['replans']} | "
                           f"{f['full_training_s']:.1f} | {f['asked_s']:.1f} | {f['hpo_s']:.1f} | "
-                          f"{f['hpo_s'] / f['asked_s']:.2f} | {f['test_accuracy_best']:.4f} "
-                          f"({f['test_accuracy_default']:.4f}) |", flush=True)
+                          f"{f['hpo_s'] / f['asked_s']:.2f} | {f['test_accuracy_best']:.4f}"
+                          f"{' fell' if f.get('best_fell') else ''} ({f['test_accuracy_default']:.4f}) |",
+                          flush=True)
     if failed:
         raise SystemExit(f"{len(failed)} case(s) failed: " + "; ".join(failed))
 
