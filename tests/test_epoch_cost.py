@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from hpopt.algorithms.epoch_cost import TIE_SPREAD, EpochCosts, prefer_cheap
+from hpopt.algorithms.epoch_cost import TIE_SPREAD, TIE_SPREAD_AT_RISK, EpochCosts, prefer_cheap
 
 
 def test_the_tied_candidates_come_first_cheapest_first_and_the_rest_keep_their_order():
@@ -15,6 +15,19 @@ def test_the_tied_candidates_come_first_cheapest_first_and_the_rest_keep_their_o
     ranked = prefer_cheap(score, spread_at_best=0.1 / TIE_SPREAD, cost=cost)  # ties: within 0.1 of 0.99
     assert list(np.argsort(-ranked)) == [2, 1, 3, 4, 0]  # 0.90, 0.95, 0.99 by cost; then 0.70, 0.50
     assert int(np.argmax(prefer_cheap(score, 0.0, cost))) == 3  # no spread: the best alone is tied
+
+
+def test_a_count_at_risk_widens_the_ties():
+    """While the run's count is at risk, candidates further from the best count as tied: here the 0.90 one,
+    0.09 below the best, is tied only then (the spread at the best is 0.05)."""
+    score = np.array([0.99, 0.90, 0.70])
+    cost = np.array([0.9, 0.2, 0.1])
+    costs = EpochCosts(min_trials=3)
+    assert costs.tie_spread == TIE_SPREAD and 0.05 * TIE_SPREAD < 0.09 < 0.05 * TIE_SPREAD_AT_RISK < 0.29
+    assert int(np.argmax(prefer_cheap(score, 0.05, cost, costs.tie_spread))) == 0
+    costs.at_risk = True
+    assert costs.tie_spread == TIE_SPREAD_AT_RISK
+    assert int(np.argmax(prefer_cheap(score, 0.05, cost, costs.tie_spread))) == 1  # not the 0.70: never tied
 
 
 def test_the_cost_model_waits_for_enough_trials_and_skips_bad_measurements():

@@ -226,6 +226,24 @@ def test_simulated_asha_and_cheap_trials():
     assert (s.max_iterations, s.subset_ratio) == (20, 1.0) and started > 50 and spent >= 0.85 * budget
 
 
+def test_the_replanner_says_when_its_forecast_puts_the_count_at_risk():
+    """ASHA with nothing but its count to give (the user set its subset and last epoch), trials at 1.6x the
+    plan: the forecast falls short of the share promised, and says so at every look; at the plan's cost it
+    does not. The flag survives a resume (the searcher's ties depend on it)."""
+    only_count = frozenset({"num_trials"})
+    *_, slow = simulate(lambda i: 1.6, asha_epochs=3, owned=only_count, top_scales=True)
+    assert slow.count_at_risk and slow.live_state()["count_at_risk"] is True
+    *_, on_plan = simulate(lambda i: 1.0, asha_epochs=3, owned=only_count, top_scales=True)
+    assert not on_plan.count_at_risk
+    *_, cut = simulate(lambda i: 1.6)  # a sequential run whose fidelity absorbs the cost: not at risk
+    assert cut.replans and not cut.count_at_risk
+    settings = RunSettings(search_space={}, full_dataset_size=10_000, num_full_iterations=20, num_trials=50,
+                           max_iterations=8, subset_ratio=0.3)
+    resumed = Replanner(settings, only_count, MODEL, min_subset=0.05)
+    resumed.restore(slow.state())
+    assert resumed.count_at_risk
+
+
 # --- a real run: trainers that sleep through epochs twice as long as the plan assumed ----------------------
 
 
@@ -309,6 +327,24 @@ def test_a_deadline_run_tells_the_searcher_what_each_trials_epochs_cost(tmp_path
     multi_epoch = [e for e in hpo.get_current_status()["config_list"] if e.get("epoch_s")]
     assert multi_epoch and sorted(t for t, _ in told) == sorted(e["trial_id"] for e in multi_epoch)
     assert all(1.6 <= scale <= 3.0 for _, scale in told), told  # 2x, give or take the sleeps' overshoot
+
+
+@pytest.mark.parametrize("search_alg", ["asha", "baye_opt"])
+def test_a_run_far_dearer_than_planned_tells_the_searcher_its_count_is_at_risk(tmp_path, monkeypatch, search_alg):
+    """Epochs at 4x the plan: the re-planner's looks find the count at risk and the searcher hears it
+    before the next proposals; at the plan's cost (a quick run of 0.5x) it never does."""
+    from hpopt.algorithms.forest_searcher import FidelityForestSearcher
+    from hpopt.algorithms.gp_ucb import GpUcbSearcher
+
+    searcher = FidelityForestSearcher if search_alg == "asha" else GpUcbSearcher
+    for slowdown, expect in ((4.0, True), (0.5, False)):
+        told: list[bool] = []
+        monkeypatch.setattr(searcher, "on_count_at_risk", lambda self, at_risk: told.append(at_risk))
+        hpo = sleepy_run(tmp_path / str(slowdown), search_alg=search_alg)
+        while (cfg := hpo.get_next_sample()) is not None:
+            train_slowly(cfg, slowdown=slowdown)
+        assert told and any(told) is expect, (slowdown, told)
+        assert hpo.get_current_status()["count_at_risk"] is told[-1]
 
 
 def test_no_deadline_or_user_values_no_replan(tmp_path):

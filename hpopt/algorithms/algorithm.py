@@ -110,6 +110,14 @@ class Algorithm:
         if hook is not None:
             hook(trial_id, epoch_scale)
 
+    def on_count_at_risk(self, at_risk: bool) -> None:
+        """The re-planner forecasts fewer trials than auto config promised (:attr:`~hpopt.run.replanner.
+        Replanner.count_at_risk`): a searcher that weighs cost counts more candidates as tied with the best
+        and proposes the cheapest of them. Searchers without such a rule ignore it."""
+        hook = getattr(self.searcher, "on_count_at_risk", None)
+        if hook is not None:
+            hook(at_risk)
+
     def best_trial(self) -> int | None:
         """The searcher's choice of best config where the best score would mislead, else None."""
         return self.searcher.best_trial()

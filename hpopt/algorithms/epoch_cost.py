@@ -22,6 +22,9 @@ from collections.abc import Callable
 import numpy as np
 
 TIE_SPREAD = 1.0  # candidates within this many of the model's standard deviations (at the best) count as tied
+# ...and within this many while the run's forecast falls short of the share of its planned trials that auto
+# config promises (:attr:`EpochCosts.at_risk`): the run then trades more of the model's doubt for trials.
+TIE_SPREAD_AT_RISK = 2.0
 RIDGE = 0.1  # the cost model's ridge penalty (log cost, linear in the unit box); the intercept is not shrunk
 
 CostModel = Callable[[np.ndarray], np.ndarray]  # unit-box rows -> a value in (0, 1), cheaper lower
@@ -33,6 +36,12 @@ class EpochCosts:
     def __init__(self, min_trials: int) -> None:
         self.min_trials = int(min_trials)  # trials measured before the model is trusted
         self._log_cost: dict[int, float] = {}
+        self.at_risk = False  # the run's count of trials is at risk (the re-planner's forecast, via on_count_at_risk)
+
+    @property
+    def tie_spread(self) -> float:
+        """How many standard deviations of the model count as a tie now (:func:`prefer_cheap`)."""
+        return TIE_SPREAD_AT_RISK if self.at_risk else TIE_SPREAD
 
     def add(self, trial_id: int, epoch_scale: float) -> None:
         """Trial ``trial_id``'s epochs cost ``epoch_scale`` times the plan's (ignored unless positive and finite)."""
@@ -68,11 +77,11 @@ class EpochCosts:
         return predicted
 
 
-def prefer_cheap(score: np.ndarray, spread_at_best: float, cost: np.ndarray) -> np.ndarray:
-    """``score`` re-ranked so that the candidates within ``TIE_SPREAD x spread_at_best`` of the best come
-    first, cheapest first (``cost``: the model's value, cheaper lower), and the rest keep their order after
-    them. The argmax of the result is the cheapest tied candidate."""
+def prefer_cheap(score: np.ndarray, spread_at_best: float, cost: np.ndarray, ties: float = TIE_SPREAD) -> np.ndarray:
+    """``score`` re-ranked so that the candidates within ``ties x spread_at_best`` of the best come first,
+    cheapest first (``cost``: the model's value, cheaper lower), and the rest keep their order after them.
+    The argmax of the result is the cheapest tied candidate."""
     score = np.asarray(score, dtype=float)
     best = float(np.max(score))
-    tied = score >= best - TIE_SPREAD * max(float(spread_at_best), 0.0)
+    tied = score >= best - float(ties) * max(float(spread_at_best), 0.0)
     return np.where(tied, best + 1.0 - np.asarray(cost, dtype=float), score)

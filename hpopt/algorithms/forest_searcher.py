@@ -96,6 +96,10 @@ class FidelityForestSearcher:
         proposed, so a deadline buys more trials (:mod:`.epoch_cost`)."""
         self._costs.add(trial_id, epoch_scale)
 
+    def on_count_at_risk(self, at_risk: bool) -> None:
+        """The run's forecast count of trials falls short of auto config's promise: ties widen."""
+        self._costs.at_risk = bool(at_risk)
+
     def best_trial(self) -> int | None:
         return None
 
@@ -168,7 +172,8 @@ class FidelityForestSearcher:
         else:  # among the candidates the trees cannot tell from the best, the cheapest first
             trees = np.stack([tree.predict(at_last) for tree in forest.estimators_])
             score = trees.mean(axis=0)
-            score = prefer_cheap(score, float(trees[:, int(np.argmax(score))].std()), cost(candidates))
+            score = prefer_cheap(score, float(trees[:, int(np.argmax(score))].std()), cost(candidates),
+                                 self._costs.tie_spread)
         tried = {config_key(p) for tid, (_, p) in self._params.items() if tid != request.trial_id}
         tried.update(config_key(p) for p in request.pending)
         for i in np.argsort(-score):

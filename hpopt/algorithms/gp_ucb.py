@@ -145,6 +145,10 @@ class GpUcbSearcher:
         cheapest is proposed, so the deadline buys more trials (:mod:`.epoch_cost`)."""
         self._costs.add(trial_id, epoch_scale)
 
+    def on_count_at_risk(self, at_risk: bool) -> None:
+        """The run's forecast count of trials falls short of auto config's promise: ties widen."""
+        self._costs.at_risk = bool(at_risk)
+
     def params_of(self, trial_id: int) -> dict[str, Any]:
         """The params trial ``trial_id`` holds now."""
         return self._configs[trial_id]
@@ -406,7 +410,8 @@ class GpUcbSearcher:
         # A deadline run: among every point scored whose UCB is within the GP's standard deviation at the
         # top of the top's, the cheapest by the epoch-cost model.
         every = np.vstack([p for p, _ in scored])
-        ranked = prefer_cheap(np.concatenate([s for _, s in scored]), float(model.std(top[None, :])[0]), cost(every))
+        ranked = prefer_cheap(np.concatenate([s for _, s in scored]), float(model.std(top[None, :])[0]), cost(every),
+                              self._costs.tie_spread)
         return every[int(np.argmax(ranked))]
 
     def search_region(self, model: Model, x_obs: np.ndarray, y_obs: np.ndarray, ub: np.ndarray,
@@ -422,7 +427,8 @@ class GpUcbSearcher:
                                           trust_region.initial_length(self.continuous), left)
         means = model.mean(x_obs)
         if cost is not None:  # a deadline run: the cheapest of the observed points the GP rates as good as the best
-            means = prefer_cheap(means, float(model.std(x_obs[int(np.argmax(means))][None, :])[0]), cost(x_obs))
+            means = prefer_cheap(means, float(model.std(x_obs[int(np.argmax(means))][None, :])[0]), cost(x_obs),
+                                 self._costs.tie_spread)
         center = x_obs[int(np.argmax(means))]
         free = np.repeat([w > 1 for w in self.box.widths], self.box.widths)
         return trust_region.region(center, _length_scales(model.gp, d), length, ub, free)

@@ -313,6 +313,7 @@ class Controller:
             for tid, top in replanner.take_cuts().items():
                 self.life.cut(ledger.trials[tid], top)
             self.life.checkpoint()
+        self.algorithm.on_count_at_risk(replanner.count_at_risk)
 
     def _can_start_new(self) -> bool:
         ledger = self.ledger

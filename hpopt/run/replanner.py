@@ -31,11 +31,14 @@ from typing import Any
 
 from ..auto_replan import (
     GROW_AFTER,
+    KEEP_AIM,
+    KEEP_SHARE,
     MIN_FIDELITY_SHARE,
     OWNABLE,
     CostModel,
     Plan,
     TrialCost,
+    epochs_per_trial,
     fidelity_floor,
     kept_trials,
     measure,
@@ -90,6 +93,7 @@ class Replanner:
         self._looked_in_flight = False  # the early look of a parallel run (module doc) was made
         self._cuts: dict[int, int] = {}  # trial in flight -> its new last epoch, for the controller to apply
         self._top_yielded = False  # ASHA: the last cut of the last epoch went below the cost floor, for the count
+        self.count_at_risk = False  # the last look's forecast of trials fell short of the share promised
         self._group_epochs: dict[tuple[int, int], list[int]] = {}  # ASHA: (rung group, last epoch) -> [trials
         # collected, epochs they ran]
 
@@ -155,6 +159,8 @@ class Replanner:
         plan = self.plan
         excess = 1.0 if self.asha_epochs is None else self._excess()
         epochs = self._asha_rest_epochs(started, plan.num_trials, excess)
+        if fitted is not None:
+            self._forecast_count(plan, started, seconds_left, fitted, excess)
         if fitted is None or not needs_replan(plan, started, seconds_left, fitted, epochs, self.owned,
                                               may_grow=self._collected >= min(GROW_AFTER, plan.num_trials)):
             return False
@@ -191,7 +197,20 @@ class Replanner:
                        self.initial.max_iterations, 100 * self.initial.subset_ratio)
         s = self.settings
         s.num_trials, s.max_iterations, s.subset_ratio = new.num_trials, new.max_iterations, new.subset_ratio
+        self._forecast_count(new, started, seconds_left, fitted, excess)
         return True
+
+    def _forecast_count(self, plan: Plan, started: int, seconds_left: float, fitted: CostModel,
+                        excess: float) -> None:
+        """Set :attr:`count_at_risk`: whether the trials started plus those the time left buys at ``plan``'s
+        fidelity and the measured costs fall short of :data:`KEEP_SHARE` (plus :data:`KEEP_AIM`) of the
+        count planned at the start. The fidelity floors can leave a re-plan nothing but the count to give
+        (ASHA at the smallest subset and last epoch it may cut to); the searcher can still propose cheaper
+        configs (:meth:`~hpopt.algorithms.algorithm.Algorithm.on_count_at_risk`)."""
+        epochs = self._asha_rest_epochs(started, plan.num_trials, excess, plan.max_iterations)
+        one = fitted.trial_seconds(epochs_per_trial(plan, epochs), plan.subset_ratio)
+        forecast = started + (max(0.0, seconds_left) / one if one > 0 else math.inf)
+        self.count_at_risk = forecast < min(1.0, KEEP_SHARE + KEEP_AIM) * self.initial.num_trials
 
     def take_cuts(self) -> dict[int, int]:
         """The last re-plan's new last epoch per trial in flight (empty when it cut none); given once."""
@@ -385,10 +404,13 @@ class Replanner:
 
     def live_state(self) -> dict[str, Any]:
         """What changes without a re-plan and goes with every journal record: the collected count at the
-        last look. A resumed run then looks when the first session would have, not at once: a look the
+        last look, and whether that look's forecast put the count at risk (the searcher's ties depend on it).
+        A resumed run then looks when the first session would have, not at once: a look the
         first session never made (its last decision fell between two) re-planned the epochs of a finished
         deadline run down and issued one more trial after the resume."""
-        return {"replan_looked_at": self._collected_at_last_look} if self.active else {}
+        if not self.active:
+            return {}
+        return {"replan_looked_at": self._collected_at_last_look, "count_at_risk": self.count_at_risk}
 
     def restore(self, stored: Mapping[str, Any]) -> None:
         """A resumed run: the owned values and the plan at the start are the stored ones, not what the
@@ -400,3 +422,4 @@ class Replanner:
             self.suggestion_s = float(plan.get("suggestion_s") or 0.0)
         self.replans = [dict(r) for r in stored.get("replans", ()) if isinstance(r, Mapping)]
         self._collected_at_last_look = int(stored.get("replan_looked_at") or 0)
+        self.count_at_risk = bool(stored.get("count_at_risk", False))

@@ -56,6 +56,8 @@ def restore(ctl: Controller, stored: dict[str, Any]) -> None:
     ledger.seq = int(stored.get("journal_seq", 0))
     ledger.trials = [Trial.from_entry(e) for e in stored["config_list"]]
     replanner = ctl.budget.replanner
+    if replanner is not None:
+        algorithm.on_count_at_risk(replanner.count_at_risk)
     for trial in ledger.trials:
         algorithm.restore_entry(trial.trial_id, trial.extra)
         algorithm.on_config(trial.trial_id, trial.attempt, trial.config)
