@@ -339,7 +339,7 @@ def test_a_run_far_dearer_than_planned_tells_the_searcher_its_count_is_at_risk(t
     searcher = FidelityForestSearcher if search_alg == "asha" else GpUcbSearcher
     for slowdown, expect in ((4.0, True), (0.5, False)):
         told: list[bool] = []
-        monkeypatch.setattr(searcher, "on_count_at_risk", lambda self, at_risk: told.append(at_risk))
+        monkeypatch.setattr(searcher, "on_count_at_risk", lambda self, at_risk, told=told: told.append(at_risk))
         hpo = sleepy_run(tmp_path / str(slowdown), search_alg=search_alg)
         while (cfg := hpo.get_next_sample()) is not None:
             train_slowly(cfg, slowdown=slowdown)
