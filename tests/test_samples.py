@@ -116,15 +116,21 @@ def test_digits_mlp_on_mnist_the_benchmarks_held_out_data(tmp_path):
     assert_tuned_model_learned(figures, json.loads((tmp_path / "run" / "hpopt_status.json").read_text()), done.stderr)
 
 
-def test_the_samples_conv_net_takes_any_square_image():
-    """make_cnn sizes its layers from the input: 8x8 digits and 28x28 MNIST digits."""
+def digits_sample():
+    """samples/digits_mlp.py as a module (samples/ is not a package)."""
     import importlib.util
-
-    import torch
 
     spec = importlib.util.spec_from_file_location("digits_mlp_sample", SAMPLES / "digits_mlp.py")
     sample = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(sample)
+    return sample
+
+
+def test_the_samples_conv_net_takes_any_square_image():
+    """make_cnn sizes its layers from the input: 8x8 digits and 28x28 MNIST digits."""
+    import torch
+
+    sample = digits_sample()
     for side in (8, 28):
         net = sample.make_model({"channels": 8, "dropout": 0.0}, side * side)
         assert net(torch.zeros(3, side * side)).shape == (3, 10)
@@ -132,14 +138,10 @@ def test_the_samples_conv_net_takes_any_square_image():
 
 def test_the_samples_training_says_when_it_diverged():
     """A learning rate far too high makes the loss non-finite: train() marks the model, a sane one does not."""
-    import importlib.util
-
     import torch
     from torch.utils.data import TensorDataset
 
-    spec = importlib.util.spec_from_file_location("digits_mlp_sample", SAMPLES / "digits_mlp.py")
-    sample = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(sample)
+    sample = digits_sample()
     gen = torch.Generator().manual_seed(0)
     data = TensorDataset(torch.rand(64, 64, generator=gen), torch.randint(0, 10, (64,), generator=gen))
     params = {"lr": 0.01, "momentum": 0.0, "weight_decay": 0.0, "dropout": 0.0, "batch_size": 16, "channels": 8}
