@@ -330,20 +330,25 @@ def test_a_deadline_run_tells_the_searcher_what_each_trials_epochs_cost(tmp_path
 
 
 @pytest.mark.parametrize("search_alg", ["asha", "baye_opt"])
-def test_a_run_far_dearer_than_planned_tells_the_searcher_its_count_is_at_risk(tmp_path, monkeypatch, search_alg):
-    """Epochs at 4x the plan: the re-planner's looks find the count at risk and the searcher hears it
-    before the next proposals; at the plan's cost (a quick run of 0.5x) it never does."""
+def test_a_run_far_dearer_than_planned_tells_the_searcher_its_count_is_at_risk(tmp_path, monkeypatch, caplog,
+                                                                              search_alg):
+    """Epochs at 4x the plan: the re-planner's looks find the count at risk, the log says so, and the
+    searcher hears it before the next proposals; at the plan's cost (a quick run of 0.5x) none of that."""
     from hpopt.algorithms.forest_searcher import FidelityForestSearcher
     from hpopt.algorithms.gp_ucb import GpUcbSearcher
 
+    caplog.set_level(logging.INFO, logger="hpopt")
     searcher = FidelityForestSearcher if search_alg == "asha" else GpUcbSearcher
     for slowdown, expect in ((4.0, True), (0.5, False)):
+        caplog.clear()
         told: list[bool] = []
         monkeypatch.setattr(searcher, "on_count_at_risk", lambda self, at_risk, told=told: told.append(at_risk))
         hpo = sleepy_run(tmp_path / str(slowdown), search_alg=search_alg)
         while (cfg := hpo.get_next_sample()) is not None:
             train_slowly(cfg, slowdown=slowdown)
         assert told and any(told) is expect, (slowdown, told)
+        said = [r.message for r in caplog.records if "trials planned at the start (" in r.message]
+        assert any("(fewer than" in m and "prefers the cheapest" in m for m in said) is expect, said
         assert hpo.get_current_status()["count_at_risk"] is told[-1]
 
 

@@ -94,6 +94,7 @@ class Replanner:
         self._cuts: dict[int, int] = {}  # trial in flight -> its new last epoch, for the controller to apply
         self._top_yielded = False  # ASHA: the last cut of the last epoch went below the cost floor, for the count
         self.count_at_risk = False  # the last look's forecast of trials fell short of the share promised
+        self._forecast = 0  # that forecast, in trials (for the log line of a change)
         self._group_epochs: dict[tuple[int, int], list[int]] = {}  # ASHA: (rung group, last epoch) -> [trials
         # collected, epochs they ran]
 
@@ -137,7 +138,21 @@ class Replanner:
         trial planned was collected) and the rest of the plan misses the time left by more than the drift
         allowed; True when the settings changed (the caller checkpoints and applies :meth:`take_cuts`).
         Growth waits for :data:`GROW_AFTER` measured trials, or for all of a plan that has fewer: a plan of
-        four trials whose epochs cost a fifth of the plan's would otherwise end at a fraction of the time."""
+        four trials whose epochs cost a fifth of the plan's would otherwise end at a fraction of the time.
+        A look that puts the count at risk, or finds it safe again, says so (:attr:`count_at_risk`)."""
+        was_at_risk = self.count_at_risk
+        changed = self._look(started, seconds_left, in_flight)
+        if self.count_at_risk != was_at_risk:
+            promised = math.ceil(min(1.0, KEEP_SHARE + KEEP_AIM) * self.initial.num_trials - 1e-9)
+            logger.info("auto config: at the measured costs the run reaches %d of the %d trials planned at the "
+                        "start (%s %d): the search %s", self._forecast, self.initial.num_trials,
+                        "fewer than" if self.count_at_risk else "at least", promised,
+                        "now prefers the cheapest of the configs it rates about as good as the best"
+                        if self.count_at_risk else "weighs cost as before")
+        return changed
+
+    def _look(self, started: int, seconds_left: float, in_flight: Sequence[InFlight]) -> bool:
+        """:meth:`check`'s work."""
         look_every = max(2, self.settings.num_workers)
         self._cuts = {}
         if not self.active:
@@ -210,6 +225,7 @@ class Replanner:
         epochs = self._asha_rest_epochs(started, plan.num_trials, excess, plan.max_iterations)
         one = fitted.trial_seconds(epochs_per_trial(plan, epochs), plan.subset_ratio)
         forecast = started + (max(0.0, seconds_left) / one if one > 0 else math.inf)
+        self._forecast = int(min(forecast, 10 * self.initial.num_trials))
         self.count_at_risk = forecast < min(1.0, KEEP_SHARE + KEEP_AIM) * self.initial.num_trials
 
     def take_cuts(self) -> dict[int, int]:
