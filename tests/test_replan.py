@@ -8,6 +8,7 @@ import time
 import pytest
 
 import hpopt
+from hpopt import auto_replan
 from hpopt.auto_replan import (
     GROW_AFTER,
     CostModel,
@@ -226,13 +227,34 @@ def test_simulated_asha_and_cheap_trials():
     assert (s.max_iterations, s.subset_ratio) == (20, 1.0) and started > 50 and spent >= 0.85 * budget
 
 
-def test_the_replanner_says_when_its_forecast_puts_the_count_at_risk():
+def _two_trials_and_no_time_left(owned: frozenset[str]) -> Replanner:
+    """A replanner for 50 trials that collected two trials at the plan's cost and has no time left."""
+    settings = RunSettings(search_space={}, full_dataset_size=10_000, num_full_iterations=20, num_trials=50,
+                           max_iterations=8, subset_ratio=0.3)
+    replanner = Replanner(settings, owned, MODEL, min_subset=0.05, asha_epochs=lambda started, total, top: 3.0)
+    epoch_s = MODEL.planned_epoch_seconds(0.3)
+    for _ in range(2):
+        replanner.count({"cost_s": 3 * epoch_s, "num_iterations_run": 3, "epoch_s": epoch_s, "subset_ratio": 0.3,
+                         "rung_group": 0}, 8)
+    replanner.check(2, 0.0)
+    return replanner
+
+
+def test_the_replanner_says_when_its_forecast_puts_the_count_at_risk(monkeypatch):
     """ASHA with nothing but its count to give (the user set its subset and last epoch), trials at 1.6x the
     plan: the forecast falls short of the share promised, and says so at every look; at the plan's cost it
-    does not. The flag survives a resume (the searcher's ties depend on it)."""
+    does not. The flag survives a resume (the searcher's ties depend on it). Where nothing is promised
+    (``KEEP_SHARE`` 0) nothing is at risk."""
     only_count = frozenset({"num_trials"})
     *_, slow = simulate(lambda i: 1.6, asha_epochs=3, owned=only_count, top_scales=True)
     assert slow.count_at_risk and slow.live_state()["count_at_risk"] is True
+    with monkeypatch.context() as m:
+        m.setattr(auto_replan, "KEEP_SHARE", 0.0)
+        *_, unpromised = simulate(lambda i: 1.6, asha_epochs=3, owned=only_count, top_scales=True)
+        assert not unpromised.count_at_risk
+        # ... not even when the time left buys no trial at all (the forecast is the 2 started, 4 % of 50)
+        assert not _two_trials_and_no_time_left(only_count).count_at_risk
+    assert _two_trials_and_no_time_left(only_count).count_at_risk
     *_, on_plan = simulate(lambda i: 1.0, asha_epochs=3, owned=only_count, top_scales=True)
     assert not on_plan.count_at_risk
     *_, cut = simulate(lambda i: 1.6)  # a sequential run whose fidelity absorbs the cost: not at risk

@@ -31,8 +31,6 @@ from typing import Any
 
 from ..auto_replan import (
     GROW_AFTER,
-    KEEP_AIM,
-    KEEP_SHARE,
     MIN_FIDELITY_SHARE,
     OWNABLE,
     CostModel,
@@ -143,7 +141,7 @@ class Replanner:
         was_at_risk = self.count_at_risk
         changed = self._look(started, seconds_left, in_flight)
         if self.count_at_risk != was_at_risk:
-            promised = math.ceil(min(1.0, KEEP_SHARE + KEEP_AIM) * self.initial.num_trials - 1e-9)
+            promised = kept_trials(self.initial.num_trials, 0)
             logger.info("auto config: at the measured costs the run reaches %d of the %d trials planned at the "
                         "start (%s %d): the search %s", self._forecast, self.initial.num_trials,
                         "fewer than" if self.count_at_risk else "at least", promised,
@@ -171,13 +169,23 @@ class Replanner:
             costs = self._costs
         assert self.model is not None
         fitted = measure(self.model, costs, self.suggestion_s)
+        if fitted is None:
+            return False
         plan = self.plan
         excess = 1.0 if self.asha_epochs is None else self._excess()
         epochs = self._asha_rest_epochs(started, plan.num_trials, excess)
-        if fitted is not None:
-            self._forecast_count(plan, started, seconds_left, fitted, excess)
-        if fitted is None or not needs_replan(plan, started, seconds_left, fitted, epochs, self.owned,
-                                              may_grow=self._collected >= min(GROW_AFTER, plan.num_trials)):
+        changed = self._replan(plan, started, seconds_left, fitted, excess, epochs, in_flight, early)
+        if changed:  # the new plan's epochs: its last epoch, and for ASHA its rung group, may differ
+            epochs = self._asha_rest_epochs(started, self.plan.num_trials, excess)
+        self._forecast_count(self.plan, started, seconds_left, fitted, epochs)
+        return changed
+
+    def _replan(self, plan: Plan, started: int, seconds_left: float, fitted: CostModel, excess: float,
+                epochs: float | None, in_flight: Sequence[InFlight], early: list[TrialCost] | None) -> bool:
+        """Re-plan when ``plan`` (whose trials still to start run ``epochs`` each, None: its last epoch) misses
+        the time left; apply and record the new plan. True when the settings changed."""
+        if not needs_replan(plan, started, seconds_left, fitted, epochs, self.owned,
+                            may_grow=self._collected >= min(GROW_AFTER, plan.num_trials)):
             return False
         floor = MIN_FIDELITY_SHARE * self._initial_per_trial()  # a sequential algorithm's, in full trainings
         new = (replan(plan, started, seconds_left, fitted, self.owned, self.min_subset, epochs, min_per_trial=floor,
@@ -212,21 +220,21 @@ class Replanner:
                        self.initial.max_iterations, 100 * self.initial.subset_ratio)
         s = self.settings
         s.num_trials, s.max_iterations, s.subset_ratio = new.num_trials, new.max_iterations, new.subset_ratio
-        self._forecast_count(new, started, seconds_left, fitted, excess)
         return True
 
     def _forecast_count(self, plan: Plan, started: int, seconds_left: float, fitted: CostModel,
-                        excess: float) -> None:
+                        epochs: float | None) -> None:
         """Set :attr:`count_at_risk`: whether the trials started plus those the time left buys at ``plan``'s
         fidelity and the measured costs fall short of :data:`KEEP_SHARE` (plus :data:`KEEP_AIM`) of the
         count planned at the start. The fidelity floors can leave a re-plan nothing but the count to give
         (ASHA at the smallest subset and last epoch it may cut to); the searcher can still propose cheaper
-        configs (:meth:`~hpopt.algorithms.algorithm.Algorithm.on_count_at_risk`)."""
-        epochs = self._asha_rest_epochs(started, plan.num_trials, excess, plan.max_iterations)
+        configs (:meth:`~hpopt.algorithms.algorithm.Algorithm.on_count_at_risk`). ``epochs``: what each of
+        its trials still to start runs (ASHA's schedule; None: the plan's last epoch). Nothing promised
+        (:func:`~hpopt.auto_replan.kept_trials` 0): never at risk."""
         one = fitted.trial_seconds(epochs_per_trial(plan, epochs), plan.subset_ratio)
         forecast = started + (max(0.0, seconds_left) / one if one > 0 else math.inf)
         self._forecast = int(min(forecast, 10 * self.initial.num_trials))
-        self.count_at_risk = forecast < min(1.0, KEEP_SHARE + KEEP_AIM) * self.initial.num_trials
+        self.count_at_risk = forecast < kept_trials(self.initial.num_trials, 0)
 
     def take_cuts(self) -> dict[int, int]:
         """The last re-plan's new last epoch per trial in flight (empty when it cut none); given once."""
