@@ -6,7 +6,8 @@ algorithm and plan mode, each in a fresh process and save_path, and prints a mar
 - ``quiet``: nothing else runs;
 - ``burner``: CPU-burning processes, one per core, start a third of the way into HPO (the time asked, from
   the full training the sample measured and prints) and run until the sample ends: the load changes
-  mid-run (the sample runs one torch thread, so the burners take about a third of its CPU);
+  mid-run (the sample runs one torch thread and would keep about two thirds of a core; measured per sample of
+  the subset, its epochs cost 1.3-2.5 times more once the burners run);
 - ``wide``: the sample's ``--wide`` space also tunes the width, so an epoch costs from about a fifth to five
   times the default config's (the full training the plan is made from);
 - ``cnn``: the sample's ``--model cnn``, a small conv net whose channels are tuned (an epoch costs from about
