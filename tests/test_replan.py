@@ -143,6 +143,35 @@ def test_cheaper_trials_buy_fidelity_first_then_trials():
     assert not needs_replan(plan, 10, left, fast, None, frozenset({"num_trials"}) - {"num_trials"})
 
 
+def test_a_count_cut_earlier_comes_back_before_the_fidelity_grows():
+    """baye_opt on the conv net at r = 2: the first dear configs cut 33 trials to 23; later trials cost less.
+    The re-plan gives the count back, at the plan's fidelity, before it grows the subset; the subset grows
+    only with the time the count at the start leaves over; and where the time left cannot buy the whole
+    count back, the count grows as far as it can and the fidelity stays."""
+    cut = Plan(num_trials=23, max_iterations=2, subset_ratio=0.05)
+    one = MODEL.trial_seconds(2, 0.05)
+    for spare in (1.0, 1.5):  # time for exactly the 21 trials of the count at the start, then 50 % more
+        left = spare * 21 * one
+        new = replan(cut, 12, left, MODEL, ALL, min_subset=0.05, restore_to=33)
+        assert new.num_trials == 33
+        assert projected_seconds(new, 12, MODEL, None) <= left * 1.0001
+        if spare == 1.0:
+            assert (new.max_iterations, new.subset_ratio) == (2, pytest.approx(0.05))
+        else:
+            assert new.max_iterations * new.subset_ratio > 2 * 0.05
+        old = replan(cut, 12, left, MODEL, ALL, min_subset=0.05)  # without restore_to: the subset took it all
+        assert old.num_trials == 23 and old.max_iterations * old.subset_ratio > new.max_iterations * new.subset_ratio
+    short = replan(cut, 12, 15 * one, MODEL, ALL, min_subset=0.05, restore_to=33)  # 15 of the 21 fit
+    assert (short.num_trials, short.max_iterations, short.subset_ratio) == (27, 2, pytest.approx(0.05))
+    # a count the user set, or a count never cut, is left as the rule always left it
+    fixed = frozenset({"max_iterations", "subset_ratio"})
+    assert replan(cut, 12, 21 * one, MODEL, fixed, 0.05, restore_to=33) == replan(cut, 12, 21 * one, MODEL, fixed,
+                                                                                   0.05)
+    whole = Plan(num_trials=33, max_iterations=2, subset_ratio=0.05)
+    assert replan(whole, 12, 30 * one, MODEL, ALL, 0.05, restore_to=33) == replan(whole, 12, 30 * one, MODEL, ALL,
+                                                                                   0.05)
+
+
 def test_asha_moves_only_its_subset_and_count():
     plan = Plan(num_trials=40, max_iterations=20, subset_ratio=0.5)
     slow = scaled(2.0)

@@ -189,7 +189,8 @@ class Replanner:
             return False
         floor = MIN_FIDELITY_SHARE * self._initial_per_trial()  # a sequential algorithm's, in full trainings
         new = (replan(plan, started, seconds_left, fitted, self.owned, self.min_subset, epochs, min_per_trial=floor,
-                      keep=kept_trials(self.initial.num_trials, started)) if self.asha_epochs is None
+                      keep=kept_trials(self.initial.num_trials, started), restore_to=self.initial.num_trials)
+               if self.asha_epochs is None
                else self._asha_replan(plan, started, seconds_left, fitted, excess))
         if new == plan:
             return False
