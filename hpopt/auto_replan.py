@@ -113,10 +113,19 @@ def epochs_per_trial(plan: Plan, asha_epochs: float | None) -> float:
     return float(plan.max_iterations) if asha_epochs is None else asha_epochs
 
 
+def plan_trial_seconds(plan: Plan, model: CostModel, asha_epochs: float | None) -> float:
+    """Seconds one trial still to start costs under ``plan``."""
+    return model.trial_seconds(epochs_per_trial(plan, asha_epochs), plan.subset_ratio)
+
+
+def trials_that_fit(seconds: float, one: float) -> int:
+    """Whole trials of ``one`` seconds each (> 0) that ``seconds`` buys (0 when none are left)."""
+    return math.floor(max(0.0, seconds) / one + 1e-9)
+
+
 def projected_seconds(plan: Plan, started: int, model: CostModel, asha_epochs: float | None) -> float:
     """Seconds the trials not yet started would cost under ``plan``."""
-    rest = max(0, plan.num_trials - started)
-    return rest * model.trial_seconds(epochs_per_trial(plan, asha_epochs), plan.subset_ratio)
+    return max(0, plan.num_trials - started) * plan_trial_seconds(plan, model, asha_epochs)
 
 
 def needs_replan(plan: Plan, started: int, seconds_left: float, model: CostModel, asha_epochs: float | None,
@@ -138,7 +147,7 @@ def needs_replan(plan: Plan, started: int, seconds_left: float, model: CostModel
         return True
     can_grow = "num_trials" in owned or ("subset_ratio" in owned and plan.subset_ratio < 1.0) or (
         "max_iterations" in owned and asha_epochs is None and plan.max_iterations < model.num_full_iterations)
-    one = model.trial_seconds(epochs_per_trial(plan, asha_epochs), plan.subset_ratio)
+    one = plan_trial_seconds(plan, model, asha_epochs)
     return may_grow and can_grow and projected + 2 * one < seconds_left * (1 - DRIFT)
 
 
@@ -193,8 +202,8 @@ def replan(plan: Plan, started: int, seconds_left: float, model: CostModel, owne
     full, p = model.num_full_iterations, model.non_pure_train_ratio
     rest = max(1, plan.num_trials - started)
     if "num_trials" in owned and plan.num_trials < restore_to:
-        at_plan = model.trial_seconds(epochs_per_trial(plan, asha_epochs), plan.subset_ratio)
-        fits = math.floor(max(0.0, seconds_left) / at_plan + 1e-9) if at_plan > 0 else restore_to
+        at_plan = plan_trial_seconds(plan, model, asha_epochs)
+        fits = trials_that_fit(seconds_left, at_plan) if at_plan > 0 else restore_to
         rest = max(rest, min(restore_to - started, fits))
     per_trial = per_trial_share(rest, seconds_left, model)  # in full trainings, as planned
     per_trial = max(per_trial, fidelity_floor(min_per_trial, min(keep, rest), seconds_left, model))
@@ -209,5 +218,5 @@ def replan(plan: Plan, started: int, seconds_left: float, model: CostModel, owne
     if "num_trials" in owned:
         one = model.trial_seconds(asha_epochs if asha_epochs is not None else iterations, subset)
         if one > 0:
-            num_trials = max(1, started + max(0, math.floor(seconds_left / one + 1e-9)))
+            num_trials = max(1, started + trials_that_fit(seconds_left, one))
     return Plan(num_trials=num_trials, max_iterations=iterations, subset_ratio=subset)

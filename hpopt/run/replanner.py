@@ -36,11 +36,11 @@ from ..auto_replan import (
     CostModel,
     Plan,
     TrialCost,
-    epochs_per_trial,
     fidelity_floor,
     kept_trials,
     measure,
     needs_replan,
+    plan_trial_seconds,
     projected_seconds,
     replan,
 )
@@ -232,7 +232,7 @@ class Replanner:
         configs (:meth:`~hpopt.algorithms.algorithm.Algorithm.on_count_at_risk`). ``epochs``: what each of
         its trials still to start runs (ASHA's schedule; None: the plan's last epoch). Nothing promised
         (:func:`~hpopt.auto_replan.kept_trials` 0): never at risk."""
-        one = fitted.trial_seconds(epochs_per_trial(plan, epochs), plan.subset_ratio)
+        one = plan_trial_seconds(plan, fitted, epochs)
         forecast = started + (max(0.0, seconds_left) / one if one > 0 else math.inf)
         self._forecast = int(min(forecast, 10 * self.initial.num_trials))
         self.count_at_risk = forecast < kept_trials(self.initial.num_trials, 0)
