@@ -387,8 +387,9 @@ class Replanner:
         share of the plan promised: a last epoch cut to 2 for the count (12 -> 2 on the digits sample at
         r = 2, on 5 % of the data) made the run choose among 2-epoch scores, and two of four such runs
         returned a config that diverges when fully trained (test accuracy 0.097, against 0.950 for the
-        static plan). The cost floor of a subset cut yields to the count as far as that last epoch allows
-        (:func:`~hpopt.auto_replan.fidelity_floor`)."""
+        static plan); a floor at a third (12 -> 4) missed the count as often and picked worse configs
+        (docs/benchmarks.md). The cost floor of a subset cut yields to the count as far as that last epoch
+        allows (:func:`~hpopt.auto_replan.fidelity_floor`)."""
         self._top_yielded = False
         if "max_iterations" not in self.owned or plan.num_trials - started < 1:
             return plan
