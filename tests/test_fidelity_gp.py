@@ -1,5 +1,6 @@
 """baye_opt after a re-plan changed the fidelity: the GP takes each result's fidelity as an input, and the
-best config is the one the GP rates best at the highest fidelity, not the best raw score."""
+best config is the one the GP rates best at a high fidelity (among those that did well at their own), not
+the best raw score."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import numpy as np
 import pytest
 
 import hpopt
+from hpopt.algorithms import gp_ucb
 from hpopt.algorithms.gp_ucb import GpUcbSearcher
 from hpopt.algorithms.searcher import SuggestRequest
 from hpopt.views.results import read_run
@@ -119,3 +121,47 @@ def test_a_run_of_one_fidelity_keeps_the_best_score_rule(tmp_path):
     scores = [e["score"] for e in status["config_list"]]
     assert status["best_config_id"] == int(np.argmax(scores))
     hpo.close()
+
+
+def recorded_searcher(path: str) -> tuple[GpUcbSearcher, dict[int, float]]:
+    """A searcher fed the trials of a recorded run (tests/fixtures), and each trial's score."""
+    import json
+    import os
+
+    from hpopt.search_space import space_from_json
+
+    with open(os.path.join(os.path.dirname(__file__), "fixtures", path)) as f:
+        run = json.load(f)
+    s = GpUcbSearcher(space_from_json(run["space"]), mode="max", seed=run["seed"], num_defaults=1)
+    for tid, params, score, epochs, subset in run["trials"]:
+        s.on_config(tid, 0, params)
+        s.on_result(tid, score, epochs * subset)
+    return s, {t[0]: t[2] for t in run["trials"]}
+
+
+def test_a_lone_trial_at_the_highest_fidelity_does_not_choose_the_best(monkeypatch):
+    # A recorded run: 60 trials at 2-3 epochs on 11-23 % of the data (scores up to 0.87), then a late re-plan
+    # gave the last trial alone 5 epochs on 38 % (0.70), next to the config of trial 9, which had scored 0.10.
+    s, scores = recorded_searcher("gp_lone_top_fidelity.json")
+    best = s.best_trial()
+    assert best is not None and scores[best] >= 0.8
+    # the rule before: compared at the lone trial's fidelity, any trial allowed -> that 0.10 config's twin
+    monkeypatch.setattr(gp_ucb, "COMPARE_AT_LEAST", 1)
+    monkeypatch.setattr(gp_ucb, "BEST_SHARE", 1.0)
+    before, _ = recorded_searcher("gp_lone_top_fidelity.json")
+    assert scores[before.best_trial()] < 0.75
+
+
+def test_the_comparison_fidelity_is_one_several_results_reached():
+    assert gp_ucb.comparison_fidelity(np.array([0.2, 1.0, 0.5, 0.5, 0.2])) == 0.5  # 1.0 holds one result
+    assert gp_ucb.comparison_fidelity(np.array([0.2, 1.0, 1.0, 1.0, 0.5])) == 1.0
+    assert gp_ucb.comparison_fidelity(np.array([0.0, 1.0])) == 0.0  # fewer results than asked: the lowest
+
+
+def test_only_a_trial_among_the_best_at_its_own_fidelity_can_be_returned():
+    y = np.array([0.9, 0.1, 0.5, 0.6, 0.2, 0.3, 0.35, 0.4])
+    f = np.array([1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+    allowed = gp_ucb.best_candidates(y, f)
+    # at fidelity 1 the better of two; at 0 the top quarter of six (0.5 and 0.6): scores, not fidelities
+    assert allowed.tolist() == [True, False, True, True, False, False, False, False]
+    assert gp_ucb.best_candidates(np.array([0.3]), np.array([0.0])).tolist() == [True]  # a lone result

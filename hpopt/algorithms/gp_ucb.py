@@ -215,9 +215,10 @@ class GpUcbSearcher:
 
         A score after a re-plan that lowered the fidelity cannot beat one from before it, however good its
         config: the best-score rule would return one of the first trials whatever the search found later.
-        So the trials are compared by the GP's posterior mean at the highest fidelity the run used (its
-        fidelity input learns what the training difference is worth). The last fit's answer is reused
-        until a new result arrives.
+        So the trials are compared by the GP's posterior mean at a high fidelity the run used (its
+        fidelity input learns what the training difference is worth), among the trials that did well at
+        their own fidelity (:func:`best_candidates`). The last fit's answer is reused until a new result
+        arrives.
         """
         count = len(self._results)
         if self._best[0] == count:
@@ -231,19 +232,22 @@ class GpUcbSearcher:
 
         with threadpool_limits(limits=1, user_api="blas"):
             model = self.fit(x_obs, y_obs, SuggestRequest(-1, 0, self.box.space), self.seed, fidelity)
-        self._remember_best(model, x_obs)
+        self._remember_best(model, x_obs, y_obs, fidelity)
         return self._best[1]
 
-    def _remember_best(self, model: Model, x_obs: np.ndarray) -> None:
-        """The observed trial with the best posterior mean at the highest fidelity (input 1), for
-        :meth:`best_trial`; from the suggestion's own fit when there is one (no fit of its own). With
-        parallel workers that fit also holds the running trials as lies, which can lower the means near
-        them a little; the answer is the same fit's either way, so the run stays reproducible."""
+    def _remember_best(self, model: Model, x_obs: np.ndarray, y_obs: np.ndarray, fidelity: Fidelity) -> None:
+        """Of the trials :func:`best_candidates` allows, the one with the best posterior mean at
+        :func:`comparison_fidelity`, for :meth:`best_trial`; from the suggestion's own fit when there is one
+        (no fit of its own). With parallel workers that fit also holds the running trials as lies, which can
+        lower the means near them a little; the answer is the same fit's either way, so the run stays
+        reproducible."""
         ids = sorted(self._results)
+        at = comparison_fidelity(fidelity.observed)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            means = model.gp.predict(np.column_stack([x_obs, np.ones(len(x_obs))]))
-        self._best = (len(ids), ids[int(np.argmax(means))])
+            means = model.gp.predict(np.column_stack([x_obs, np.full(len(x_obs), at)]))
+        allowed = best_candidates(y_obs, fidelity.observed)
+        self._best = (len(ids), ids[int(np.argmax(np.where(allowed, means, -np.inf)))])
 
     def propose(self, request: SuggestRequest, x_obs: np.ndarray, y_obs: np.ndarray,
                 fidelity: Fidelity | None = None) -> dict[str, Any]:
@@ -269,7 +273,7 @@ class GpUcbSearcher:
         else:
             model = self.fit(x_obs, y_obs, request, int(rng.integers(2**31 - 1)), fidelity)
             if fidelity is not None and len(y_obs) == len(self._results):
-                self._remember_best(model, x_obs)
+                self._remember_best(model, x_obs, y_obs, fidelity)
             left = trust_region.share_left(tid, request.planned)
             cost = self._costs.model(self._encoded)  # under a deadline in seconds (:mod:`.epoch_cost`)
             params = self.box.decode(self._maximize(model, space, rng, x_obs, y_obs, fidelity is not None, left,
@@ -492,6 +496,36 @@ WARP_SUBSET = 64  # observations the warps compete on (evenly spaced), beyond wh
 # <= Optuna GP on 14 of 16 problems (13 with full fits); docs/benchmarks.md.
 WARP_RIVAL_STEPS: int | None = 10
 _MIN_FOR_SELECTION = 5  # fewer observations say nothing about which warp fits
+# Choosing the best config across fidelities (docs/benchmarks.md, "The best config across fidelities"):
+COMPARE_AT_LEAST = 3  # compared at the highest fidelity this many results reached or passed
+BEST_SHARE = 0.25  # only a trial in this top share of the results at its own fidelity can be returned
+
+
+def comparison_fidelity(observed: np.ndarray) -> float:
+    """The fidelity input (scaled, :meth:`GpUcbSearcher.fidelity_input`) at which the best config is chosen:
+    the highest that :data:`COMPARE_AT_LEAST` results reached or passed (the highest when there are fewer).
+
+    Not simply the highest: a lone trial above the rest (the last one, given the time a late re-plan had
+    left) is then the GP's only evidence there, and its mean at every other config reverts towards the
+    prior. On the digits sample's wide space at r = 4 that returned the twin of a config whose own trial
+    had scored 0.10, over trials that had scored 0.87."""
+    ranked = np.sort(np.asarray(observed, dtype=float))[::-1]
+    return float(ranked[min(len(ranked), COMPARE_AT_LEAST) - 1])
+
+
+def best_candidates(y_obs: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """Which results may be returned as the best config: those in the top :data:`BEST_SHARE` of the
+    results at their own fidelity (max-mode targets ``y_obs``; ``observed``: their fidelity inputs).
+
+    The GP's mean far from its data depends on the fit (a warm-started fit chose a config whose trial had
+    scored 0.34 where a fresh fit of the same results chose one at 0.98): a config that did worse than most
+    trials trained as much as it was is not returned, however the model extrapolates it."""
+    y, f = np.asarray(y_obs, dtype=float), np.asarray(observed, dtype=float)
+    allowed = np.zeros(len(y), dtype=bool)
+    for level in np.unique(f):
+        same = f == level
+        allowed |= same & (y >= np.quantile(y[same], 1.0 - BEST_SHARE))
+    return allowed
 
 
 def warp(y: np.ndarray, name: str = "yeo-johnson") -> np.ndarray:

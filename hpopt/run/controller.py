@@ -148,7 +148,7 @@ class Controller:
     def get_best_config(self) -> dict[str, Any] | None:
         """Params of the best finished trial (None, with a warning, when no trial has a valid score): the
         best score (by epochs reached first with early stopping), or, after re-plans changed a baye_opt
-        run's fidelity, the trial its GP rates best at the highest fidelity (status ``best_rule``)."""
+        run's fidelity, the trial its GP rates best across them (status ``best_rule``; ``GpUcbSearcher.best_trial``)."""
         self._check_owner()
         self._collect()
         self.life.checkpoint()
