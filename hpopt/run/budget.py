@@ -38,6 +38,9 @@ class Budget:
         self.num_workers = max(1, int(num_workers))
         self.wall_before = 0.0  # wall seconds earlier sessions of the run spent between their first issue and exit
         self._session_start: float | None = None  # monotonic time of this session's first issued trial
+        # The run said it was over: journaled, so that a resume with the same plan stays over whatever the
+        # budget's forecast says then (resume.restore clears it when the user asks for more trials).
+        self.ended = False
 
     def state(self) -> dict[str, Any]:
         state = {"epoch_budget": self.epoch_budget, "time_budget_s": self.time_budget_s,
@@ -50,7 +53,9 @@ class Budget:
         """What changes with every trial, not only at a checkpoint, so it goes with every journal record: a
         resumed run's deadline counts the wall clock up to the last change (the last checkpoint may be a
         whole trial list behind), and its re-planner looks when the first session would have."""
-        live = {"wall_used_s": round(self.wall_used(), 3)}
+        live: dict[str, Any] = {"wall_used_s": round(self.wall_used(), 3)}
+        if self.ended:
+            live["ended"] = True
         if self.replanner is not None:
             live.update(self.replanner.live_state())
         return live
@@ -62,6 +67,7 @@ class Budget:
             self.time_budget_s = float(stored["time_budget_s"])
         self.charge_overhead = bool(stored.get("charge_overhead", self.charge_overhead))
         self.wall_before = float(stored.get("wall_used_s") or 0.0)
+        self.ended = bool(stored.get("ended", False))
         if self.replanner is not None:
             self.replanner.restore(stored)
 

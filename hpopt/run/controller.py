@@ -318,7 +318,7 @@ class Controller:
     def _can_start_new(self) -> bool:
         ledger = self.ledger
         self._replan()
-        return (not self._exhausted and len(ledger.trials) < self.settings.num_trials
+        return (not self._exhausted and not self.budget.ended and len(ledger.trials) < self.settings.num_trials
                 and self.budget.allows_new(len(ledger.trials), ledger.running, self._expected_epochs))
 
     def _expected_epochs(self, trial_id: int, done: int) -> float:

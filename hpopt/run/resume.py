@@ -49,8 +49,11 @@ def restore(ctl: Controller, stored: dict[str, Any]) -> None:
     check_unchanged(stored, ledger.status_dict(ledger.run_id), ctl.store.save_path)
     settings.seed = int(stored.get("seed", settings.seed))
     ledger.run_id = str(stored.get("run_id", ledger.run_id))
-    settings.num_trials = max(settings.num_trials, int(stored.get("num_trials", settings.num_trials)))
+    asked, stored_trials = settings.num_trials, int(stored.get("num_trials", settings.num_trials))
+    settings.num_trials = max(asked, stored_trials)
     ctl.budget.restore(stored)
+    if asked > stored_trials:  # a larger num_trials extends a run, even one that was over
+        ctl.budget.ended = False
     if "search_space" in stored:
         ledger.space = space_from_json(stored["search_space"])
     ledger.seq = int(stored.get("journal_seq", 0))
