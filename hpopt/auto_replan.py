@@ -35,6 +35,9 @@ FIDELITY_RESERVE = 2.0  # a run that re-plans starts its trials at >= this many 
 # (baye_opt and random search): room to cut when the search moves to dearer configs. Chosen on the bench's
 # development scenarios at r = 2 (quiet, burner, wide), where a plan near the floor ran 66 % of its trials
 GROW_AFTER = 6  # collected trials before a re-plan may add fidelity or trials (cutting needs no such wait)
+FEWEST_AT_A_GROWN_FIDELITY = 3  # baye_opt and random search: a fidelity grows for at least this many trials
+# (as far as the time left buys them at the plan's), as many as the GP's best config needs at a fidelity
+# (hpopt.algorithms.gp_ucb.COMPARE_AT_LEAST)
 
 
 @dataclass(frozen=True)
@@ -197,14 +200,21 @@ def replan(plan: Plan, started: int, seconds_left: float, model: CostModel, owne
     start) comes back, as far as the time left allows at the plan's fidelity, before any fidelity grows.
     On the digits sample's conv net at r = 2, baye_opt's first dear configs cut the count from 33 to 22-27;
     when later trials cost less, re-plans grew the subset from 5 % to 9-34 % and left the count cut, and
-    the runs ended at 67-79 % of the plan.
+    the runs ended at 67-79 % of the plan. Nor does a fidelity grow for fewer than
+    :data:`FEWEST_AT_A_GROWN_FIDELITY` trials where the time left buys that many at the plan's (baye_opt and
+    random search): at the end of 6 of 75 re-planned baye_opt runs on the digits sample, the last one or
+    two trials got all the time left, at 2-8 times the fidelity of every trial before them, a score nothing
+    else compares with.
     """
     full, p = model.num_full_iterations, model.non_pure_train_ratio
     rest = max(1, plan.num_trials - started)
-    if "num_trials" in owned and plan.num_trials < restore_to:
+    if "num_trials" in owned:
         at_plan = plan_trial_seconds(plan, model, asha_epochs)
-        fits = trials_that_fit(seconds_left, at_plan) if at_plan > 0 else restore_to
-        rest = max(rest, min(restore_to - started, fits))
+        fits = trials_that_fit(seconds_left, at_plan) if at_plan > 0 else max(restore_to, rest)
+        if plan.num_trials < restore_to:
+            rest = max(rest, min(restore_to - started, fits))
+        if asha_epochs is None:
+            rest = max(rest, min(FEWEST_AT_A_GROWN_FIDELITY, fits))
     per_trial = per_trial_share(rest, seconds_left, model)  # in full trainings, as planned
     per_trial = max(per_trial, fidelity_floor(min_per_trial, min(keep, rest), seconds_left, model))
     iterations, subset = plan.max_iterations, plan.subset_ratio

@@ -172,6 +172,30 @@ def test_a_count_cut_earlier_comes_back_before_the_fidelity_grows():
                                                                                    0.05)
 
 
+def test_time_left_at_the_end_grows_the_fidelity_of_three_trials_not_of_the_last_one(monkeypatch):
+    """The end of a baye_opt run on the wide space at r = 4: 60 of 60 trials started but one, and time for
+    four at the plan's fidelity. All of it went to the last trial (5 epochs on 38 % of the data where every
+    trial before had at most 3 on 18 %), a score nothing compares with. Now three trials share it."""
+    plan = Plan(num_trials=60, max_iterations=3, subset_ratio=0.18)
+    one = MODEL.trial_seconds(3, 0.18)
+    left = 4 * one
+    assert needs_replan(plan, 59, left, MODEL, None, ALL)  # time for more than one trial, 2 more and 20 %
+    new = replan(plan, 59, left, MODEL, ALL, min_subset=0.05)
+    assert new.num_trials == 62  # three trials to start, at a fidelity a little above the plan's
+    fidelity = new.max_iterations * new.subset_ratio
+    assert 3 * 0.18 <= fidelity <= 4 / 3 * 3 * 0.18 * 1.0001
+    assert projected_seconds(new, 59, MODEL, None) <= left * 1.0001
+    # time for two trials only: two, at the plan's fidelity or above
+    two = replan(plan, 59, 2.5 * one, MODEL, ALL, min_subset=0.05)
+    assert two.num_trials == 61 and two.max_iterations * two.subset_ratio >= 3 * 0.18
+    asha = Plan(num_trials=60, max_iterations=12, subset_ratio=0.18)
+    asha_new = replan(asha, 59, left, MODEL, ALL, 0.05, asha_epochs=4.0)
+    monkeypatch.setattr(auto_replan, "FEWEST_AT_A_GROWN_FIDELITY", 1)  # the rule before: one trial takes it all
+    old = replan(plan, 59, left, MODEL, ALL, min_subset=0.05)
+    assert old.num_trials == 60 and old.max_iterations * old.subset_ratio > 3 * fidelity
+    assert replan(asha, 59, left, MODEL, ALL, 0.05, asha_epochs=4.0) == asha_new  # ASHA's is not touched
+
+
 def test_asha_moves_only_its_subset_and_count():
     plan = Plan(num_trials=40, max_iterations=20, subset_ratio=0.5)
     slow = scaled(2.0)
