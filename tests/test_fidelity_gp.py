@@ -4,6 +4,9 @@ the best raw score."""
 
 from __future__ import annotations
 
+import json
+import os
+
 import numpy as np
 import pytest
 
@@ -11,6 +14,7 @@ import hpopt
 from hpopt.algorithms import gp_ucb
 from hpopt.algorithms.gp_ucb import GpUcbSearcher
 from hpopt.algorithms.searcher import SuggestRequest
+from hpopt.search_space import space_from_json
 from hpopt.views.results import read_run
 from hpopt.views.run_status import run_status
 
@@ -125,11 +129,6 @@ def test_a_run_of_one_fidelity_keeps_the_best_score_rule(tmp_path):
 
 def recorded_searcher(path: str) -> tuple[GpUcbSearcher, dict[int, float]]:
     """A searcher fed the trials of a recorded run (tests/fixtures), and each trial's score."""
-    import json
-    import os
-
-    from hpopt.search_space import space_from_json
-
     with open(os.path.join(os.path.dirname(__file__), "fixtures", path)) as f:
         run = json.load(f)
     s = GpUcbSearcher(space_from_json(run["space"]), mode="max", seed=run["seed"], num_defaults=1)

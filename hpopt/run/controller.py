@@ -316,9 +316,11 @@ class Controller:
         self.algorithm.on_count_at_risk(replanner.count_at_risk)
 
     def _can_start_new(self) -> bool:
+        if self.budget.ended:  # the run said it was over: no re-plan, no forecast, nothing new
+            return False
         ledger = self.ledger
         self._replan()
-        return (not self._exhausted and not self.budget.ended and len(ledger.trials) < self.settings.num_trials
+        return (not self._exhausted and len(ledger.trials) < self.settings.num_trials
                 and self.budget.allows_new(len(ledger.trials), ledger.running, self._expected_epochs))
 
     def _expected_epochs(self, trial_id: int, done: int) -> float:
