@@ -24,6 +24,7 @@ from .algorithms import EARLY_STOPS, SAMPLERS, SEARCH_ALGS, build_algorithm, sam
 from .algorithms.bracket_choice import planned_shares
 from .algorithms.random_search import RandomSearcher
 from .auto_config import (
+    MIN_SUBSET_SAMPLES,
     TRIALS_PER_HYPERPARAMETER,
     AutoConfig,
     asha_epochs_curve,
@@ -194,7 +195,7 @@ def create(
         # Always planned: it fills what is unset and, when it chose num_trials, the epoch budget that ends the run.
         plan = auto_config_asha(**common, min_iterations=min_iterations, reduction_factor=reduction_factor,
                                 num_brackets=num_brackets, sampler=sampler)
-        _log_plan(plan)
+        _log_plan(plan, _at_subset_floor(plan, full_dataset_size, replan and time_budget_s is not None))
         asha = dict(min_iterations=plan.min_iterations, reduction_factor=reduction_factor,
                     num_brackets=plan.num_brackets, sampler=sampler)
         if num_trials is None:
@@ -206,7 +207,7 @@ def create(
         # A run that re-plans keeps room to cut its fidelity before its count (auto_replan.FIDELITY_RESERVE).
         plan = auto_config(**common, fidelity_reserve=FIDELITY_RESERVE if replan and time_budget_s is not None
                            else 1.0)
-        _log_plan(plan)
+        _log_plan(plan, _at_subset_floor(plan, full_dataset_size, replan and time_budget_s is not None))
         if num_trials is None:
             # The number of trials is auto config's to choose, so the time budget ends the run: trials that
             # cost more than planned (start-up, suggestion time) leave room for fewer of them.
@@ -293,16 +294,25 @@ def _time_budget(ratio: float, num_workers: int, full_train_seconds: float | Non
     return budget
 
 
-def _log_plan(plan: AutoConfig) -> None:
+def _at_subset_floor(plan: AutoConfig, full_dataset_size: int, replans: bool) -> bool:
+    """Whether a run that re-plans against a deadline starts with auto config's subset at its floor: then only
+    the epochs are left to cut before the count when trials cost more than the training timed."""
+    return replans and "subset_ratio" in plan.filled and plan.subset_ratio <= min_subset_ratio(full_dataset_size) * (
+        1 + 1e-9) < 1.0
+
+
+def _log_plan(plan: AutoConfig, at_subset_floor: bool = False) -> None:
     for warning in plan.warnings:
         logger.warning("auto config: %s", warning)
     waits = (f", each trial also waiting {plan.trial_overhead:.3g} full trainings for its suggestion"
              if plan.trial_overhead > 0 else "")
     room = (f"; each trial at {plan.fidelity_reserve:.3g}x the lowest fidelity's cost, room for a re-plan to cut "
             "before it cuts the count" if plan.fidelity_reserve > 1 else "")
+    floor = (f"; the subset is at its floor of {MIN_SUBSET_SAMPLES} samples, so if trials cost more than the "
+             "training timed, fewer epochs and then fewer trials pay for it" if at_subset_floor else "")
     logger.info("auto config filled %s: num_trials=%d, max_iterations=%d, subset_ratio=%.4g "
-                "(estimated time ratio %.3g%s%s)", ", ".join(plan.filled) or "nothing", plan.num_trials,
-                plan.max_iterations, plan.subset_ratio, plan.estimated_time_ratio, waits, room)
+                "(estimated time ratio %.3g%s%s%s)", ", ".join(plan.filled) or "nothing", plan.num_trials,
+                plan.max_iterations, plan.subset_ratio, plan.estimated_time_ratio, waits, room, floor)
 
 
 def _check_image_resize(image_resize: Any) -> tuple[int, int]:

@@ -121,3 +121,17 @@ def test_create_reserves_only_for_a_run_that_re_plans(tmp_path, caplog):
     asha, asha_static = _create(tmp_path, "asha", sampler="random"), _create(tmp_path, "asha", sampler="random",
                                                                              replan=False)
     assert asha.num_trials == asha_static.num_trials  # ASHA's fidelity gives way by its rungs and its cut
+
+
+def test_the_plan_says_when_it_starts_at_the_subset_floor_of_a_run_that_re_plans(tmp_path, caplog):
+    # r = 1.3: ASHA's subset starts at the 500-sample floor (0.05 of 10 000), so the plan line says what gives
+    floor_note = "the subset is at its floor of 500 samples"
+    with caplog.at_level("INFO", logger="hpopt"):
+        asha = _create(tmp_path, "asha", sampler="random")
+    assert asha.subset_ratio == pytest.approx(0.05)
+    assert floor_note in caplog.text
+    caplog.clear()
+    with caplog.at_level("INFO", logger="hpopt"):
+        _create(tmp_path, "asha", sampler="random", replan=False)  # a static plan cuts nothing
+        _create(tmp_path, "asha", sampler="random", subset_ratio=0.05)  # the user's subset is not auto config's
+    assert "auto config filled" in caplog.text and floor_note not in caplog.text
