@@ -297,8 +297,8 @@ def _time_budget(ratio: float, num_workers: int, full_train_seconds: float | Non
 def _at_subset_floor(plan: AutoConfig, full_dataset_size: int, replans: bool) -> bool:
     """Whether a run that re-plans against a deadline starts with auto config's subset at its floor: then only
     the epochs are left to cut before the count when trials cost more than the training timed."""
-    return replans and "subset_ratio" in plan.filled and plan.subset_ratio <= min_subset_ratio(full_dataset_size) * (
-        1 + 1e-9) < 1.0
+    floor = min_subset_ratio(full_dataset_size)
+    return replans and "subset_ratio" in plan.filled and floor < 1.0 and plan.subset_ratio <= floor * (1 + 1e-9)
 
 
 def _log_plan(plan: AutoConfig, at_subset_floor: bool = False) -> None:
@@ -308,8 +308,9 @@ def _log_plan(plan: AutoConfig, at_subset_floor: bool = False) -> None:
              if plan.trial_overhead > 0 else "")
     room = (f"; each trial at {plan.fidelity_reserve:.3g}x the lowest fidelity's cost, room for a re-plan to cut "
             "before it cuts the count" if plan.fidelity_reserve > 1 else "")
+    gives = "fewer epochs and then fewer trials" if "max_iterations" in plan.filled else "fewer trials"
     floor = (f"; the subset is at its floor of {MIN_SUBSET_SAMPLES} samples, so if trials cost more than the "
-             "training timed, fewer epochs and then fewer trials pay for it" if at_subset_floor else "")
+             f"training timed, {gives} pay for it" if at_subset_floor else "")
     logger.info("auto config filled %s: num_trials=%d, max_iterations=%d, subset_ratio=%.4g "
                 "(estimated time ratio %.3g%s%s%s)", ", ".join(plan.filled) or "nothing", plan.num_trials,
                 plan.max_iterations, plan.subset_ratio, plan.estimated_time_ratio, waits, room, floor)
