@@ -183,6 +183,7 @@ def create(
                   max_iterations=max_iterations, subset_ratio=subset_ratio)
     charge_overhead = num_trials is None
     time_budget_s = _time_budget(expected_time_ratio, num_workers, full_train_seconds)
+    replans = replan and time_budget_s is not None  # auto config's values follow the trials' measured costs
     if time_budget_s is not None and num_trials is None and stored is None:
         # The count is auto config's and there is a deadline in seconds: the plan pays for the suggestions.
         per_suggestion, spent = _suggestion_overhead(search_alg, space, mode, sampler, num_init_trials)
@@ -195,7 +196,7 @@ def create(
         # Always planned: it fills what is unset and, when it chose num_trials, the epoch budget that ends the run.
         plan = auto_config_asha(**common, min_iterations=min_iterations, reduction_factor=reduction_factor,
                                 num_brackets=num_brackets, sampler=sampler)
-        _log_plan(plan, _at_subset_floor(plan, full_dataset_size, replan and time_budget_s is not None))
+        _log_plan(plan, _at_subset_floor(plan, full_dataset_size, replans))
         asha = dict(min_iterations=plan.min_iterations, reduction_factor=reduction_factor,
                     num_brackets=plan.num_brackets, sampler=sampler)
         if num_trials is None:
@@ -205,9 +206,8 @@ def create(
         num_trials, max_iterations, subset_ratio = plan.num_trials, plan.max_iterations, plan.subset_ratio
     elif num_trials is None or max_iterations is None or subset_ratio is None:
         # A run that re-plans keeps room to cut its fidelity before its count (auto_replan.FIDELITY_RESERVE).
-        plan = auto_config(**common, fidelity_reserve=FIDELITY_RESERVE if replan and time_budget_s is not None
-                           else 1.0)
-        _log_plan(plan, _at_subset_floor(plan, full_dataset_size, replan and time_budget_s is not None))
+        plan = auto_config(**common, fidelity_reserve=FIDELITY_RESERVE if replans else 1.0)
+        _log_plan(plan, _at_subset_floor(plan, full_dataset_size, replans))
         if num_trials is None:
             # The number of trials is auto config's to choose, so the time budget ends the run: trials that
             # cost more than planned (start-up, suggestion time) leave room for fewer of them.

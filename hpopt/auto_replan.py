@@ -208,7 +208,7 @@ def replan(plan: Plan, started: int, seconds_left: float, model: CostModel, owne
     """
     full, p = model.num_full_iterations, model.non_pure_train_ratio
     rest = max(1, plan.num_trials - started)
-    if "num_trials" in owned:
+    if "num_trials" in owned and (plan.num_trials < restore_to or asha_epochs is None):
         at_plan = plan_trial_seconds(plan, model, asha_epochs)
         fits = trials_that_fit(seconds_left, at_plan) if at_plan > 0 else max(restore_to, rest)
         if plan.num_trials < restore_to:
