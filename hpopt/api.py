@@ -32,7 +32,7 @@ from .auto_config import (
     auto_config_asha,
     min_subset_ratio,
 )
-from .auto_replan import FIDELITY_RESERVE, CostModel
+from .auto_replan import COUNT_SUBSET_SHARE, FIDELITY_RESERVE, CostModel
 from .run.budget import Budget
 from .run.calibrate import suggestion_seconds
 from .run.controller import Controller
@@ -296,7 +296,8 @@ def _time_budget(ratio: float, num_workers: int, full_train_seconds: float | Non
 
 def _at_subset_floor(plan: AutoConfig, full_dataset_size: int, replans: bool) -> bool:
     """Whether a run that re-plans against a deadline starts with auto config's subset at its floor: then only
-    the epochs are left to cut before the count when trials cost more than the training timed."""
+    the epochs, and a subset below the floor for the count promised, are left to cut before the count when
+    trials cost more than the training timed."""
     floor = min_subset_ratio(full_dataset_size)
     return replans and "subset_ratio" in plan.filled and floor < 1.0 and plan.subset_ratio <= floor * (1 + 1e-9)
 
@@ -308,7 +309,8 @@ def _log_plan(plan: AutoConfig, at_subset_floor: bool = False) -> None:
              if plan.trial_overhead > 0 else "")
     room = (f"; each trial at {plan.fidelity_reserve:.3g}x the lowest fidelity's cost, room for a re-plan to cut "
             "before it cuts the count" if plan.fidelity_reserve > 1 else "")
-    gives = "fewer epochs and then fewer trials" if "max_iterations" in plan.filled else "fewer trials"
+    below = f"a subset cut to {round(COUNT_SUBSET_SHARE * MIN_SUBSET_SAMPLES)} samples, then fewer trials"
+    gives = f"fewer epochs, then {below}" if "max_iterations" in plan.filled else below
     floor = (f"; the subset is at its floor of {MIN_SUBSET_SAMPLES} samples, so if trials cost more than the "
              f"training timed, {gives} pay for it" if at_subset_floor else "")
     logger.info("auto config filled %s: num_trials=%d, max_iterations=%d, subset_ratio=%.4g "

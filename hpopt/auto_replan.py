@@ -34,6 +34,8 @@ KEEP_AIM = 0.05  # re-plans that yield the floor aim this much above KEEP_SHARE:
 FIDELITY_RESERVE = 2.0  # a run that re-plans starts its trials at >= this many times the lowest fidelity's cost
 # (baye_opt and random search): room to cut when the search moves to dearer configs. Chosen on the bench's
 # development scenarios at r = 2 (quiet, burner, wide), where a plan near the floor ran 66 % of its trials
+COUNT_SUBSET_SHARE = 0.5  # where the subset's floor and the lowest last epoch or fidelity still leave fewer trials than
+# promised, a re-plan may cut the subset to this share of its floor (250 of the 500 samples) before the count gives
 GROW_AFTER = 6  # collected trials before a re-plan may add fidelity or trials (cutting needs no such wait)
 FEWEST_AT_A_GROWN_FIDELITY = 3  # baye_opt and random search: a fidelity grows for at least this many trials
 # (as far as the time left buys them at the plan's), as many as the GP's best config needs at a fidelity
@@ -175,6 +177,32 @@ def fidelity_floor(min_per_trial: float, keep: int, seconds_left: float, model: 
     return min(min_per_trial, per_trial_share(keep, seconds_left, model))
 
 
+def count_subset_floor(min_subset: float) -> float:
+    """The smallest subset a re-plan may cut to for the count promised: :data:`COUNT_SUBSET_SHARE` of the
+    subset's floor (``min_subset``, which holds 500 samples); no lower than the floor where subsetting is off."""
+    return min_subset if min_subset >= 1.0 else min_subset * COUNT_SUBSET_SHARE
+
+
+def subset_for_count(keep: int, epochs: float, subset: float, count_subset: float, seconds_left: float,
+                     model: CostModel) -> float:
+    """The subset, between ``count_subset`` and ``subset``, at which ``keep`` trials of ``epochs`` epochs fit
+    ``seconds_left``: ``subset`` itself when they fit there, ``count_subset`` when even that is too dear.
+
+    The 500-sample floor protects the scores; the count protects the search. At r = 2 the plan starts at
+    (ASHA) or reaches (baye_opt) that floor, and configs dearer than the one timed, or a machine that
+    turned twice as slow, left only the count to give: 5 of 40 such runs ended below 70 % of their plan.
+    So, as the fidelity floor does (:func:`fidelity_floor`), the subset's floor yields to the count, and
+    only as far as the count needs, down to :data:`COUNT_SUBSET_SHARE` of it.
+    """
+    full, p = model.num_full_iterations, model.non_pure_train_ratio
+    if keep <= 0 or epochs <= 0 or count_subset >= subset or p >= 1.0:
+        return subset
+    if keep * model.trial_seconds(epochs, subset) <= seconds_left:
+        return subset
+    per = per_trial_share(keep, seconds_left, model)
+    return clamp((per * full / epochs - p) / (1.0 - p), count_subset, subset)
+
+
 def kept_trials(planned_at_start: int, started: int) -> int:
     """Trials still to start for the run to reach :data:`KEEP_SHARE` (plus the :data:`KEEP_AIM` margin) of the
     count planned at the start; 0 when nothing is promised (``KEEP_SHARE`` 0)."""
@@ -185,7 +213,7 @@ def kept_trials(planned_at_start: int, started: int) -> int:
 
 def replan(plan: Plan, started: int, seconds_left: float, model: CostModel, owned: frozenset[str],
            min_subset: float, asha_epochs: float | None = None, min_per_trial: float = 0.0, keep: int = 0,
-           restore_to: int = 0) -> Plan:
+           restore_to: int = 0, count_subset: float | None = None) -> Plan:
     """The values auto config owns, re-chosen so the trials still to start fit ``seconds_left``.
 
     The trials still planned keep their number while a lower fidelity makes them fit: never below one
@@ -193,8 +221,9 @@ def replan(plan: Plan, started: int, seconds_left: float, model: CostModel, owne
     halves the fidelity again and again leaves scores too noisy to tell configs apart: on the digits
     sample under load, one epoch on 5 % of the data gave a worse tuned config than fewer trials did),
     except where that floor would leave fewer than ``keep`` more trials (:func:`fidelity_floor`).
-    Only then, or when even full fidelity leaves time over, does the number of trials change, and only
-    when it is auto config's.
+    Where the subset then sits at ``min_subset`` and still leaves fewer than ``keep`` trials, it yields
+    down to ``count_subset`` (:func:`subset_for_count`; None: it does not yield). Only then, or when even
+    full fidelity leaves time over, does the number of trials change, and only when it is auto config's.
 
     Growing mirrors cutting: a count an earlier re-plan cut below ``restore_to`` (the count planned at the
     start) comes back, as far as the time left allows at the plan's fidelity, before any fidelity grows.
@@ -224,6 +253,9 @@ def replan(plan: Plan, started: int, seconds_left: float, model: CostModel, owne
                                           None if "subset_ratio" in owned else subset)
     elif "subset_ratio" in owned:
         subset = clamp((per_trial * full / asha_epochs - p) / (1.0 - p), min_subset, 1.0)
+    if count_subset is not None and "subset_ratio" in owned and subset <= min_subset * (1 + 1e-9):
+        subset = subset_for_count(min(keep, rest), asha_epochs if asha_epochs is not None else iterations, subset,
+                                  count_subset, seconds_left, model)
     num_trials = plan.num_trials
     if "num_trials" in owned:
         one = model.trial_seconds(asha_epochs if asha_epochs is not None else iterations, subset)

@@ -15,7 +15,8 @@ __all__ = ["MIN_SUBSET_SAMPLES", "clamp", "fidelity_for", "hpo_budget", "min_epo
            "non_pure_train_ratio_from_timings", "trial_cost"]
 
 MIN_SUBSET_SAMPLES = 500
-"""A subset smaller than this says little about the full data, so auto config never goes below it."""
+"""A subset smaller than this says little about the full data, so auto config never plans below it (a re-plan
+may cut to half of it, the last step before fewer trials than promised: ``auto_replan.COUNT_SUBSET_SHARE``)."""
 
 
 def clamp(x: float, low: float, high: float) -> float:

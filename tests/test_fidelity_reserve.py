@@ -129,11 +129,13 @@ def test_the_plan_says_when_it_starts_at_the_subset_floor_of_a_run_that_re_plans
     with caplog.at_level("INFO", logger="hpopt"):
         asha = _create(tmp_path, "asha", sampler="random")
     assert asha.subset_ratio == pytest.approx(0.05)
-    assert floor_note in caplog.text and "fewer epochs and then fewer trials pay for it" in caplog.text
+    assert floor_note in caplog.text and ("fewer epochs, then a subset cut to 250 samples, then fewer trials pay for "
+                                          "it") in caplog.text
     caplog.clear()
     with caplog.at_level("INFO", logger="hpopt"):
         _create(tmp_path, "asha", sampler="random", max_iterations=12)  # the user's epochs: only the count gives
     assert floor_note in caplog.text and "fewer epochs" not in caplog.text
+    assert "so if trials cost more than the training timed, a subset cut to 250 samples, then fewer" in caplog.text
     caplog.clear()
     with caplog.at_level("INFO", logger="hpopt"):
         _create(tmp_path, "asha", sampler="random", replan=False)  # a static plan cuts nothing

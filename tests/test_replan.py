@@ -217,11 +217,12 @@ def test_small_drift_is_left_alone():
 
 
 def simulate(load, owned=ALL, workers=1, asha_epochs=None, num_trials=50, iterations=8, subset=0.3, seed_k=1.0,
-             asha_excess=1.0, min_subset=0.05, top_scales=False):
+             asha_excess=1.0, min_subset=0.05, top_scales=False, count_subset=None):
     """A run on simulated costs: trial i costs ``load(i)`` times the plan's model plus 0.2 s; the budget is
     what the plan at the start would have cost at load 1. ASHA's trials run ``asha_excess`` times the epochs
     its schedule expects (``top_scales``: in proportion to their last epoch, else the same whatever it is).
-    Returns (trials run, seconds spent, budget, the replanner)."""
+    ``count_subset``: the subset the floor yields to for the count (None: the replanner's default, half the
+    floor). Returns (trials run, seconds spent, budget, the replanner)."""
     settings = RunSettings(search_space={}, full_dataset_size=10_000, num_full_iterations=20, num_trials=num_trials,
                            max_iterations=iterations, subset_ratio=subset, num_workers=workers)
 
@@ -229,7 +230,7 @@ def simulate(load, owned=ALL, workers=1, asha_epochs=None, num_trials=50, iterat
         return asha_epochs * (top / iterations if top_scales else 1.0)
 
     replanner = Replanner(settings, owned, MODEL, min_subset=min_subset,
-                          asha_epochs=None if asha_epochs is None else schedule, min_top=2)
+                          asha_epochs=None if asha_epochs is None else schedule, min_top=2, count_subset=count_subset)
     budget = projected_seconds(replanner.plan, 0, MODEL, asha_epochs)
     spent, started = 0.0, 0
     while started < settings.num_trials:
@@ -576,6 +577,36 @@ def test_a_slow_asha_run_cuts_its_subset_into_a_rung_group_of_its_own(tmp_path):
     assert resumed.is_finished() and rung_1_counts() == counts
 
 
+def test_a_slow_asha_run_at_its_floors_cuts_its_subset_below_the_floor_once(tmp_path, caplog):
+    """ASHA whose plan starts at the 500-sample floor, epochs twice as slow as planned: the first look cuts the
+    last epoch to half; once six trials were measured and the trials promised still do not fit, the subset
+    goes to 250 samples, once, in a rung group of its own; the plan line and the reason say so."""
+    caplog.set_level(logging.INFO, logger="hpopt")
+    p, full_s = 0.05, 4.0
+    hpo = sleepy_run(tmp_path, search_alg="asha", sampler="random", expected_time_ratio=2.0, full_train_seconds=full_s,
+                     non_pure_train_ratio=p, search_space={k: hpopt.search_space("uniform", [0, 1]) for k in "xyzw"})
+    assert hpo.subset_ratio == pytest.approx(0.05) and hpo.num_trials >= 30  # 500 of 10 000 samples
+    assert "then a subset cut to 250 samples, then fewer trials" in caplog.text  # the plan line says what gives
+    configs = []
+    while (cfg := hpo.get_next_sample()) is not None:
+        configs.append(cfg)
+        epoch_s = 2.0 * full_s / 20 * ((1 - p) * cfg["subset_ratio"] + p)
+        for epoch in range(cfg["iterations"]):
+            time.sleep(epoch_s)
+            if hpopt.report(cfg, cfg["params"]["x"] + 0.01 * epoch) == hpopt.Status.STOP:
+                break
+    status = hpo.get_current_status()
+    first, *rest = status["replans"]
+    assert first["max_iterations"] == 10 and first["subset_ratio"] == pytest.approx(0.05)  # the last epoch first
+    yields = [r for r in rest if "the subset below its floor of 500 samples, to 250, to keep" in r["reason"]]
+    assert len(yields) == 1 and yields[0]["subset_ratio"] == pytest.approx(0.025)
+    cut = yields[0]["after_trials"]
+    assert cut >= auto_replan.GROW_AFTER  # not on the first trials' costs alone
+    assert len(configs) > cut and all(c["subset_ratio"] == pytest.approx(0.025) for c in configs[cut:])
+    assert {c.get("rung_group", 0) for c in configs[:cut]} == {0} and {c["rung_group"] for c in configs[cut:]} == {1}
+    assert all(c["subset_ratio"] == pytest.approx(0.05) for c in configs[:cut])
+
+
 @pytest.mark.parametrize("sampler", ["random", "forest", "bayes"])
 def test_the_replanner_counts_asha_epochs_as_the_plan_at_the_start_did(tmp_path, sampler):
     """The re-planner forecasts the rest of an ASHA run with the plan's count, the sampler's excess over the
@@ -605,23 +636,84 @@ def test_asha_starts_no_rung_group_for_the_last_few_trials(left_to_start, cut):
 
 
 def test_asha_at_its_smallest_subset_cuts_the_last_epoch_of_the_trials_still_to_start():
-    # The subset is at its floor (min_subset), trials cost 1.6x the plan: fewer epochs before fewer trials.
-    # Without the last epoch to own, the budget ends the run short of the plan (the test above).
-    started, spent, budget, replanner = simulate(lambda i: 1.6, asha_epochs=3, min_subset=0.3, top_scales=True)
+    # The subset is at its floor (min_subset, which here does not yield: count_subset 0.3), trials cost 1.6x
+    # the plan: fewer epochs before fewer trials. Without the last epoch to own, the budget ends the run short.
+    held = dict(asha_epochs=3, min_subset=0.3, count_subset=0.3)
+    started, spent, budget, replanner = simulate(lambda i: 1.6, top_scales=True, **held)
     s = replanner.settings
     assert s.subset_ratio == 0.3 and s.num_trials >= 50 and 4 <= s.max_iterations < 8
     assert [r["max_iterations"] for r in replanner.replans][0] < 8
     assert started >= 0.7 * 50 and 0.85 * budget <= spent <= budget
     # 4x the plan: never below half the start's last epoch, even though the promised 70 % of the trials
     # then does not fit (scores after 2 epochs on a tiny subset picked configs that diverge)
-    started, spent, budget, replanner = simulate(lambda i: 4.0, asha_epochs=3, min_subset=0.3, top_scales=True)
+    started, spent, budget, replanner = simulate(lambda i: 4.0, top_scales=True, **held)
     assert replanner.settings.max_iterations == 4 and started < 0.7 * 50 and spent <= budget
     # a cut that saves no epochs (the schedule's epochs do not depend on the last one) is not made
-    started, spent, budget, replanner = simulate(lambda i: 1.6, asha_epochs=3, min_subset=0.3)
+    started, spent, budget, replanner = simulate(lambda i: 1.6, **held)
     assert replanner.settings.max_iterations == 8 and not replanner.replans
     # and with a subset to cut, the subset goes first
     started, spent, budget, replanner = simulate(lambda i: 1.6, asha_epochs=3, top_scales=True)
     assert replanner.settings.subset_ratio < 0.3 and replanner.settings.max_iterations == 8
+
+
+def test_asha_at_its_floors_cuts_the_subset_below_its_floor_before_the_count():
+    # Trials at 1.6x the plan whose epochs the last epoch does not move: the subset at its floor, no cut of the
+    # last epoch saves epochs, so the floor yields, at once to half itself: one rung group of its own, not a
+    # group per look (each group's first trials climb its empty rungs).
+    started, spent, budget, replanner = simulate(lambda i: 1.6, asha_epochs=3, min_subset=0.3)
+    s = replanner.settings
+    assert s.subset_ratio == pytest.approx(0.15) and s.max_iterations == 8
+    assert len({r["subset_ratio"] for r in replanner.replans}) == 1
+    assert started >= 0.7 * 50 and spent <= budget
+    said = "the subset below its floor of 3000 samples, to"
+    assert any(said in r["reason"] and "to keep 38 of the 50 trials" in r["reason"] for r in replanner.replans)
+    assert replanner.subsets() == [0.3, round(s.subset_ratio, 6)] and replanner.rung_group(s.subset_ratio) == 1
+    # 4x the plan: the last epoch at its lowest (half the start's), then the subset at half its floor
+    started, spent, budget, replanner = simulate(lambda i: 4.0, asha_epochs=3, min_subset=0.3, top_scales=True)
+    s = replanner.settings
+    assert s.max_iterations == 4 and s.subset_ratio == pytest.approx(0.15) and spent <= budget
+    held = simulate(lambda i: 4.0, asha_epochs=3, min_subset=0.3, top_scales=True, count_subset=0.3)
+    assert started > held[0]  # more of the trials promised than with a floor that holds
+    # where the floor keeps the count, it holds: 1.2x the plan is a top cut at most
+    started, spent, budget, replanner = simulate(lambda i: 1.2, asha_epochs=3, min_subset=0.3, top_scales=True)
+    assert replanner.settings.subset_ratio == 0.3 and started >= 0.7 * 50
+
+
+def test_the_subset_floor_yields_only_once_six_trials_were_measured():
+    # Trials at 6x the plan from the start, the subset's floor at 0.3 (count_subset 0.15): the first looks
+    # (after two and four trials) keep the floor, a poor sample of what trials cost; the one after six yields.
+    started, spent, budget, replanner = simulate(lambda i: 6.0, min_subset=0.3)
+    below = [r for r in replanner.replans if r["subset_ratio"] < 0.3 - 1e-9]
+    assert below and below[0]["after_trials"] >= GROW_AFTER
+    assert all(r["subset_ratio"] >= 0.3 - 1e-9 for r in replanner.replans if r["after_trials"] < GROW_AFTER)
+    assert min(r["subset_ratio"] for r in replanner.replans) >= 0.15 - 1e-9 and spent <= budget
+    held = simulate(lambda i: 6.0, min_subset=0.3, count_subset=0.3)  # a floor that never yields
+    assert started > held[0]
+
+
+def test_a_sequential_replan_cuts_the_subset_below_its_floor_only_for_the_count():
+    plan = Plan(num_trials=50, max_iterations=10, subset_ratio=0.4)
+    left = projected_seconds(plan, 10, MODEL, None)
+    very_slow = scaled(6.0)
+    keep = kept_trials(50, 10)
+    at_floor = replan(plan, 10, left, very_slow, ALL, min_subset=0.3, keep=keep)
+    assert at_floor.subset_ratio == 0.3 and at_floor.num_trials < 10 + keep  # the floor holds: fewer trials
+    yielded = replan(plan, 10, left, very_slow, ALL, min_subset=0.3, keep=keep, count_subset=0.15)
+    assert 0.15 <= yielded.subset_ratio < 0.3 and yielded.max_iterations == at_floor.max_iterations
+    assert yielded.num_trials > at_floor.num_trials and projected_seconds(yielded, 10, very_slow, None) <= left * 1.0001
+    # only as far as the count needs: a little dearer than the floor allows cuts a little below it
+    # (the kept trials at the lowest epochs on the floor's subset would take 1.15x the time left)
+    a_bit = scaled(1.15 * left / (keep * MODEL.trial_seconds(at_floor.max_iterations, 0.3)))
+    near = replan(plan, 10, left, a_bit, ALL, min_subset=0.3, keep=keep, count_subset=0.15)
+    assert near.max_iterations == at_floor.max_iterations and 0.2 < near.subset_ratio < 0.3
+    assert near.num_trials == 10 + keep
+    # nothing promised, or no subset to own: the floor holds
+    assert replan(plan, 10, left, very_slow, ALL, 0.3, keep=0, count_subset=0.15) == replan(
+        plan, 10, left, very_slow, ALL, 0.3)
+    no_subset = ALL - {"subset_ratio"}
+    assert replan(plan, 10, left, very_slow, no_subset, 0.3, keep=keep, count_subset=0.15).subset_ratio == 0.4
+    # the floor that yields: half the 500 samples, and none where subsetting is off
+    assert auto_replan.count_subset_floor(0.05) == pytest.approx(0.025) and auto_replan.count_subset_floor(1.0) == 1.0
 
 
 def test_the_suggestions_still_to_come_cost_what_the_plan_measured():

@@ -9,7 +9,8 @@ For ASHA it also numbers the rung groups (a subset a re-plan cut: its trials' ru
 measures how many more epochs its trials run than the plan counts (the rung schedule's, times the sampler's
 measured factor, ``hpopt.algorithms.epoch_excess``; a workload can send more or fewer good configs up the
 rungs than that), and, once the subset cannot shrink
-further, cuts the last epoch of the trials still to start (their rungs below it are everyone's).
+further, cuts the last epoch of the trials still to start (their rungs below it are everyone's); where the
+trials promised still do not fit, their subset goes below its floor once (:meth:`Replanner._yield_subset`).
 
 With parallel workers the first trials start together, before anything was measured: at twice the planned
 epoch cost, the first two trials of an ASHA run found its rungs empty, climbed every rung, and spent 6 of its
@@ -36,6 +37,7 @@ from ..auto_replan import (
     CostModel,
     Plan,
     TrialCost,
+    count_subset_floor,
     fidelity_floor,
     kept_trials,
     measure,
@@ -72,7 +74,8 @@ class Replanner:
     """Keeps a run with a deadline in seconds on a plan that fits it."""
 
     def __init__(self, settings: RunSettings, owned: Iterable[str], model: CostModel | None, min_subset: float,
-                 asha_epochs: AshaEpochs | None = None, suggestion_s: float = 0.0, min_top: int = 1) -> None:
+                 asha_epochs: AshaEpochs | None = None, suggestion_s: float = 0.0, min_top: int = 1,
+                 count_subset: float | None = None) -> None:
         self.settings = settings
         # ASHA's epochs follow its rung schedule: its number of trials and its subset move, and its last epoch
         # once the subset cannot. A cut subset starts a rung group of its own (rung_group), since scores of
@@ -80,6 +83,8 @@ class Replanner:
         self.owned = frozenset(o for o in owned if o in OWNABLE)
         self.model = model
         self.min_subset = float(min_subset)
+        # the subset's floor yields down to this for the count promised (None: half the floor's samples)
+        self.count_subset = count_subset_floor(self.min_subset) if count_subset is None else float(count_subset)
         self.asha_epochs = asha_epochs
         self.min_top = int(min_top)  # ASHA: the smallest last epoch that keeps a rung below it
         self.initial = self.plan
@@ -188,8 +193,10 @@ class Replanner:
                             may_grow=self._collected >= min(GROW_AFTER, plan.num_trials)):
             return False
         floor = MIN_FIDELITY_SHARE * self._initial_per_trial()  # a sequential algorithm's, in full trainings
-        new = (replan(plan, started, seconds_left, fitted, self.owned, self.min_subset, epochs, min_per_trial=floor,
-                      keep=kept_trials(self.initial.num_trials, started), restore_to=self.initial.num_trials)
+        new = (self._hold_count(replan(plan, started, seconds_left, fitted, self.owned, self.min_subset, epochs,
+                                       min_per_trial=floor, keep=kept_trials(self.initial.num_trials, started),
+                                       restore_to=self.initial.num_trials, count_subset=self._yielding_subset(plan)),
+                                started)
                if self.asha_epochs is None
                else self._asha_replan(plan, started, seconds_left, fitted, excess))
         if new == plan:
@@ -207,10 +214,15 @@ class Replanner:
         if self._cuts:
             reason += ("; the trials in flight stop at the new plan's fidelity (last epoch "
                        + ", ".join(f"{top} for trial {tid}" for tid, top in sorted(self._cuts.items())) + ")")
+        planned = self.initial.num_trials
         if self._below_floor(new, floor):
-            planned = self.initial.num_trials
             reason += (f"; below the fidelity floor (half the start's), to keep {kept_trials(planned, 0)} of the "
                        f"{planned} trials planned at the start")
+        if new.subset_ratio < min(plan.subset_ratio, self.min_subset) * (1 - 1e-9):
+            n = self.settings.full_dataset_size
+            reason += (f"; the subset below its floor of {round(self.min_subset * n)} samples, to "
+                       f"{round(new.subset_ratio * n)}, to keep {kept_trials(planned, 0)} of the {planned} trials "
+                       "planned at the start")
         self.replans.append({"after_trials": started, "reason": reason, "num_trials": new.num_trials,
                              "max_iterations": new.max_iterations, "subset_ratio": round(new.subset_ratio, 6),
                              **({"in_flight_cut": {str(t): top for t, top in sorted(self._cuts.items())}}
@@ -363,12 +375,58 @@ class Replanner:
         if cut.subset_ratio < plan.subset_ratio * (1 - MIN_SUBSET_CUT) and rest >= NEW_GROUP_MIN:
             new = Plan(max(plan.num_trials, cut.num_trials), plan.max_iterations, cut.subset_ratio)
             fresh_at = self.asha_epochs
-            return self._cut_top(new, started, seconds_left, fitted, lambda top: fresh_at(0, rest, top) * excess)
+            new = self._cut_top(new, started, seconds_left, fitted, lambda top: fresh_at(0, rest, top) * excess)
+            return self._yield_subset(new, started, seconds_left, fitted, excess)
         same = replan(plan, started, seconds_left, fitted, self.owned - {"subset_ratio"}, self.min_subset,
                       self._asha_rest_epochs(started, plan.num_trials, excess))
         new = Plan(max(plan.num_trials, same.num_trials), plan.max_iterations, plan.subset_ratio)
-        return self._cut_top(new, started, seconds_left, fitted,
-                             lambda top: self._asha_rest_epochs(started, plan.num_trials, excess, top) or 0.0)
+        new = self._cut_top(new, started, seconds_left, fitted,
+                            lambda top: self._asha_rest_epochs(started, plan.num_trials, excess, top) or 0.0)
+        return self._yield_subset(new, started, seconds_left, fitted, excess)
+
+    def _yielding_subset(self, plan: Plan) -> float | None:
+        """The subset the 500-sample floor may yield to for the count promised (:attr:`count_subset`), once
+        :data:`~hpopt.auto_replan.GROW_AFTER` trials were measured (all of a plan with fewer); None before.
+        The first trials are a poor sample of what trials cost (a random draw of a wide net climbing every
+        empty rung): on the digits sample at r = 2, of five ASHA runs that cut to 250 samples after their
+        first two or four trials, four then ran 139-203 % of the plan on the cut subset, and four returned a
+        worse config than the code that kept its floor (test accuracy 0.10-0.96 against 0.97-0.99)."""
+        return self.count_subset if self._collected >= min(GROW_AFTER, plan.num_trials) else None
+
+    def _hold_count(self, new: Plan, started: int) -> Plan:
+        """A sequential re-plan before the subset's floor may yield (:meth:`_yielding_subset`) keeps the count
+        promised where it would cut it with the subset at that floor: the look that may yield comes after six
+        measured trials, and a count cut earlier to what the time then bought left that look nothing to
+        re-plan (the cut plan fit), so the floor never yielded. The trials before it run at the floors either
+        way; the budget still ends the run on time."""
+        if ("num_trials" not in self.owned or "subset_ratio" not in self.owned or self.count_subset >= self.min_subset
+                or self._yielding_subset(new) is not None or new.subset_ratio > self.min_subset * (1 + 1e-9)):
+            return new
+        promised = started + kept_trials(self.initial.num_trials, started)
+        return Plan(max(new.num_trials, min(promised, self.initial.num_trials)), new.max_iterations, new.subset_ratio)
+
+    def _yield_subset(self, plan: Plan, started: int, seconds_left: float, fitted: CostModel, excess: float) -> Plan:
+        """ASHA's last resort before fewer trials: where the subset is at its floor and the last epoch at the
+        lowest it may be cut to, and the trials promised still do not fit, the subset the floor yields to
+        (:meth:`_yielding_subset`) at once, for a rung group of its own; only where at least
+        :data:`NEW_GROUP_MIN` trials are still to start. At once, not as far as the count needs (as
+        baye_opt's subset yields): each cut starts a group whose first trials climb every rung while its
+        rungs are empty, and on the digits sample's conv net at r = 2 three such cuts, each just enough for
+        the forecast of its look, left 68 % of the plan (docs/benchmarks.md)."""
+        rest = plan.num_trials - started
+        keep = min(kept_trials(self.initial.num_trials, started), rest)
+        if (self._yielding_subset(plan) is None or "subset_ratio" not in self.owned or rest < NEW_GROUP_MIN
+                or keep < 1 or plan.subset_ratio > self.min_subset * (1 + 1e-9)):
+            return plan
+        assert self.asha_epochs is not None
+        same_group = math.isclose(plan.subset_ratio, self.settings.subset_ratio)
+        epochs = (self._asha_rest_epochs(started, plan.num_trials, excess, plan.max_iterations) or 0.0) if same_group \
+            else self.asha_epochs(0, rest, plan.max_iterations) * excess  # a new rung group's first trials
+        one = fitted.trial_seconds(epochs, plan.subset_ratio)
+        if (keep * one <= seconds_left or self.count_subset > plan.subset_ratio * (1 - MIN_SUBSET_CUT)
+                or fitted.trial_seconds(epochs, self.count_subset) > one * (1 - MIN_SUBSET_CUT)):
+            return plan  # the promise fits, or the cut saves too little (an epoch's fixed share) for a group
+        return Plan(plan.num_trials, plan.max_iterations, self.count_subset)
 
     def _asha_floor(self) -> float:
         """Full trainings an ASHA trial of a re-plan costs at least: a share of the plan's at the start."""
